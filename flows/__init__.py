@@ -1,0 +1,1 @@
+"""The service: Prefect flows, the CLI, the DuckDB catalog."""

@@ -1,0 +1,194 @@
+"""DuckDB over every run's outputs: one view per table, read-only queries.
+
+Views (each has a `run_id` column):
+  documents   the documents that survived the run's last stage (run.json: final_documents)
+  documents_all  every stage's documents, with a `stage` column
+  rejects     records that could not be processed, with stage, reason, file, line, raw
+  duplicates  removed id -> kept id, with `kind` (exact, near) and similarity
+  stage_stats one row per stage per run: in, kept, dropped (JSON), rejected, seconds
+  runs        one row per run: status, timings, config (JSON)
+Stages add views by appending to `VIEWS`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import io, schemas
+from scorers.errors import InputError, UserError
+
+_RUN_ID = "regexp_extract(filename, '/runs/([^/]+)/', 1)"
+
+
+def _parquet(root: Path, pattern: str) -> str | None:
+    """`read_parquet(...)` over a glob under every run, or None when no file matches."""
+    glob = str(root / "runs" / "*" / pattern)
+    if not any(root.glob(f"runs/*/{pattern}")):
+        return None
+    return (
+        f"read_parquet('{glob}', hive_partitioning=true, union_by_name=true, filename=true)"
+    )
+
+
+def _empty(schema: pa.Schema, extra: dict[str, str]) -> str:
+    """A typed, empty SELECT so queries work before any run has produced a table."""
+    types = {
+        pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+        pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER",
+    }
+    cols = [f"NULL::{types[f.type]} AS {f.name}" for f in schema]
+    cols += [f"NULL::{t} AS {name}" for name, t in extra.items()]
+    return f"SELECT {', '.join(cols)} WHERE false"
+
+
+def _documents_all(root: Path) -> str:
+    src = _parquet(root, "documents/*/part-*.parquet")
+    if src is None:
+        return _empty(schemas.DOCUMENTS, {"stage": "VARCHAR", "run_id": "VARCHAR"})
+    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
+
+
+def _rejects(root: Path) -> str:
+    src = _parquet(root, "rejects/*/part-*.parquet")
+    if src is None:
+        return _empty(schemas.REJECTS, {"stage": "VARCHAR", "run_id": "VARCHAR"})
+    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
+
+
+def _exact_duplicates(root: Path) -> str:
+    src = _parquet(root, "dedup/exact/part-*.parquet")
+    if src is None:
+        return _empty(schemas.EXACT_DUPLICATES, {"run_id": "VARCHAR"})
+    return f"SELECT id, kept_id, text_hash, {_RUN_ID} AS run_id FROM {src}"
+
+
+def _duplicates(root: Path) -> str:
+    return (
+        "SELECT run_id, id, kept_id, 'exact' AS kind, 1.0::DOUBLE AS similarity "
+        "FROM exact_duplicates"
+    )
+
+
+def _documents(root: Path) -> str:
+    """Each run's surviving documents: the directory its run.json names as final."""
+    selects = []
+    for path in sorted(root.glob("runs/*/run.json")):
+        final = io.read_json(path).get("final_documents")
+        if final and any((path.parent / final).glob("part-*.parquet")):
+            glob = str(path.parent / final / "part-*.parquet")
+            run_id = path.parent.name.replace("'", "''")
+            selects.append(
+                f"SELECT *, '{run_id}' AS run_id FROM read_parquet('{glob}', union_by_name=true)"
+            )
+    if not selects:
+        return _empty(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
+    return " UNION ALL BY NAME ".join(selects)
+
+
+# name -> SQL builder, in dependency order. Later stages append their own.
+VIEWS = {
+    "documents_all": _documents_all,
+    "rejects": _rejects,
+    "exact_duplicates": _exact_duplicates,
+    "duplicates": _duplicates,
+    "documents": _documents,
+}
+
+
+def _runs_table(root: Path) -> pa.Table:
+    rows = []
+    for path in sorted(root.glob("runs/*/run.json")):
+        r = io.read_json(path)
+        rows.append(
+            {
+                "run_id": r.get("run_id", path.parent.name),
+                "status": r.get("status"),
+                "started_at": r.get("started_at"),
+                "finished_at": r.get("finished_at"),
+                "seconds": r.get("seconds"),
+                "attempts": r.get("attempts"),
+                "final_documents": r.get("final_documents"),
+                "config": json.dumps(r.get("config"), sort_keys=True),
+                "versions": json.dumps(r.get("versions"), sort_keys=True),
+            }
+        )
+    schema = pa.schema(
+        [("run_id", pa.string()), ("status", pa.string()), ("started_at", pa.string()),
+         ("finished_at", pa.string()), ("seconds", pa.float64()), ("attempts", pa.int64()),
+         ("final_documents", pa.string()), ("config", pa.string()), ("versions", pa.string())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _stats_table(root: Path) -> pa.Table:
+    rows = []
+    for path in sorted(root.glob("runs/*/stats/*.json")):
+        s = io.read_json(path)
+        rows.append(
+            {
+                "run_id": path.parent.parent.name,
+                "stage": s.get("stage", path.stem),
+                "in": s.get("in"),
+                "kept": s.get("kept"),
+                "dropped": sum((s.get("dropped") or {}).values()),
+                "dropped_by_reason": json.dumps(s.get("dropped") or {}, sort_keys=True),
+                "rejected": s.get("rejected"),
+                "seconds": float(s.get("seconds") or 0),
+                "finished_at": s.get("finished_at"),
+                "stats": json.dumps(s, sort_keys=True),
+            }
+        )
+    schema = pa.schema(
+        [("run_id", pa.string()), ("stage", pa.string()), ("in", pa.int64()),
+         ("kept", pa.int64()), ("dropped", pa.int64()), ("dropped_by_reason", pa.string()),
+         ("rejected", pa.int64()), ("seconds", pa.float64()), ("finished_at", pa.string()),
+         ("stats", pa.string())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+# Small JSON-backed tables, loaded into memory (name -> builder). Stages may append.
+TABLES = {"runs": _runs_table, "stage_stats": _stats_table}
+
+
+def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with every view defined over `<out>/runs/*`."""
+    root = Path(out).resolve()
+    if not root.is_dir():
+        raise InputError(f"output directory {out} does not exist: run `thresher run` first or pass --out")
+    con = duckdb.connect(":memory:")
+    for name, build in TABLES.items():
+        con.register(f"_{name}_arrow", build(root))
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_{name}_arrow"')
+    for name, build in VIEWS.items():
+        con.execute(f'CREATE VIEW "{name}" AS {build(root)}')
+    return con
+
+
+READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+def query(out: str | Path, sql: str) -> pa.Table:
+    """Run one read-only statement over the catalog; returns an Arrow table."""
+    con = connect(out)
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UserError(f"SQL error: {_one_line(exc)}") from None
+    if len(statements) != 1 or statements[0].type not in READ_ONLY:
+        raise UserError(
+            "thresher query runs one read-only statement (SELECT, WITH ... SELECT, EXPLAIN); "
+            "outputs are written only by pipelines"
+        )
+    try:
+        return con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise UserError(f"SQL error: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,74 @@
+"""`thresher run`: the `curate` flow on the demo corpus or the user's data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEMO_CONFIG = {"ingest": {"max_chars": 100_000}}
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", action="append", metavar="GLOB",
+                   help="input file, directory or glob (repeatable); default: the demo corpus")
+    p.add_argument("--out", help="output root (default: ./thresher-out)")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON run config (see README)")
+    p.add_argument("--run-id", help="run directory name (default: hash of config + inputs)")
+    p.add_argument("--partitions", type=int, help="part files per output table")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the curate flow (no arguments: the built-in demo)",
+        description="Run the curate flow: ingest -> exact dedup -> ... into <out>/runs/<run_id>/. "
+        "Unrecognised --flags are passed to Beam unchanged (e.g. --runner DaskRunner "
+        "--dask_client_address HOST:PORT); the default runner is Beam's in-process runner.",
+    )
+    add_run_arguments(p)
+    p.set_defaults(handler=handle, accepts_beam_args=True)
+
+
+def load_run_config(args, demo_overrides: dict | None = None):
+    from pipelines.config import load_config
+
+    overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
+    if args.beam_args:
+        overrides["beam_args"] = args.beam_args
+    if args.input:
+        overrides["inputs"] = args.input
+        return load_config(args.config, **overrides)
+    # The demo: generated inputs, demo settings under anything the user gave.
+    from flows.demo import write_demo_corpus
+
+    config = load_config(args.config, **overrides)
+    if config.inputs:
+        return config
+    demo_dir = Path(config.out) / "demo-input"
+    write_demo_corpus(demo_dir)
+    data = config.model_dump(exclude_unset=True)
+    for section, values in (demo_overrides or DEMO_CONFIG).items():
+        data[section] = {**values, **data.get(section, {})}
+    data["inputs"] = [str(demo_dir)]
+    return load_config(None, **data)
+
+
+def print_summary(summary: dict) -> None:
+    from flows.curate import FUNNEL_COLUMNS
+    from flows.render import table_text
+
+    print()
+    print(table_text(summary["funnel"], FUNNEL_COLUMNS))
+    print()
+    print(f"outputs: {summary['run_dir']}")
+    out_root = Path(summary["run_dir"]).parent.parent
+    print(f'query:   thresher query --out {out_root} "SELECT source, count(*) FROM documents GROUP BY ALL"')
+
+
+def handle(args) -> int:
+    config = load_run_config(args)
+    from flows.curate import curate
+
+    summary = curate(config)
+    print_summary(summary)
+    return 0

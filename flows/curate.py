@@ -1,0 +1,100 @@
+"""The `curate` flow: one Prefect task per stage, each a Beam pipeline.
+
+Every stage is retry-safe (it writes to a staging directory and publishes atomically),
+so tasks retry on unexpected failures; user errors and accounting errors never retry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.prefect_env import configure
+
+configure()
+
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_table_artifact  # noqa: E402
+
+from pipelines import exact_dedup, ingest, io  # noqa: E402
+from pipelines.config import RunConfig  # noqa: E402
+from pipelines.ingest import _file_fingerprint  # noqa: E402
+from pipelines.runs import RunRecord, default_run_id  # noqa: E402
+from pipelines.stage import StageContext  # noqa: E402
+from scorers.errors import AccountingError, UserError  # noqa: E402
+
+FUNNEL_COLUMNS = ("stage", "in", "kept", "dropped", "rejected", "seconds", "skipped")
+
+
+def _retry_unless_users_fault(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except (UserError, AccountingError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+stage_task = task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_users_fault)
+
+
+@stage_task(name="ingest")
+def ingest_task(ctx: StageContext, inputs: list[str], cfg: ingest.IngestConfig) -> dict:
+    return ingest.run(ctx, inputs, cfg)
+
+
+@stage_task(name="exact_dedup")
+def exact_dedup_task(ctx: StageContext, cfg: exact_dedup.ExactDedupConfig) -> dict:
+    return exact_dedup.run(ctx, cfg, ingest.DOCS_OUT, ingest.STAGE)
+
+
+def prepare_run(config: RunConfig) -> StageContext:
+    """Resolve inputs (fails fast on a bad path) and the run directory."""
+    files = io.expand_inputs(config.inputs)
+    run_id = config.run_id or default_run_id(
+        config.model_dump(), [_file_fingerprint(f) for f in files]
+    )
+    return StageContext(
+        run_dir=Path(config.out).resolve() / "runs" / run_id,
+        beam_args=list(config.beam_args),
+        partitions=config.partitions,
+    )
+
+
+def funnel_rows(stats: list[dict]) -> list[dict]:
+    return [
+        {
+            "stage": s["stage"],
+            "in": s["in"],
+            "kept": s["kept"],
+            "dropped": sum(s["dropped"].values()),
+            "rejected": s["rejected"],
+            "seconds": s["seconds"],
+            "skipped": s.get("skipped", False),
+        }
+        for s in stats
+    ]
+
+
+@flow(name="curate", log_prints=True)
+def curate(config: RunConfig) -> dict:
+    """Ingest -> exact dedup, into `<out>/runs/<run_id>/`. Returns the run summary."""
+    ctx = prepare_run(config)
+    record = RunRecord(ctx.run_dir, config.model_dump())
+    stats: list[dict] = []
+    try:
+        s = ingest_task(ctx, config.inputs, config.ingest)
+        stats.append(s)
+        record.stage_done(s, ingest.DOCS_OUT)
+        s = exact_dedup_task(ctx, config.exact_dedup)
+        stats.append(s)
+        record.stage_done(s, exact_dedup.DOCS_OUT)
+    except BaseException as exc:
+        record.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    record.finish("succeeded")
+    rows = funnel_rows(stats)
+    create_table_artifact(
+        key="curate-funnel", table=rows, description=f"Per-stage counts of {ctx.run_dir.name}"
+    )
+    return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows}

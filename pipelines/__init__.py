@@ -1,0 +1,1 @@
+"""The data plane: Beam stages, record schemas, readers and writers."""

@@ -1,0 +1,104 @@
+"""Beam plumbing shared by every stage: runner choice, partition keys, counters, writers.
+
+Elements are *batches* (Arrow tables of a few thousand documents): Beam's local runner
+costs 50-100 us per element, so per-document elements would dominate the run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import xxhash
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines import io
+
+
+def make_pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
+    """A pipeline on the runner the flags name, else Beam's in-process FnApiRunner.
+
+    The in-process runner is chosen explicitly because Beam's default (Prism) downloads
+    a binary on first use, which cannot work offline. Flags pass through unchanged, so
+    `--runner DaskRunner --dask_client_address ...` or `--runner FlinkRunner ...` work.
+    """
+    options = PipelineOptions(list(beam_args or []))
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Stable partition for a key: the same on every runner, machine and Python process."""
+    return xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) % partitions
+
+
+def split_by_partition(table: pa.Table, keys: list[str], partitions: int):
+    """Yield (partition, sub-table) for the rows of `table`, keyed by `keys[i]`."""
+    if table.num_rows == 0:
+        return
+    import numpy as np
+
+    parts = np.fromiter((partition_of(k, partitions) for k in keys), np.int64, len(keys))
+    order = np.argsort(parts, kind="stable")
+    sorted_parts = parts[order]
+    bounds = np.flatnonzero(np.diff(sorted_parts)) + 1
+    for chunk in np.split(order, bounds):
+        yield int(parts[chunk[0]]), table.take(pa.array(chunk))
+
+
+def merge_counts(counts) -> dict:
+    """Sum count dictionaries; nested dicts (e.g. dropped-by-reason) are summed too."""
+    total: dict = {}
+    for c in counts:
+        for k, v in c.items():
+            if isinstance(v, dict):
+                inner = total.setdefault(k, {})
+                for reason, n in v.items():
+                    inner[reason] = inner.get(reason, 0) + n
+            else:
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+class MergeCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, item):
+        return merge_counts([acc, item])
+
+    def merge_accumulators(self, accs):
+        return merge_counts(accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+class WriteCounts(beam.PTransform):
+    """Sum every count dict of the pipeline and write them to `<staging>/_counts.json`.
+
+    Counts travel as ordinary data, not Beam metrics, so they are exact on every runner.
+    """
+
+    def __init__(self, staging: str):
+        super().__init__()
+        self.staging = staging
+
+    def expand(self, pcoll):
+        staging = self.staging
+        return (
+            pcoll
+            | "SumCounts" >> beam.CombineGlobally(MergeCounts())
+            | "WriteCountsJson" >> beam.Map(lambda c: io.write_json(c, Path(staging) / "_counts.json"))
+        )
+
+
+def write_part(table: pa.Table, directory: str | Path, partition: int) -> int:
+    """Write one partition file; returns rows written. Empty partitions write nothing."""
+    if table.num_rows:
+        io.write_parquet(table, Path(directory) / f"part-{partition:05d}.parquet")
+    return table.num_rows

@@ -1,0 +1,71 @@
+"""The run configuration: one typed section per stage, loaded from YAML or JSON.
+
+Validation errors become one `ConfigError` line naming the field, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.exact_dedup import ExactDedupConfig
+from pipelines.ingest import IngestConfig
+from scorers.errors import ConfigError
+
+
+class RunConfig(BaseModel):
+    """Everything a `thresher run` needs. Unknown keys are errors (typos must not pass)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(default_factory=list, description="input paths or globs")
+    out: str = Field("thresher-out", description="output root; runs go to <out>/runs/<run_id>")
+    run_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="run directory name (default: a hash of config + input files, so reruns resume)",
+    )
+    partitions: int = Field(8, ge=1, le=65536, description="output part files per table")
+    beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+
+
+def describe_validation_error(exc: ValidationError, origin: str) -> str:
+    """First error as one line: 'ingest.max_chars: Input should be ... (got 0)'."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{origin}: unknown setting '{where}': check its spelling against the README's config reference"
+    got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    more = f"; {len(exc.errors()) - 1} more error(s)" if len(exc.errors()) > 1 else ""
+    return f"{origin}: {where}: {err['msg']}{got}{more}"
+
+
+def load_config(path: str | None = None, **overrides: Any) -> RunConfig:
+    """Read a YAML/JSON config file (optional) and apply CLI overrides on top."""
+    data: dict = {}
+    origin = "config"
+    if path:
+        p = Path(path)
+        origin = f"config {path}"
+        if not p.is_file():
+            raise ConfigError(f"config file {path} does not exist: check the --config path")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{origin} is not valid YAML/JSON{where}: fix the syntax") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin} must be a mapping of settings, not {type(data).__name__}")
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, origin)) from None

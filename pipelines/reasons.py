@@ -1,0 +1,16 @@
+"""Reason codes for rejected and dropped records. Tests and the dashboard key on these."""
+
+# Rejected at ingest: the record could not become a document.
+INVALID_JSON = "invalid_json"
+INVALID_UTF8 = "invalid_utf8"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_TEXT = "missing_text"
+TEXT_NOT_STRING = "text_not_string"
+EMPTY_TEXT = "empty_text"
+TEXT_TOO_LONG = "text_too_long"
+DUPLICATE_ID = "duplicate_id"
+UNREADABLE_FILE = "unreadable_file"
+
+# Dropped by a curation decision: the record was fine, a stage chose not to keep it.
+EXACT_DUPLICATE = "exact_duplicate"
+NEAR_DUPLICATE = "near_duplicate"

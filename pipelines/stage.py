@@ -1,0 +1,120 @@
+"""Running one stage: staging directory, accounting identity, atomic publish, resume.
+
+A stage is complete when `stats/<stage>.json` exists with the same fingerprint (its own
+config plus the fingerprints of the stages it reads). That file is written last, so a
+crash anywhere before it means the stage simply runs again on the next attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines import io
+from scorers.errors import AccountingError
+
+
+@dataclass
+class StageContext:
+    """What every stage needs besides its own config."""
+
+    run_dir: Path
+    beam_args: list[str] = field(default_factory=list)
+    partitions: int = 8
+
+    def stats_path(self, stage: str) -> Path:
+        return self.run_dir / "stats" / f"{stage}.json"
+
+    def stats(self, stage: str) -> dict:
+        return io.read_json(self.stats_path(stage))
+
+
+def fingerprint(*parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def check_accounting(stage: str, counts: dict) -> None:
+    """in = kept + sum(dropped) + rejected, or the run fails loudly."""
+    dropped = sum(counts.get("dropped", {}).values())
+    total = counts.get("kept", 0) + dropped + counts.get("rejected", 0)
+    if counts.get("in", 0) != total:
+        raise AccountingError(
+            f"stage {stage}: in={counts.get('in', 0)} but kept={counts.get('kept', 0)} + "
+            f"dropped={dropped} + rejected={counts.get('rejected', 0)} = {total}; "
+            "records were lost or double-counted (a bug: please report it with this run's directory)"
+        )
+
+
+def run_stage(
+    ctx: StageContext,
+    stage: str,
+    config: dict,
+    upstream: list[str],
+    outputs: list[str],
+    body: Callable[[Path], dict],
+) -> dict:
+    """Run `body(staging_dir)` unless an identical run of the stage already finished.
+
+    `outputs` are paths relative to the run directory that `body` writes under the
+    staging directory; they replace the published ones only after the counts check out.
+    `body` returns counts: in, kept, dropped {reason: n}, rejected, plus any extras.
+    """
+    stats_path = ctx.stats_path(stage)
+    upstream_prints = [ctx.stats(name)["fingerprint"] for name in upstream]
+    print_ = fingerprint(stage, config, upstream_prints, outputs)
+    if stats_path.exists():
+        previous = io.read_json(stats_path)
+        if previous.get("fingerprint") == print_ and all(
+            (ctx.run_dir / o).exists() for o in outputs
+        ):
+            return {**previous, "skipped": True}
+        stats_path.unlink()  # outputs are about to change: the old stats no longer hold
+
+    staging = ctx.run_dir / ".staging" / f"{stage}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    started = time.time()
+    try:
+        counts = body(staging)
+        counts.setdefault("dropped", {})
+        counts.setdefault("rejected", 0)
+        check_accounting(stage, counts)
+        for out in outputs:
+            src, dst = staging / out, ctx.run_dir / out
+            if not src.exists():
+                if src.suffix:  # a file output the stage promised but did not write
+                    raise RuntimeError(f"stage {stage} did not write {out}")
+                src.mkdir(parents=True)  # an empty table directory: nothing of that kind
+            if dst.exists():
+                shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            src.rename(dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    stats = {
+        "stage": stage,
+        "in": counts["in"],
+        "kept": counts["kept"],
+        "dropped": counts["dropped"],
+        "rejected": counts["rejected"],
+        "seconds": round(time.time() - started, 3),
+        "fingerprint": print_,
+        "config": config,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **{k: v for k, v in counts.items() if k not in {"in", "kept", "dropped", "rejected"}},
+    }
+    io.write_json(stats, stats_path)
+    return {**stats, "skipped": False}
+
+
+def read_counts(staging: Path) -> dict:
+    path = staging / "_counts.json"
+    counts = io.read_json(path) if path.exists() else {}
+    path.unlink(missing_ok=True)
+    return counts

@@ -1,0 +1,1 @@
+"""Pure models and algorithms (no Beam, no Prefect): usable from a notebook."""

@@ -1,0 +1,21 @@
+"""Typed errors. A `UserError` is the user's to fix: the CLI prints its one line and exits 1."""
+
+
+class UserError(Exception):
+    """Something the user can fix (bad config, bad path, bad model). The message says how."""
+
+
+class ConfigError(UserError):
+    """A configuration value or combination is invalid."""
+
+
+class InputError(UserError):
+    """An input path, file or table is missing or unusable."""
+
+
+class AccountingError(RuntimeError):
+    """A stage's counts do not add up (in != kept + dropped + rejected): a bug, never ignored."""
+
+
+class RetryableError(RuntimeError):
+    """A transient failure (I/O hiccup, worker loss); the orchestrator may retry the stage."""
