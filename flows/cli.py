@@ -14,7 +14,6 @@ import warnings
 from flows.prefect_env import configure
 
 
-
 def command_modules() -> list[str]:
     """Every module in flows/commands, so a new command group needs no edit here."""
     import pkgutil

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 
 
 def _cell(value, width: int = 60) -> str:
@@ -41,10 +42,17 @@ def table_text(rows: Sequence[dict], columns: Sequence[str] | None = None) -> st
     return "\n".join(lines)
 
 
+def _jsonable(value):
+    """DuckDB sums are DECIMAL/HUGEINT: print them as JSON numbers, not strings."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
 def render(rows: Sequence[dict], fmt: str = "table", columns: Sequence[str] | None = None) -> str:
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
-        return json.dumps([{c: r.get(c) for c in columns} for r in rows], default=str, indent=1)
+        return json.dumps([{c: r.get(c) for c in columns} for r in rows], default=_jsonable, indent=1)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")

@@ -7,6 +7,7 @@ and of rejects, so the rules are testable without a pipeline.
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,15 @@ def derived_id(path: str, line: int) -> str:
     its documented keeper) decides between them rather than an id clash.
     """
     return hashlib.sha1(f"{path}\n{line}".encode()).hexdigest()[:20]
+
+
+def _lenient_json(text: str):
+    """Second opinion from the stdlib parser, which accepts escaped lone surrogates
+    ("\\ud800") that orjson refuses; such text is then rejected as invalid UTF-8."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _MISSING
 
 
 class RecordReader:
@@ -127,14 +137,16 @@ class RecordReader:
     def read_file(self, path: str) -> Iterator[tuple[pa.Table, pa.Table, int]]:
         """Yield (documents, rejects, records_seen) batches for one input file."""
         reader = self._read_parquet if io.file_format(path) == "parquet" else self._read_jsonl
-        batch, seen = _Batch(), 0
-        for n in reader(path, lambda: batch):
+        # The file readers append to whatever batch is current; we swap in a new one
+        # whenever the current one is full.
+        current, seen = [_Batch()], 0
+        for n in reader(path, lambda: current[0]):
             seen += n
-            if len(batch) >= self.s.batch_size:
-                yield (*batch.tables(), seen)
-                batch, seen = _Batch(), 0
-        if len(batch) or seen:
-            yield (*batch.tables(), seen)
+            if len(current[0]) >= self.s.batch_size:
+                yield (*current[0].tables(), seen)
+                current[0], seen = _Batch(), 0
+        if len(current[0]) or seen:
+            yield (*current[0].tables(), seen)
 
     def _read_jsonl(self, path: str, current):
         stem = io.file_stem(path)
@@ -157,8 +169,10 @@ class RecordReader:
                     try:
                         obj = orjson.loads(decoded)
                     except orjson.JSONDecodeError as exc:
-                        self._reject(batch, reasons.INVALID_JSON, path, line, str(exc), decoded)
-                        continue
+                        obj = _lenient_json(decoded)
+                        if obj is _MISSING:
+                            self._reject(batch, reasons.INVALID_JSON, path, line, str(exc), decoded)
+                            continue
                     self._add_record(batch, obj, path, line, stem, lambda d=decoded: d.rstrip("\n"))
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             # Truncated or corrupt file: the records before the damage still count.

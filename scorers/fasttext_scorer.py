@@ -1,0 +1,102 @@
+"""A quality scorer backed by any fastText supervised model: score = P(positive label).
+
+Works with PreSelect's released classifier (`__label__1`), DCLM's (`__label__hq`) and the
+models `thresher scorer train` writes. Training and scoring share `preprocess`, so the
+text a model sees at inference is exactly the text it was trained on (the PreSelect
+reference pipeline replaced newlines with spaces in training but deleted them at
+inference, gluing words together; one function on both sides rules that out).
+
+>>> scorer = FastTextScorer("model.bin", positive_label="__label__1")  # doctest: +SKIP
+>>> scorer.score_batch(["A well written paragraph.", "BUY NOW cheap pills"])  # doctest: +SKIP
+array([0.93, 0.02])
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from scorers.errors import InputError, UserError
+
+_NEWLINES = str.maketrans({"\n": " ", "\r": " "})
+
+
+def preprocess(text: str) -> str:
+    """The text a fastText scorer sees: newlines become spaces; case is kept.
+
+    fastText reads one example per line, so a newline inside a document would end it.
+    """
+    return text.translate(_NEWLINES)
+
+
+def scorer_name(model_path: str | os.PathLike) -> str:
+    """A directory-safe scorer name from the model file: 'models/PreSelect-v1.bin' -> 'PreSelect-v1'."""
+    stem = Path(model_path).name
+    stem = stem[:-4] if stem.endswith(".bin") else stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "scorer"
+
+
+def load_fasttext(path: str | os.PathLike):
+    """Load a fastText model, turning the library's failures into one-line user errors."""
+    import fasttext
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"model file {path} does not exist: check the --model path")
+    try:
+        return fasttext.load_model(str(p))
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        raise InputError(f"cannot load {path} as a fastText model: {exc}") from None
+
+
+class FastTextScorer:
+    """`score_batch(texts)` -> numpy float64 array of P(positive_label), one per text."""
+
+    def __init__(
+        self, model_path: str | os.PathLike, positive_label: str = "__label__1",
+        name: str | None = None,
+    ):
+        self.model_path = str(model_path)
+        self.name = name or scorer_name(model_path)
+        self.model = load_fasttext(model_path)
+        if not self.model.is_quantized() and self.model.f.getArgs().model.name != "supervised":
+            raise UserError(
+                f"{model_path} is an unsupervised fastText model (word vectors); "
+                "a scorer needs a supervised classifier"
+            )
+        self.labels = list(self.model.get_labels())
+        if positive_label not in self.labels:
+            shown = ", ".join(self.labels[:10]) + (" ..." if len(self.labels) > 10 else "")
+            raise UserError(
+                f"model {model_path} has no label '{positive_label}'; its labels are: {shown} "
+                "(pass one of them as --positive-label)"
+            )
+        self.positive_label = positive_label
+
+    def score_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """P(positive) for each text. One fastText call per batch (lists avoid numpy-2 issues)."""
+        if not len(texts):
+            return np.zeros(0, dtype=np.float64)
+        # k=-1: every label's probability, so the score is exact for any loss (softmax,
+        # one-vs-all, hierarchical) and any number of labels.
+        labels, probs = self.model.predict([preprocess(t) for t in texts], k=-1)
+        pos = self.positive_label
+        out = np.fromiter(
+            (_prob_of(pos, lab, pr) for lab, pr in zip(labels, probs, strict=True)),
+            dtype=np.float64, count=len(texts),
+        )
+        # fastText reports exp(log(p + 1e-5)): clip the epsilon away at the top.
+        return np.minimum(out, 1.0)
+
+
+def _prob_of(label: str, labels, probs) -> float:
+    if labels and labels[0] == label:  # the common case: the positive label ranks first
+        return float(probs[0])
+    try:
+        return float(probs[labels.index(label)])
+    except ValueError:
+        return 0.0

@@ -1,0 +1,249 @@
+"""Tokenizers for shards: an HF `tokenizer.json` or a tiktoken rank file, local paths only.
+
+`load_tokenizer(spec)` returns a `TextTokenizer` whose `encode_batch(texts)` gives one flat
+token array plus per-document lengths, with BOS/EOS already placed, which is the shape
+a shard writer wants. Nothing is downloaded.
+
+Fast path: a byte-level BPE `tokenizer.json` can be re-expressed as a tiktoken `Encoding`
+(ranks = token ids, the same pre-tokenisation regex, added tokens as specials). tiktoken
+merges by the rank of the merged bytes while HF merges by its merge list, and these agree
+for tokenizers trained the usual way, but not for every conceivable merge list, so the
+fast path is only trusted after `agrees_on(texts)` (see pipelines.shards).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scorers.errors import ConfigError, InputError
+
+# HF's ByteLevel pre-tokenizer regex (GPT-2's).
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "[SEP]")
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """Picklable description of a tokenizer; `load_tokenizer` turns it into one."""
+
+    path: str
+    eos: str | None = "auto"  # token name, id as digits, "auto" (a common EOS name), or None
+    bos: str | None = None
+    fast_path: bool = True  # use tiktoken for byte-level BPE tokenizer.json when possible
+    pattern: str = GPT2_PATTERN  # pre-tokenisation regex for tiktoken rank files
+    special_tokens: dict = field(default_factory=dict)  # extra specials for rank files
+
+
+def byte_decoder() -> dict[str, int]:
+    """HF/GPT-2 byte-level alphabet: printable stand-in character -> byte value."""
+    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+class TextTokenizer:
+    """Encode/decode with EOS/BOS placement; `kind` is 'hf', 'tiktoken' or 'hf+tiktoken'."""
+
+    def __init__(self, spec: TokenizerSpec):
+        self.spec = spec
+        path = Path(spec.path)
+        if not path.is_file():
+            raise InputError(f"tokenizer file {spec.path} does not exist: pass a local "
+                             "tokenizer.json or .tiktoken rank file")
+        self.hf = None
+        self.tk = None
+        if _is_json(path):
+            self._load_hf(path)
+        else:
+            self._load_rank_file(path)
+        self.eos_id = self._resolve(spec.eos, "eos")
+        self.bos_id = self._resolve(spec.bos, "bos")
+
+    # -- loading -------------------------------------------------------------------
+    def _load_hf(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        try:
+            self.hf = Tokenizer.from_file(str(path))
+        except Exception as exc:
+            raise InputError(f"cannot load tokenizer {path}: {str(exc).splitlines()[0]}") from None
+        self.kind = "hf"
+        self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
+        self.specials = {t.content: i for i, t in self.hf.get_added_tokens_decoder().items()}
+        if self.spec.fast_path:
+            ranks = hf_byte_level_ranks(json.loads(path.read_text()))
+            if ranks is not None:
+                self.tk = _tiktoken(path.stem, *ranks)
+                self.kind = "hf+tiktoken"
+
+    def _load_rank_file(self, path: Path) -> None:
+        ranks = {}
+        try:
+            for n, line in enumerate(path.read_bytes().splitlines(), 1):
+                if line.strip():
+                    token, rank = line.split()
+                    ranks[base64.b64decode(token)] = int(rank)
+        except ValueError:
+            raise InputError(f"{path} line {n} is not '<base64 token> <rank>': not a tiktoken "
+                             "rank file (HF tokenizers must be a .json file)") from None
+        specials = dict(self.spec.special_tokens) or {"<|endoftext|>": max(ranks.values()) + 1}
+        self.tk = _tiktoken(path.stem, self.spec.pattern, ranks, specials)
+        self.kind = "tiktoken"
+        self.vocab_size = self.tk.n_vocab
+        self.specials = specials
+
+    def _resolve(self, name: str | None, role: str) -> int | None:
+        if name is None or name == "none":
+            return None
+        if name == "auto":
+            found = next((c for c in EOS_CANDIDATES if self.token_to_id(c) is not None), None)
+            if found is None:
+                raise ConfigError(f"tokenizer {self.spec.path} has none of the usual EOS tokens "
+                                  f"({', '.join(EOS_CANDIDATES)}): pass --eos NAME or --eos ID")
+            return self.token_to_id(found)
+        if str(name).isdigit():
+            if int(name) >= self.vocab_size:
+                raise ConfigError(f"{role} id {name} is outside the vocabulary (size "
+                                  f"{self.vocab_size}) of {self.spec.path}")
+            return int(name)
+        tid = self.token_to_id(name)
+        if tid is None:
+            known = ", ".join(sorted(self.specials)[:8]) or "none"
+            raise ConfigError(f"tokenizer {self.spec.path} has no {role} token '{name}' "
+                              f"(its special tokens: {known}): pass --{role} with one of them or an id")
+        return tid
+
+    def token_to_id(self, name: str) -> int | None:
+        if self.hf is not None:
+            return self.hf.token_to_id(name)
+        if name in self.specials:
+            return self.specials[name]
+        return self.tk._mergeable_ranks.get(name.encode()) if hasattr(self.tk, "_mergeable_ranks") else None
+
+    # -- encoding ------------------------------------------------------------------
+    def encode_raw(self, texts: list[str], use_fast: bool = True) -> list[list[int]]:
+        """Token ids per text, no BOS/EOS added."""
+        if self.tk is not None and (use_fast or self.hf is None):
+            return self.tk.encode_batch(texts, num_threads=4, allowed_special="all")
+        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
+        return [e.ids for e in encode(texts, add_special_tokens=False)]
+
+    def encode_batch(self, texts: list[str], use_fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(flat uint32 tokens, int64 lengths) with BOS/EOS in place for every text."""
+        ids = self.encode_raw(texts, use_fast)
+        extra = (self.bos_id is not None) + (self.eos_id is not None)
+        body_len = np.fromiter(map(len, ids), np.int64, len(ids))
+        lengths = body_len + extra
+        flat = np.empty(int(lengths.sum()), np.uint32)
+        ends = np.cumsum(lengths)
+        body = np.ones(len(flat), bool)
+        if self.bos_id is not None:
+            flat[ends - lengths] = self.bos_id
+            body[ends - lengths] = False
+        if self.eos_id is not None:
+            flat[ends - 1] = self.eos_id
+            body[ends - 1] = False
+        flat[body] = np.fromiter(itertools.chain.from_iterable(ids), np.uint32, int(body_len.sum()))
+        return flat, lengths
+
+    def agrees_on(self, texts: list[str]) -> int | None:
+        """Index of the first text where the fast path and HF disagree, else None."""
+        if self.hf is None or self.tk is None:
+            return None
+        fast, slow = self.encode_raw(texts, True), self.encode_raw(texts, False)
+        return next((i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if list(a) != b), None)
+
+    def disable_fast_path(self) -> None:
+        if self.hf is not None:
+            self.tk, self.kind = None, "hf"
+
+    def decode(self, ids) -> str:
+        ids = [int(i) for i in ids]
+        if self.hf is not None:
+            return self.hf.decode(ids, skip_special_tokens=False)
+        return self.tk.decode_bytes(ids).decode("utf-8", errors="replace")
+
+
+def load_tokenizer(spec: TokenizerSpec | str, **kw) -> TextTokenizer:
+    """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`."""
+    return TextTokenizer(spec if isinstance(spec, TokenizerSpec) else TokenizerSpec(spec, **kw))
+
+
+def _is_json(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(64).lstrip().startswith(b"{")
+
+
+def _tiktoken(name: str, pattern: str, ranks: dict, specials: dict):
+    import tiktoken
+
+    try:
+        return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+    except Exception as exc:  # bad regex, overlapping ids
+        raise ConfigError(f"cannot build a tiktoken encoding from {name}: {exc}") from None
+
+
+def hf_byte_level_ranks(tj: dict) -> tuple[str, dict, dict] | None:
+    """(pattern, ranks, specials) when a tokenizer.json is a plain byte-level BPE that
+    tiktoken can run, else None. Ranks are the HF ids, which must grow with merge order."""
+    model = tj.get("model") or {}
+    if model.get("type") != "BPE" or model.get("dropout") or model.get("byte_fallback"):
+        return None
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        return None
+    if tj.get("normalizer") is not None:
+        return None
+    pattern = _byte_level_pattern(tj.get("pre_tokenizer"))
+    added = tj.get("added_tokens") or []
+    if pattern is None or any(t.get(k) for t in added for k in ("lstrip", "rstrip", "single_word")):
+        return None
+    specials = {t["content"]: t["id"] for t in added}
+    to_byte = byte_decoder()
+    ranks: dict[bytes, int] = {}
+    special_ids = set(specials.values())
+    for token, tid in model["vocab"].items():
+        if tid in special_ids:
+            continue
+        try:
+            ranks[bytes(to_byte[c] for c in token)] = tid
+        except KeyError:
+            return None  # not a byte-level vocabulary
+    if len(ranks) != len(set(ranks.values())) or not all(bytes([b]) in ranks for b in range(256)):
+        return None
+    last = -1
+    for merge in model.get("merges") or []:
+        a, b = merge.split(" ", 1) if isinstance(merge, str) else merge
+        tid = model["vocab"].get(a + b)
+        if tid is None or tid <= last:
+            return None  # merge priority would not follow the ranks
+        last = tid
+    return pattern, ranks, specials
+
+
+def _byte_level_pattern(pre: dict | None) -> str | None:
+    if not pre:
+        return None
+    if pre.get("type") == "ByteLevel":
+        ok = pre.get("use_regex", True) and not pre.get("add_prefix_space")
+        return GPT2_PATTERN if ok else None
+    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
+    if not steps or len(steps) != 2:
+        return None
+    split, level = steps
+    if level.get("type") != "ByteLevel" or level.get("use_regex") or level.get("add_prefix_space"):
+        return None
+    if split.get("type") != "Split" or split.get("behavior") != "Isolated" or split.get("invert"):
+        return None
+    return (split.get("pattern") or {}).get("Regex")

@@ -1,0 +1,118 @@
+"""The CLI end to end: the demo through the curate flow, queries, one-line user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory, prefect_api):
+    """One demo run shared by the tests below (it is the slow part)."""
+    from flows.cli import main
+
+    out = tmp_path_factory.mktemp("demo") / "thresher-out"
+    assert main(["run", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_run_prints_funnel_and_writes_layout(demo_out):
+    runs = list((demo_out / "runs").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "succeeded"
+    assert record["versions"]["apache-beam"]
+    for stage in ("ingest", "exact_dedup"):
+        stats = json.loads((run / "stats" / f"{stage}.json").read_text())
+        assert {"in", "kept", "dropped", "rejected", "seconds"} <= stats.keys()
+        assert stats["in"] == stats["kept"] + sum(stats["dropped"].values()) + stats["rejected"]
+    assert list((run / "documents" / "stage=ingest").glob("part-*.parquet"))
+    assert list((run / "rejects" / "stage=ingest").glob("part-*.parquet"))
+    assert not list(run.rglob(".tmp-*")) and not any((run / ".staging").iterdir())
+
+
+def test_demo_rerun_resumes_and_changes_nothing(demo_out, cli):
+    run = next((demo_out / "runs").iterdir())
+    before = {p: p.read_bytes() for p in run.rglob("*.parquet")}
+    code, out, _ = cli("run", "--out", demo_out)
+    assert code == 0
+    assert "ingest" in out and "True" in out  # the funnel marks stages as skipped
+    assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before
+
+
+def test_query_counts_match_stats(demo_out, cli):
+    run = next((demo_out / "runs").iterdir())
+    ingest = json.loads((run / "stats" / "ingest.json").read_text())
+    exact = json.loads((run / "stats" / "exact_dedup.json").read_text())
+    code, out, _ = cli("query", "--out", demo_out, "--format", "json",
+                       "SELECT (SELECT count(*) FROM rejects) AS rejects, "
+                       "(SELECT count(*) FROM duplicates) AS dups, "
+                       "(SELECT count(*) FROM documents) AS docs, "
+                       "(SELECT sum(rejected) FROM stage_stats) AS stat_rejects, "
+                       "(SELECT count(*) FROM runs WHERE status = 'succeeded') AS runs")
+    assert code == 0
+    row = json.loads(out)[0]
+    assert row["rejects"] == ingest["rejected"] == row["stat_rejects"]
+    assert row["dups"] == exact["dropped"]["exact_duplicate"] > 0
+    assert row["docs"] == exact["kept"]
+    assert row["runs"] == 1
+    code, out, _ = cli("query", "--out", demo_out, "--format", "csv",
+                       "SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY reason")
+    reasons = dict(line.split(",") for line in out.strip().splitlines()[1:])
+    assert set(reasons) >= {"invalid_json", "invalid_utf8", "missing_text", "text_not_string",
+                            "empty_text", "text_too_long", "duplicate_id", "unreadable_file"}
+
+
+def test_query_is_read_only(demo_out, cli):
+    code, _, err = cli("query", "--out", demo_out, "COPY (SELECT 1) TO 'x.csv'")
+    assert code == 1 and err.count("\n") == 1 and "read-only" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--input", "/nonexistent/*.jsonl", "--out", "{tmp}"], "no input files match"),
+        (["run", "--config", "{tmp}/missing.yaml"], "does not exist"),
+        (["run", "--config", "{tmp}/bad.yaml", "--out", "{tmp}"], "ingest.max_chars"),
+        (["run", "--config", "{tmp}/typo.yaml", "--out", "{tmp}"], "unknown setting 'exact_dedup.lowercas'"),
+        (["query", "--out", "{tmp}/none", "SELECT 1"], "does not exist"),
+        (["query", "--out", "{tmp}", "SELEC nonsense"], "SQL error"),
+    ],
+)
+def test_user_errors_are_one_line_exit_1(tmp_path, cli, args, message):
+    (tmp_path / "bad.yaml").write_text("ingest:\n  max_chars: 0\n")
+    (tmp_path / "typo.yaml").write_text("exact_dedup:\n  lowercas: false\n")
+    code, out, err = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert code == 1
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err + out
+
+
+def test_help_lists_commands(cli):
+    code, out, _ = cli("--help")
+    assert code == 0
+    assert "run" in out and "query" in out
+    code, out, _ = cli("run", "--help")
+    assert code == 0 and "--input" in out and "Beam" in out
+
+
+def test_beam_flags_pass_through_unchanged():
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    from pipelines.beam_util import make_pipeline
+
+    p = make_pipeline(["--experiments", "thresher_test_flag"])
+    assert "thresher_test_flag" in p.options.view_as(DebugOptions).experiments
+    assert type(p.runner).__name__ == "FnApiRunner"  # never the downloading Prism runner
+
+
+def test_demo_corpus_is_deterministic(tmp_path):
+    from flows.demo import write_demo_corpus
+
+    a = write_demo_corpus(tmp_path / "a")
+    b = write_demo_corpus(tmp_path / "b")
+    for pa_, pb in zip(a, b, strict=True):
+        assert Path(pa_).read_bytes() == Path(pb).read_bytes()

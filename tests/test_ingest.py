@@ -1,0 +1,138 @@
+"""Ingest: every malformed record lands in rejects with its reason; nothing else is lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipelines import ingest, io
+from pipelines.stage import StageContext
+from scorers.errors import InputError
+
+
+def read_dir(path: Path) -> pa.Table:
+    parts = list(io.iter_parts(path))
+    return io.read_table(parts) if parts else pa.table({})
+
+
+def run_ingest(tmp_path: Path, inputs, **cfg) -> tuple[dict, pa.Table, pa.Table]:
+    ctx = StageContext(run_dir=tmp_path / "run", partitions=3)
+    stats = ingest.run(ctx, [str(i) for i in inputs], ingest.IngestConfig(**cfg))
+    return stats, read_dir(ctx.run_dir / ingest.DOCS_OUT), read_dir(ctx.run_dir / ingest.REJECTS_OUT)
+
+
+def test_every_reject_reason_is_recorded_and_counts_add_up(tmp_path, jsonl):
+    good = [{"id": f"g{i}", "text": f"good document number {i}"} for i in range(5)]
+    lines = [
+        json.dumps(good[0]).encode(),
+        b'{"id": "x1", "text": "unterminated',  # invalid_json
+        b'{"id": "x2", "text": "caf\xe9"}',  # invalid_utf8 (latin-1 byte)
+        b'{"id": "x3", "body": "no text"}',  # missing_text
+        b'{"id": "x4", "text": null}',  # missing_text (null)
+        b'{"id": "x5", "text": ["a", "list"]}',  # text_not_string
+        b'{"id": "x6", "text": " \\n\\t "}',  # empty_text
+        json.dumps({"id": "x7", "text": "y" * 301}).encode(),  # text_too_long
+        json.dumps({"id": "g0", "text": "reuses g0"}).encode(),  # duplicate_id
+        b'[1, 2, 3]',  # not_an_object
+        b'{"id": "x8", "text": "lone \\ud800 surrogate"}',  # invalid_utf8 (escape)
+        *[json.dumps(g).encode() for g in good[1:]],
+    ]
+    plain = jsonl(tmp_path / "in" / "mixed.jsonl", lines)
+    whole = gzip.compress(b"".join(json.dumps(
+        {"id": f"t{i}", "text": f"truncated file record {i} " + "pad " * 50}).encode() + b"\n"
+        for i in range(200)))
+    truncated = tmp_path / "in" / "cut.jsonl.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+
+    stats, docs, rejects = run_ingest(tmp_path, [plain, truncated], max_chars=300)
+
+    by_reason = {}
+    for r in rejects.to_pylist():
+        by_reason.setdefault(r["reason"], []).append(r)
+    assert {k: len(v) for k, v in by_reason.items() if k != "invalid_json"} == {
+        "invalid_utf8": 2, "missing_text": 2, "text_not_string": 1, "empty_text": 1,
+        "text_too_long": 1, "duplicate_id": 1, "not_an_object": 1, "unreadable_file": 1,
+    }
+    # the invalid JSON line, plus possibly the torn last line of the truncated gzip
+    assert any(r["line"] == 2 and r["file"].endswith("mixed.jsonl") for r in by_reason["invalid_json"])
+    dup = by_reason["duplicate_id"][0]
+    assert dup["line"] == 9 and "mixed.jsonl:1" in dup["detail"]  # the first g0 is kept
+    cut = by_reason["unreadable_file"][0]
+    assert cut["file"].endswith("cut.jsonl.gz")
+
+    # the good records of the truncated file before the damage still count
+    truncated_docs = [d for d in docs.to_pylist() if d["file"].endswith("cut.jsonl.gz")]
+    assert 50 < len(truncated_docs) < 200
+    assert {d["id"] for d in docs.to_pylist() if d["file"].endswith("mixed.jsonl")} == {
+        f"g{i}" for i in range(5)
+    }
+    # accounting: every non-blank line is a document or a reject
+    assert stats["in"] == stats["kept"] + stats["rejected"]
+    assert stats["kept"] == docs.num_rows and stats["rejected"] == rejects.num_rows
+    assert stats["in"] == len(lines) + len(truncated_docs) + len(by_reason["unreadable_file"]) + (
+        len(by_reason["invalid_json"]) - 1
+    )
+    assert stats["rejected_by_reason"]["duplicate_id"] == 1
+
+
+def test_fields_are_mapped_and_text_normalised(tmp_path, jsonl):
+    recs = [
+        {"id": 7, "text": "Cafe\u0301\r\nline two\rthree", "source": "web", "lang": "fr", "n": 3},
+        {"text": "no id, no source"},
+    ]
+    path = jsonl(tmp_path / "crawl-2024.jsonl", recs)
+    _, docs, _ = run_ingest(tmp_path, [path])
+    rows = {d["line"]: d for d in docs.to_pylist()}
+    first, second = rows[1], rows[2]
+    assert first["id"] == "7" and first["source"] == "web"
+    assert first["text"] == "Café\nline two\nthree"  # NFC + line endings, nothing else
+    assert first["n_chars"] == len(first["text"])
+    assert json.loads(first["metadata"]) == {"lang": "fr", "n": 3}
+    assert second["source"] == "crawl-2024"  # the file stem
+    # derived ids are stable: a second ingest of the same file gives the same id
+    _, again, _ = run_ingest(tmp_path / "again", [path])
+    assert second["id"] in again.column("id").to_pylist()
+
+
+def test_reads_gzip_zstd_and_parquet_with_source_from_config(tmp_path):
+    recs = [{"id": f"z{i}", "text": f"zstd text {i}"} for i in range(3)]
+    zst = tmp_path / "a.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(
+        "".join(json.dumps(r) + "\n" for r in recs).encode()))
+    gz = tmp_path / "b.jsonl.gz"
+    gz.write_bytes(gzip.compress(b'{"id": "g", "text": "gzip text"}\n'))
+    pq_path = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"id": ["p1", "p2", "p3"], "text": ["parquet one", None, "three"],
+                             "score": [0.5, 0.1, 0.9]}), pq_path)
+    stats, docs, rejects = run_ingest(tmp_path, [tmp_path / "*"], source="mydata")
+    assert sorted(docs.column("id").to_pylist()) == ["g", "p1", "p3", "z0", "z1", "z2"]
+    assert set(docs.column("source").to_pylist()) == {"mydata"}
+    assert rejects.to_pylist()[0]["reason"] == "missing_text"
+    assert rejects.to_pylist()[0]["line"] == 2
+    assert stats["in"] == 7
+
+
+def test_missing_input_is_a_user_error(tmp_path):
+    with pytest.raises(InputError, match="no input files match"):
+        io.expand_inputs([str(tmp_path / "nope" / "*.jsonl")])
+
+
+def test_output_is_independent_of_input_order(tmp_path, jsonl):
+    recs = [{"id": f"d{i:03d}", "text": f"text {i % 17}"} for i in range(120)]
+    recs.append({"id": "d005", "text": "duplicate id in the second file"})
+    a = jsonl(tmp_path / "x" / "a.jsonl", recs[:60])
+    b = jsonl(tmp_path / "x" / "b.jsonl", recs[60:])
+    shuffled = list(reversed(recs[60:]))
+    b2 = jsonl(tmp_path / "y" / "b.jsonl", shuffled)
+    a2 = jsonl(tmp_path / "y" / "a.jsonl", list(reversed(recs[:60])))
+    _, docs1, rej1 = run_ingest(tmp_path / "1", [a, b])
+    _, docs2, rej2 = run_ingest(tmp_path / "2", [b2, a2])
+    cols = ["id", "source", "text", "n_chars"]
+    assert docs1.select(cols).equals(docs2.select(cols))
+    assert rej1.column("id").to_pylist() == rej2.column("id").to_pylist() == ["d005"]
