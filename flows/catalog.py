@@ -5,6 +5,9 @@ Views (each has a `run_id` column):
   documents_all  every stage's documents, with a `stage` column
   rejects     records that could not be processed, with stage, reason, file, line, raw
   duplicates  removed id -> kept id, with `kind` (exact, near) and similarity
+  clusters    near-dedup clusters: id, cluster_id (= keeper id), kept, similarity_to_keeper
+  shards      one row per Megatron shard: name (shard set), shard, source, documents,
+              tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
   stage_stats one row per stage per run: in, kept, dropped (JSON), rejected, seconds
   runs        one row per run: status, timings, config (JSON)
 Stages add views by appending to `VIEWS`.
@@ -66,10 +69,21 @@ def _exact_duplicates(root: Path) -> str:
     return f"SELECT id, kept_id, text_hash, {_RUN_ID} AS run_id FROM {src}"
 
 
+def _clusters(root: Path) -> str:
+    src = _parquet(root, "dedup/clusters.parquet")
+    if src is None:
+        return _empty(schemas.NEAR_CLUSTERS, {"run_id": "VARCHAR"})
+    return (
+        f"SELECT id, cluster_id, kept, similarity_to_keeper, {_RUN_ID} AS run_id FROM {src}"
+    )
+
+
 def _duplicates(root: Path) -> str:
     return (
         "SELECT run_id, id, kept_id, 'exact' AS kind, 1.0::DOUBLE AS similarity "
-        "FROM exact_duplicates"
+        "FROM exact_duplicates UNION ALL "
+        "SELECT run_id, id, cluster_id AS kept_id, 'near' AS kind, similarity_to_keeper "
+        "FROM clusters WHERE NOT kept"
     )
 
 
@@ -89,13 +103,23 @@ def _documents(root: Path) -> str:
     return " UNION ALL BY NAME ".join(selects)
 
 
+def _shards(root: Path) -> str:
+    src = _parquet(root, "shards/*/manifest.parquet")
+    if src is None:
+        return _empty(schemas.SHARDS_MANIFEST, {"name": "VARCHAR", "run_id": "VARCHAR"})
+    name = "regexp_extract(filename, '/shards/([^/]+)/manifest.parquet', 1)"
+    return f"SELECT * EXCLUDE (filename), {name} AS name, {_RUN_ID} AS run_id FROM {src}"
+
+
 # name -> SQL builder, in dependency order. Later stages append their own.
 VIEWS = {
     "documents_all": _documents_all,
     "rejects": _rejects,
     "exact_duplicates": _exact_duplicates,
+    "clusters": _clusters,
     "duplicates": _duplicates,
     "documents": _documents,
+    "shards": _shards,
 }
 
 

@@ -15,7 +15,8 @@ configure()
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 
-from pipelines import exact_dedup, ingest, io  # noqa: E402
+from pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
+from pipelines import shards as shard_stage  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
 from pipelines.ingest import _file_fingerprint  # noqa: E402
 from pipelines.runs import RunRecord, default_run_id  # noqa: E402
@@ -47,6 +48,15 @@ def ingest_task(ctx: StageContext, inputs: list[str], cfg: ingest.IngestConfig) 
 def exact_dedup_task(ctx: StageContext, cfg: exact_dedup.ExactDedupConfig) -> dict:
     return exact_dedup.run(ctx, cfg, ingest.DOCS_OUT, ingest.STAGE)
 
+
+@stage_task(name="near_dedup")
+def near_dedup_task(ctx: StageContext, cfg: near_dedup.NearDedupConfig) -> dict:
+    return near_dedup.run(ctx, cfg, exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+
+
+@stage_task(name="shards")
+def shards_task(ctx: StageContext, cfg: shard_stage.ShardsConfig, docs: str, upstream: str) -> dict:
+    return shard_stage.run(ctx, cfg, docs, upstream)
 
 def prepare_run(config: RunConfig) -> StageContext:
     """Resolve inputs (fails fast on a bad path) and the run directory."""
@@ -89,6 +99,14 @@ def curate(config: RunConfig) -> dict:
         s = exact_dedup_task(ctx, config.exact_dedup)
         stats.append(s)
         record.stage_done(s, exact_dedup.DOCS_OUT)
+        if config.near_dedup.enabled:
+            s = near_dedup_task(ctx, config.near_dedup)
+            stats.append(s)
+            record.stage_done(s, near_dedup.DOCS_OUT)
+        if config.shards is not None:  # last: tokenizes whatever the run kept
+            s = shards_task(ctx, config.shards, record.data["final_documents"], stats[-1]["stage"])
+            stats.append(s)
+            record.stage_done(s)
     except BaseException as exc:
         record.finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.exact_dedup import ExactDedupConfig
 from pipelines.ingest import IngestConfig
+from pipelines.near_dedup import NearDedupConfig
+from pipelines.shards import ShardsConfig
 from scorers.errors import ConfigError
 
 
@@ -32,6 +34,10 @@ class RunConfig(BaseModel):
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    shards: ShardsConfig | None = Field(
+        None, description="tokenized Megatron shards of the final documents (needs a tokenizer)"
+    )
 
 
 def describe_validation_error(exc: ValidationError, origin: str) -> str:

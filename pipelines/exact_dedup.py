@@ -19,9 +19,16 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import WriteCounts, make_pipeline, split_by_partition, write_part
+from pipelines.beam_util import (
+    WriteCounts,
+    make_pipeline,
+    spill,
+    split_by_partition,
+    unspill,
+    write_part,
+)
 from pipelines.stage import StageContext, read_counts, run_stage
-from scorers.textnorm import make_normalizer, text_hash
+from scorers.textnorm import make_hasher
 
 STAGE = "exact_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
@@ -38,8 +45,8 @@ class ExactDedupConfig(BaseModel):
     strip_punctuation: bool = Field(False, description="treat punctuation and symbols as spaces")
     normalize_digits: bool = Field(False, description="treat every digit as 0")
 
-    def normalizer(self):
-        return make_normalizer(
+    def hasher(self):
+        return make_hasher(
             lowercase=self.lowercase,
             collapse_whitespace=self.collapse_whitespace,
             strip_punctuation=self.strip_punctuation,
@@ -48,21 +55,23 @@ class ExactDedupConfig(BaseModel):
 
 
 class HashPart(beam.DoFn):
-    def __init__(self, cfg: ExactDedupConfig, partitions: int):
+    def __init__(self, cfg: ExactDedupConfig, partitions: int, staging: str):
         self.cfg = cfg
         self.partitions = partitions
+        self.staging = staging
 
     def setup(self):
-        self.normalize = self.cfg.normalizer()
+        self.hash_text = self.cfg.hasher()
 
     def process(self, path: str):
         pf = pq.ParquetFile(path)
         for rb in pf.iter_batches(batch_size=4096):
             table = pa.Table.from_batches([rb])
-            hashes = [text_hash(self.normalize(t)) for t in table.column("text").to_pylist()]
+            hashes = [self.hash_text(t) for t in table.column("text").to_pylist()]
             table = table.append_column("text_hash", pa.array(hashes, pa.string()))
             yield beam.pvalue.TaggedOutput("counts", {"in": table.num_rows})
-            yield from split_by_partition(table, hashes, self.partitions)
+            for part, rows in split_by_partition(table, hashes, self.partitions):
+                yield part, spill(rows, self.staging, part)
 
 
 def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -93,8 +102,8 @@ class WriteKeepers(beam.DoFn):
         self.staging = staging
 
     def process(self, element):
-        part, tables = element
-        kept, dup_map = pick_keepers(pa.concat_tables(list(tables)))
+        part, spilled = element
+        kept, dup_map = pick_keepers(unspill(list(spilled)))
         write_part(kept, Path(self.staging) / DOCS_OUT, part)
         write_part(dup_map, Path(self.staging) / MAP_OUT, part)
         yield {"kept": kept.num_rows, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}}
@@ -105,7 +114,7 @@ def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, st
         pipeline
         | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Hash" >> beam.ParDo(HashPart(cfg, partitions)).with_outputs("counts", main="rows")
+        | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging)).with_outputs("counts", main="rows")
     )
     written = (
         hashed.rows

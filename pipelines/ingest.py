@@ -18,7 +18,15 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import WriteCounts, make_pipeline, split_by_partition, write_part
+from pipelines.beam_util import (
+    WriteCounts,
+    make_pipeline,
+    partition_of,
+    spill,
+    split_by_partition,
+    unspill,
+    write_part,
+)
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, read_counts, run_stage
 
@@ -48,9 +56,10 @@ class ReadFile(beam.DoFn):
     REJECTS = "rejects"
     COUNTS = "counts"
 
-    def __init__(self, settings: ReaderSettings, partitions: int):
+    def __init__(self, settings: ReaderSettings, partitions: int, staging: str):
         self.settings = settings
         self.partitions = partitions
+        self.staging = staging
 
     def setup(self):
         self.reader = RecordReader(self.settings)
@@ -60,7 +69,7 @@ class ReadFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.COUNTS, {"in": seen})
             ids = docs.column("id").to_pylist()
             for part, table in split_by_partition(docs, ids, self.partitions):
-                yield part, ("docs", table)
+                yield part, ("docs", spill(table, self.staging, part))
             if rejects.num_rows:
                 # Rejects go to the partition of their file, so each lands in one part file.
                 yield beam.pvalue.TaggedOutput(self.REJECTS, (path, rejects))
@@ -105,12 +114,12 @@ class WritePartition(beam.DoFn):
 
     def process(self, element):
         part, values = element
-        docs = [t for kind, t in values if kind == "docs"]
+        docs = [t for kind, t in values if kind == "docs"]  # spilled batch paths
         read_rejects = [t for kind, t in values if kind == "rejects"]
         kept = schemas.empty(schemas.DOCUMENTS)
         dup_rejects = schemas.empty(schemas.REJECTS)
         if docs:
-            kept, dup_rejects = resolve_duplicate_ids(pa.concat_tables(docs), self.raw_chars)
+            kept, dup_rejects = resolve_duplicate_ids(unspill(docs), self.raw_chars)
         rejects = pa.concat_tables([dup_rejects, *read_rejects]).sort_by(
             [("file", "ascending"), ("line", "ascending"), ("reason", "ascending")]
         )
@@ -125,12 +134,10 @@ def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, stagin
         pipeline
         | "Files" >> beam.Create(files)
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers on distributed runners
-        | "Read" >> beam.ParDo(ReadFile(settings, partitions)).with_outputs(
+        | "Read" >> beam.ParDo(ReadFile(settings, partitions, staging)).with_outputs(
             ReadFile.REJECTS, ReadFile.COUNTS, main="docs"
         )
     )
-    from pipelines.beam_util import partition_of
-
     rejects = read[ReadFile.REJECTS] | "KeyRejects" >> beam.Map(
         lambda pr: (partition_of(pr[0], partitions), ("rejects", pr[1]))
     )

@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from scorers.errors import InputError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+UNIQUE_COLUMNS = {"id", "text", "raw", "kept_id", "text_hash", "metadata"}
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 
 
@@ -100,7 +101,11 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024)
+    # Dictionary-encoding text or ids is wasted work (every value is distinct).
+    dictionary = [f.name for f in table.schema
+                  if f.name not in UNIQUE_COLUMNS and f.type != pa.large_string()]
+    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024,
+                   use_dictionary=dictionary)
     os.replace(tmp, path)
     return path
 

@@ -14,3 +14,4 @@ UNREADABLE_FILE = "unreadable_file"
 # Dropped by a curation decision: the record was fine, a stage chose not to keep it.
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
+MIXTURE_DOWNSAMPLED = "mixture_downsampled"  # shards: left out to meet a source's token share

@@ -57,13 +57,28 @@ def derived_id(path: str, line: int) -> str:
     return hashlib.sha1(f"{path}\n{line}".encode()).hexdigest()[:20]
 
 
-def _lenient_json(text: str):
-    """Second opinion from the stdlib parser, which accepts escaped lone surrogates
-    ("\\ud800") that orjson refuses; such text is then rejected as invalid UTF-8."""
+def _diagnose(raw_line: bytes, exc: Exception):
+    """Why orjson refused a line: (obj, None, None) if the stdlib parser accepts it
+    (escaped lone surrogates such as "\\ud800", which orjson refuses), else
+    (None, reason, detail)."""
     try:
-        return json.loads(text)
+        decoded = raw_line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, reasons.INVALID_UTF8, str(err)
+    try:
+        return json.loads(decoded), None, None
     except ValueError:
-        return _MISSING
+        return None, reasons.INVALID_JSON, str(exc)
+
+
+def _has_surrogates(text) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class RecordReader:
@@ -101,7 +116,7 @@ class RecordReader:
                 batch, reasons.TEXT_NOT_STRING, path, line,
                 f"'{s.text_field}' is {type(text).__name__}, not a string", raw(), rec_id,
             )
-        if not text.strip():
+        if not text or text.isspace():
             return self._reject(
                 batch, reasons.EMPTY_TEXT, path, line, "text is empty or whitespace only", raw(),
                 rec_id,
@@ -110,13 +125,6 @@ class RecordReader:
             return self._reject(
                 batch, reasons.TEXT_TOO_LONG, path, line,
                 f"{len(text)} characters > max_chars={s.max_chars}", raw(), rec_id,
-            )
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from "\ud800"-style escapes
-            return self._reject(
-                batch, reasons.INVALID_UTF8, path, line, "text holds unpaired surrogates",
-                raw(), rec_id,
             )
         text = for_storage(text)
         source = obj.pop("source", None)
@@ -154,26 +162,23 @@ class RecordReader:
         try:
             with io.open_input(path) as stream:
                 for line, raw_line in enumerate(stream, start=1):
-                    if not raw_line.strip():
+                    if raw_line.isspace():
                         continue  # blank lines are not records (JSON Lines allows a trailing one)
                     yield 1
                     batch = current()
+                    raw = lambda r=raw_line: r.decode("utf-8", "replace").rstrip("\n")
                     try:
-                        decoded = raw_line.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        self._reject(
-                            batch, reasons.INVALID_UTF8, path, line, str(exc),
-                            raw_line.decode("utf-8", "replace"),
-                        )
-                        continue
-                    try:
-                        obj = orjson.loads(decoded)
+                        obj = orjson.loads(raw_line)  # validates UTF-8 too
                     except orjson.JSONDecodeError as exc:
-                        obj = _lenient_json(decoded)
-                        if obj is _MISSING:
-                            self._reject(batch, reasons.INVALID_JSON, path, line, str(exc), decoded)
+                        obj, reason, detail = _diagnose(raw_line, exc)
+                        if reason:
+                            self._reject(batch, reason, path, line, detail, raw())
                             continue
-                    self._add_record(batch, obj, path, line, stem, lambda d=decoded: d.rstrip("\n"))
+                        if _has_surrogates(obj.get(self.s.text_field) if isinstance(obj, dict) else None):
+                            self._reject(batch, reasons.INVALID_UTF8, path, line,
+                                         "text holds unpaired surrogates", raw())
+                            continue
+                    self._add_record(batch, obj, path, line, stem, raw)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             # Truncated or corrupt file: the records before the damage still count.
             yield 1

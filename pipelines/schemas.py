@@ -34,6 +34,31 @@ EXACT_DUPLICATES = pa.schema(
     ]
 )
 
+# Near dedup (dedup/clusters.parquet): one row per document of a verified cluster of >= 2.
+NEAR_CLUSTERS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.string(), nullable=False),  # the keeper's id
+        pa.field("kept", pa.bool_(), nullable=False),  # true for exactly one row per cluster
+        pa.field("similarity_to_keeper", pa.float64(), nullable=False),  # Jaccard, 1.0 for keeper
+    ]
+)
+
+# Shards: one row per Megatron shard (<shard>.bin + <shard>.idx) of a shard set.
+SHARDS_MANIFEST = pa.schema(
+    [
+        pa.field("shard", pa.string(), nullable=False),  # file prefix, <source>_NNNNN
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("documents", pa.int64(), nullable=False),  # mixture repeats counted
+        pa.field("tokens", pa.int64(), nullable=False),  # BOS/EOS included
+        pa.field("dtype", pa.string(), nullable=False),  # uint16 or int32
+        pa.field("bin_bytes", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),  # of the .bin
+        pa.field("idx_sha256", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),  # config + document list
+    ]
+)
+
 
 def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()

@@ -60,19 +60,30 @@ class FastTextScorer:
         self, model_path: str | os.PathLike, positive_label: str = "__label__1",
         name: str | None = None,
     ):
-        self.model_path = str(model_path)
+        self._attach(load_fasttext(model_path), positive_label, str(model_path))
         self.name = name or scorer_name(model_path)
-        self.model = load_fasttext(model_path)
-        if not self.model.is_quantized() and self.model.f.getArgs().model.name != "supervised":
+
+    @classmethod
+    def from_model(cls, model, positive_label: str = "__label__1", name: str = "scorer"):
+        """Wrap an already loaded (e.g. just trained) fastText model."""
+        scorer = cls.__new__(cls)
+        scorer._attach(model, positive_label, "<in memory>")
+        scorer.name = name
+        return scorer
+
+    def _attach(self, model, positive_label: str, where: str) -> None:
+        self.model_path = where
+        self.model = model
+        if not model.is_quantized() and model.f.getArgs().model.name != "supervised":
             raise UserError(
-                f"{model_path} is an unsupervised fastText model (word vectors); "
+                f"{where} is an unsupervised fastText model (word vectors); "
                 "a scorer needs a supervised classifier"
             )
-        self.labels = list(self.model.get_labels())
+        self.labels = list(model.get_labels())
         if positive_label not in self.labels:
             shown = ", ".join(self.labels[:10]) + (" ..." if len(self.labels) > 10 else "")
             raise UserError(
-                f"model {model_path} has no label '{positive_label}'; its labels are: {shown} "
+                f"model {where} has no label '{positive_label}'; its labels are: {shown} "
                 "(pass one of them as --positive-label)"
             )
         self.positive_label = positive_label

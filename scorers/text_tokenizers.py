@@ -91,13 +91,15 @@ class TextTokenizer:
     def _load_rank_file(self, path: Path) -> None:
         ranks = {}
         try:
-            for n, line in enumerate(path.read_bytes().splitlines(), 1):
+            for line in path.read_bytes().splitlines():
                 if line.strip():
                     token, rank = line.split()
-                    ranks[base64.b64decode(token)] = int(rank)
+                    ranks[base64.b64decode(token, validate=True)] = int(rank)
         except ValueError:
-            raise InputError(f"{path} line {n} is not '<base64 token> <rank>': not a tiktoken "
-                             "rank file (HF tokenizers must be a .json file)") from None
+            raise InputError(f"{path} has a line that is not '<base64 token> <rank>': not a "
+                             "tiktoken rank file (HF tokenizers must be a .json file)") from None
+        if not ranks:
+            raise InputError(f"{path} is empty: not a tiktoken rank file")
         specials = dict(self.spec.special_tokens) or {"<|endoftext|>": max(ranks.values()) + 1}
         self.tk = _tiktoken(path.stem, self.spec.pattern, ranks, specials)
         self.kind = "tiktoken"
@@ -247,3 +249,19 @@ def _byte_level_pattern(pre: dict | None) -> str | None:
     if split.get("type") != "Split" or split.get("behavior") != "Isolated" or split.get("invert"):
         return None
     return (split.get("pattern") or {}).get("Regex")
+
+
+def train_byte_level_bpe(texts, vocab_size: int, special_tokens=("<|endoftext|>",)):
+    """A small GPT-2-style byte-level BPE trained on `texts` (for demos and tests; no
+    download). All 256 bytes are in the alphabet, so any text encodes. Returns the HF
+    `Tokenizer`; save it with `.save(path)`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(special_tokens), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return tok

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle, accepts_beam_args=True)
 
 
-def load_run_config(args, demo_overrides: dict | None = None):
+def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool = False):
     from pipelines.config import load_config
 
     overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
@@ -49,8 +49,26 @@ def load_run_config(args, demo_overrides: dict | None = None):
     data = config.model_dump(exclude_unset=True)
     for section, values in (demo_overrides or DEMO_CONFIG).items():
         data[section] = {**values, **data.get(section, {})}
+    if demo_shards and "shards" not in data:
+        data["shards"] = demo_shards_config(Path(config.out), demo_dir)
     data["inputs"] = [str(demo_dir)]
     return load_config(None, **data)
+
+
+def demo_shards_config(out: Path, demo_dir: Path) -> dict:
+    """Shard settings for the demo, with a small byte-level BPE trained on the demo corpus
+    itself (written once to <out>/demo-tokenizer/; nothing is downloaded)."""
+    path = (out / "demo-tokenizer" / "tokenizer.json").resolve()
+    if not path.exists():
+        from pipelines import io
+        from pipelines.records import ReaderSettings, RecordReader
+        from scorers.text_tokenizers import train_byte_level_bpe
+
+        reader = RecordReader(ReaderSettings())
+        texts = [t for f in io.expand_inputs([str(demo_dir)]) for docs, _, _ in reader.read_file(f)
+                 for t in docs.column("text").to_pylist()]
+        io.write_text(train_byte_level_bpe(texts, 4096).to_str(), path)
+    return {"tokenizer": str(path), "name": "demo", "shard_tokens": 250_000}
 
 
 def print_summary(summary: dict) -> None:
@@ -62,11 +80,18 @@ def print_summary(summary: dict) -> None:
     print()
     print(f"outputs: {summary['run_dir']}")
     out_root = Path(summary["run_dir"]).parent.parent
+    shard_stats = Path(summary["run_dir"]) / "stats" / "shards.json"
+    if shard_stats.exists():
+        from pipelines import io
+
+        st, name = io.read_json(shard_stats), summary["run_dir"] + "/shards/"
+        print(f"shards:  {st['shards']} Megatron shards, {st['tokens']:,} tokens ({st['dtype']}) "
+              f"in {name}{st['config']['shards']['name']}/ (blend.txt for --data-path)")
     print(f'query:   thresher query --out {out_root} "SELECT source, count(*) FROM documents GROUP BY ALL"')
 
 
 def handle(args) -> int:
-    config = load_run_config(args)
+    config = load_run_config(args, demo_shards=True)
     from flows.curate import curate
 
     summary = curate(config)

@@ -1,0 +1,94 @@
+"""Ingest + exact dedup throughput vs a plain single-process JSON read+parse of the same files.
+
+MB are uncompressed JSONL bytes. Inputs are gzipped by default, as corpora usually are
+(the baseline then includes gzip decoding too); `--plain` uses uncompressed files.
+
+    python bench/bench_foundation.py --docs 10000 100000
+
+Each measurement runs in a fresh interpreter so its peak RSS is its own. The ratio column
+compares the stage with the stdlib `json.loads` loop over the same files (the issue's bar:
+ingest + exact dedup at >= 0.5x of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import make_corpus, run_isolated  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flows.render import table_text  # noqa: E402
+
+BASELINE = """
+import gzip, json, sys, time, resource
+paths = {paths!r}
+t = time.perf_counter(); n = 0
+for p in paths:
+    with (gzip.open(p, 'rb') if p.endswith('.gz') else open(p, 'rb')) as f:
+        for line in f:
+            json.loads(line); n += 1
+dt = time.perf_counter() - t
+print(json.dumps({{"docs": n, "seconds": dt, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+STAGES = """
+import json, time, resource, logging
+logging.disable(logging.WARNING)
+from pathlib import Path
+from pipelines import ingest, exact_dedup
+from pipelines.stage import StageContext
+ctx = StageContext(run_dir=Path({run_dir!r}), partitions={partitions})
+t = time.perf_counter()
+s1 = ingest.run(ctx, {paths!r}, ingest.IngestConfig())
+t1 = time.perf_counter()
+s2 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
+t2 = time.perf_counter()
+print(json.dumps({{"ingest": t1 - t, "exact_dedup": t2 - t1, "docs": s1["in"], "kept": s2["kept"],
+                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench(n_docs: int, work: Path, partitions: int, gz: bool) -> list[dict]:
+    paths, nbytes = make_corpus(work / f"in-{n_docs}", n_docs, gz=gz)
+    mb = nbytes / 1e6
+    base = run_isolated(BASELINE.format(paths=paths))
+    got = run_isolated(STAGES.format(paths=paths, run_dir=str(work / f"run-{n_docs}"), partitions=partitions))
+    rows = []
+
+    def row(stage, seconds, rss):
+        return {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage, "MB": round(mb, 1), "seconds": round(seconds, 2),
+                "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
+                "peak RSS MB": round(rss), "vs json.loads": round(base["seconds"] / seconds, 2)}
+
+    rows.append(row("json.loads loop (baseline)", base["seconds"], base["rss"]))
+    rows.append(row("ingest", got["ingest"], got["rss"]))
+    rows.append(row("exact_dedup", got["exact_dedup"], got["rss"]))
+    rows.append(row("ingest + exact_dedup", got["ingest"] + got["exact_dedup"], got["rss"]))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--plain", action="store_true", help="uncompressed JSONL (default: .jsonl.gz)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated corpus and outputs")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="thresher-bench-"))
+    try:
+        rows = [r for n in args.docs for r in bench(n, work, args.partitions, not args.plain)]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(table_text(rows))
+    print(json.dumps(rows), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

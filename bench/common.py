@@ -1,0 +1,89 @@
+"""Benchmark helpers: corpus generation from real text when present, timing, peak memory.
+
+Benchmarks may read ../shared/corpora when it exists (they say so in their output);
+otherwise they fall back to generated text. Tests never use this module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def real_paragraphs() -> list[str]:
+    """Paragraphs of the shared corpora (all folders), or [] when absent."""
+    paras: list[str] = []
+    if not SHARED.is_dir():
+        return paras
+    for path in sorted(SHARED.glob("*/*.jsonl.gz")):
+        with gzip.open(path, "rt") as f:
+            for line in f:
+                text = json.loads(line)["text"]
+                paras += [p for p in text.split("\n\n") if len(p) > 80]
+    return paras
+
+
+def make_corpus(directory: Path, n_docs: int, files: int = 8, seed: int = 1,
+                gz: bool = False) -> tuple[list[str], int]:
+    """N docs of ~2-4 KB assembled from real paragraphs, 5% exact copies (case/space
+    variants); JSONL (gzipped with `gz`) split over `files` files.
+    Returns (paths, total uncompressed bytes)."""
+    rng = random.Random(seed)
+    paras = real_paragraphs()
+    source = "shared corpora" if paras else "generated"
+    if not paras:
+        words = [f"w{i}" for i in range(5000)]
+        paras = [" ".join(rng.choices(words, k=rng.randint(15, 120))) for _ in range(20000)]
+    directory.mkdir(parents=True, exist_ok=True)
+    suffix = ".jsonl.gz" if gz else ".jsonl"
+    paths = [directory / f"part-{i:03d}{suffix}" for i in range(files)]
+    handles = [gzip.open(p, "wt", compresslevel=6) if gz else p.open("w") for p in paths]
+    nbytes = 0
+    docs: list[str] = []
+    for i in range(n_docs):
+        if docs and rng.random() < 0.05:
+            text = rng.choice(docs).upper()
+        else:
+            target = rng.randint(2000, 4000)
+            chunks, size = [], 0
+            while size < target:
+                chunks.append(rng.choice(paras))
+                size += len(chunks[-1]) + 2
+            text = "\n\n".join(chunks)[:target]
+            if len(docs) < 5000:
+                docs.append(text)
+        line = json.dumps({"id": f"doc-{i:07d}", "text": text}) + "\n"
+        nbytes += len(line.encode())
+        handles[i % files].write(line)
+    for h in handles:
+        h.close()
+    print(f"corpus: {n_docs} docs from {source} text in {directory}", file=sys.stderr)
+    return [str(p) for p in paths], nbytes
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its waited-for children, MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def run_isolated(code: str) -> dict:
+    """Run a Python snippet in a fresh interpreter (own peak RSS); it prints one JSON line."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    t = time.time()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.setdefault("wall", time.time() - t)
+    return result

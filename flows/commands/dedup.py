@@ -1,0 +1,90 @@
+"""`thresher dedup`: ingest + exact dedup + near dedup alone, as a small Prefect flow."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NEAR_FLAGS = ("threshold", "num_perm", "bands", "rows", "ngram", "unit", "verify", "keep")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from flows.commands.run import add_run_arguments
+
+    p = sub.add_parser(
+        "dedup",
+        help="remove exact and near duplicates (MinHash + LSH) from the input",
+        description="Ingest, exact dedup and near dedup into <out>/runs/<run_id>/: surviving "
+        "documents in documents/stage=near_dedup, clusters in dedup/clusters.parquet. "
+        "Flags override the near_dedup section of --config. Unrecognised --flags go to Beam.",
+    )
+    add_run_arguments(p)
+    p.add_argument("--threshold", type=float, help="Jaccard similarity of a near duplicate (0.8)")
+    p.add_argument("--num-perm", type=int, help="MinHash permutations (128)")
+    p.add_argument("--bands", type=int, help="LSH bands (default: chosen from the threshold)")
+    p.add_argument("--rows", type=int, help="rows per band (with --bands)")
+    p.add_argument("--ngram", type=int, help="shingle length (5)")
+    p.add_argument("--unit", choices=["word", "char"], help="shingle unit (word)")
+    p.add_argument("--verify", choices=["signature", "exact", "none"],
+                   help="check cluster members against their anchor (signature)")
+    p.add_argument("--keep", help="keeper priority: longest, shortest, id, max:FIELD, min:FIELD")
+    p.set_defaults(handler=handle, accepts_beam_args=True)
+
+
+def dedup_config(args):
+    """The run config with the command's near-dedup flags on top of --config."""
+    from flows.commands.run import load_run_config
+    from pipelines.config import load_config
+
+    base = load_run_config(args).model_dump(exclude_unset=True)
+    flags = {k: getattr(args, k) for k in NEAR_FLAGS if getattr(args, k) is not None}
+    base["near_dedup"] = {**base.get("near_dedup", {}), **flags, "enabled": True}
+    return load_config(None, **base)
+
+
+def dedup_flow_fn(config):
+    from prefect import flow
+
+    from flows.curate import exact_dedup_task, ingest_task, near_dedup_task, prepare_run
+    from pipelines import near_dedup
+    from pipelines.runs import RunRecord
+
+    @flow(name="dedup", log_prints=True)
+    def dedup(config) -> dict:
+        ctx = prepare_run(config)
+        record = RunRecord(ctx.run_dir, config.model_dump())
+        stats = []
+        try:
+            for call, docs in (
+                (lambda: ingest_task(ctx, config.inputs, config.ingest), "documents/stage=ingest"),
+                (lambda: exact_dedup_task(ctx, config.exact_dedup), "documents/stage=exact_dedup"),
+                (lambda: near_dedup_task(ctx, config.near_dedup), near_dedup.DOCS_OUT),
+            ):
+                s = call()
+                stats.append(s)
+                record.stage_done(s, docs)
+        except BaseException as exc:
+            record.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        record.finish("succeeded")
+        return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "stats": stats}
+
+    return dedup(config)
+
+
+def handle(args) -> int:
+    from flows.commands.run import print_summary
+    from flows.curate import funnel_rows
+
+    config = dedup_config(args)
+    result = dedup_flow_fn(config)
+    near = result["stats"][-1]
+    print_summary({"run_dir": result["run_dir"], "funnel": funnel_rows(result["stats"])})
+    print(
+        f"near dedup: {near['bands']} bands x {near['rows']} rows, {near['candidates']} "
+        f"candidates, {near['clusters']} clusters, "
+        f"{near['dropped'].get('near_duplicate', 0)} near duplicates removed"
+    )
+    out_root = Path(result["run_dir"]).parent.parent
+    print(f'clusters: thresher query --out {out_root} "SELECT * FROM clusters ORDER BY cluster_id"')
+    return 0

@@ -1,0 +1,335 @@
+"""Near-dedup stage: MinHash + LSH, verified, with a deterministic keeper per cluster.
+
+Plan (every element is a batch, never one document):
+  parts -> Bands: signatures per batch -> (bucket partition, [band key, id]) -> GroupByKey
+        -> StarEdges: per bucket, first id (sorted) -> each other member
+        -> Components: connected components over the candidate edges (duplicates only)
+  parts + components -> Candidates: re-read candidate docs, signatures, keeper priority
+        -> GroupByKey(component partition) -> Verify: anchor clusters, keeper = anchor
+        -> dedup/clusters.parquet (id, cluster_id, kept, similarity_to_keeper)
+  parts + removed ids -> Survivors: documents/stage=near_dedup/part-NNNNN (input part N)
+
+No LSH index is held in memory: band keys are shuffled through Beam, and the only
+corpus-wide in-memory sets are the candidate edges and the removed ids, both sized by
+the duplicates found, not by the corpus.
+Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
+where priority comes from `keep` (default: longest text first).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines import io, reasons, schemas
+from pipelines.beam_util import WriteCounts, make_pipeline, split_by_partition, write_part
+from pipelines.stage import StageContext, read_counts, run_stage
+from scorers import minhash
+from scorers.components import anchor_clusters, connected_components
+
+STAGE = "near_dedup"
+DOCS_OUT = f"documents/stage={STAGE}"
+CLUSTERS_OUT = "dedup/clusters.parquet"
+
+
+class NearDedupConfig(BaseModel):
+    """MinHash + LSH settings. Defaults: word 5-grams, 128 permutations, threshold 0.8."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="run the near-dedup stage at all")
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity that counts as a near duplicate")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length)")
+    bands: int | None = Field(None, ge=1, description="LSH bands (default: chosen from threshold)")
+    rows: int | None = Field(None, ge=1, description="rows per band (default: chosen from threshold)")
+    fp_weight: float = Field(
+        0.1, ge=0, le=1, description="weight of false positives vs (1 - it) false negatives when "
+        "choosing bands x rows; low because verification removes false positives afterwards",
+    )
+    ngram: int = Field(5, ge=1, le=64, description="shingle length in units")
+    unit: Literal["word", "char"] = Field("word", description="shingle unit; CJK characters are words")
+    lowercase: bool = Field(True, description="fold case before shingling")
+    strip_punctuation: bool = Field(True, description="treat punctuation and symbols as spaces")
+    normalize_digits: bool = Field(True, description="treat every digit as 0")
+    remove_accents: bool = Field(True, description="drop accents (combining marks after NFD)")
+    verify: Literal["signature", "exact", "none"] = Field(
+        "signature", description="check members against their cluster's anchor: estimated "
+        "Jaccard from full signatures, exact Jaccard of shingles, or not at all",
+    )
+    keep: str = Field(
+        "longest", pattern=r"^(longest|shortest|id|(max|min):[A-Za-z0-9_.-]+)$",
+        description="keeper priority: longest, shortest, id (smallest id only), or "
+        "max:FIELD / min:FIELD of a numeric metadata field; ties go to the smallest id",
+    )
+    seed: int = Field(1, ge=0, description="seed of datasketch's permutations")
+    batch_size: int = Field(1000, ge=1, le=100_000, description="documents per signature batch")
+
+    @model_validator(mode="after")
+    def _check_combination(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError(
+                "bands and rows go together: give both (e.g. bands 14, rows 9) or neither "
+                "to have them chosen from the threshold"
+            )
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(
+                f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}: "
+                "lower bands or rows, or raise num_perm"
+            )
+        if self.unit == "char" and self.ngram < 3:
+            raise ValueError(
+                f"char {self.ngram}-grams match almost any two texts: use ngram >= 3 "
+                "(5 for CJK-heavy data, 20+ for Latin text) or unit word"
+            )
+        return self
+
+    def band_rows(self) -> tuple[int, int]:
+        if self.bands is not None:
+            return self.bands, self.rows
+        return minhash.optimal_bands(self.threshold, self.num_perm, self.fp_weight, 1 - self.fp_weight)
+
+    def spec(self) -> minhash.ShingleSpec:
+        return minhash.ShingleSpec(
+            ngram=self.ngram, unit=self.unit, lowercase=self.lowercase,
+            strip_punctuation=self.strip_punctuation, normalize_digits=self.normalize_digits,
+            remove_accents=self.remove_accents,
+        )
+
+
+def priorities(keep: str, n_chars: pa.Array, metadata: pa.Array) -> np.ndarray:
+    """Smaller is better. Missing or non-numeric metadata values rank last."""
+    if keep in ("longest", "shortest"):
+        n = np.asarray(n_chars.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return -n if keep == "longest" else n
+    if keep == "id":
+        return np.zeros(len(n_chars))
+    sign, field = keep.split(":", 1)
+    values = []
+    for raw in metadata.to_pylist():
+        try:
+            v = float(json.loads(raw or "{}").get(field))
+        except (TypeError, ValueError, AttributeError):
+            v = math.nan
+        values.append(v)
+    v = np.asarray(values, dtype=np.float64)
+    v = -v if sign == "max" else v
+    return np.where(np.isnan(v), np.inf, v)
+
+
+def _signatures(cfg: NearDedupConfig, texts: list[str]):
+    hashes, offsets = minhash.shingle_hashes(texts, cfg.spec())
+    return minhash.signatures(hashes, offsets, cfg.num_perm, cfg.seed), hashes, offsets
+
+
+class Bands(beam.DoFn):
+    """A documents part -> (bucket partition, [band key, id]) batches, plus counts."""
+
+    def __init__(self, cfg: NearDedupConfig, buckets: int):
+        self.cfg, self.buckets = cfg, buckets
+
+    def setup(self):
+        self.bands, self.rows = self.cfg.band_rows()
+
+    def process(self, element):
+        _, path = element
+        pf = io.read_parquet_file(path)
+        for rb in pf.iter_batches(batch_size=self.cfg.batch_size, columns=["id", "text"]):
+            sig, _, offsets = _signatures(self.cfg, rb.column("text").to_pylist())
+            has = np.flatnonzero(offsets[1:] > offsets[:-1])
+            yield beam.pvalue.TaggedOutput(
+                "counts", {"in": rb.num_rows, "no_shingles": rb.num_rows - len(has)}
+            )
+            keys = minhash.band_keys(sig[has], self.bands, self.rows).ravel()
+            ids = rb.column("id").take(pa.array(np.repeat(has, self.bands)))
+            bucket = (keys % np.uint64(self.buckets)).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")
+            bounds = np.flatnonzero(np.diff(bucket[order])) + 1
+            for chunk in np.split(order, bounds) if len(order) else []:
+                idx = pa.array(chunk)
+                yield int(bucket[chunk[0]]), pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
+
+
+def star_edges(table: pa.Table) -> pa.Table:
+    """Per band key with k >= 2 documents: k-1 edges from the smallest id to the others."""
+    table = table.sort_by([("key", "ascending"), ("id", "ascending")])
+    keys = table.column("key").to_numpy()
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    head = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+    ids = table.column("id")
+    edges = pa.table({"src": ids.take(pa.array(head[~first])), "dst": ids.filter(pa.array(~first))})
+    return edges.group_by(["src", "dst"]).aggregate([])  # the same pair from several bands
+
+
+def components_table(edge_tables: list[pa.Table]) -> pa.Table:
+    """Candidate documents with their component (named by its smallest id)."""
+    if not edge_tables:
+        return pa.table({"id": pa.array([], pa.string()), "comp": pa.array([], pa.string())})
+    edges = pa.concat_tables(edge_tables)
+    nodes, comp = connected_components(edges["src"].to_numpy(False), edges["dst"].to_numpy(False))
+    return pa.table({"id": pa.array(nodes, pa.string()), "comp": pa.array(comp, pa.string())})
+
+
+class Candidates(beam.DoFn):
+    """A documents part + the component map -> candidates with signature and priority."""
+
+    def __init__(self, cfg: NearDedupConfig, partitions: int):
+        self.cfg, self.partitions = cfg, partitions
+
+    def process(self, element, comps: pa.Table):
+        if comps.num_rows == 0:
+            return
+        _, path = element
+        columns = ["id", "text", "n_chars", "metadata"]
+        for rb in io.read_parquet_file(path).iter_batches(self.cfg.batch_size, columns=columns):
+            where = pc.index_in(rb.column("id"), value_set=comps["id"])
+            found = pc.is_valid(where)
+            if not pc.any(found).as_py():
+                continue
+            t = pa.Table.from_batches([rb]).filter(found)
+            comp = comps["comp"].take(where.filter(found))
+            sig, hashes, offsets = _signatures(self.cfg, t["text"].to_pylist())
+            cols = {
+                "comp": comp,
+                "id": t["id"],
+                "priority": priorities(self.cfg.keep, t["n_chars"], t["metadata"]),
+                "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), self.cfg.num_perm),
+            }
+            if self.cfg.verify == "exact":
+                cols["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes))
+            table = pa.table(cols)
+            yield from split_by_partition(table, comp.to_pylist(), self.partitions)
+
+
+def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
+    """One component, sorted best first -> cluster rows (members of verified clusters)."""
+    ids = t["id"].to_pylist()
+    sig = t["sig"].combine_chunks().flatten().to_numpy().reshape(len(ids), cfg.num_perm)
+    if cfg.verify == "exact":
+        sets = [np.unique(np.asarray(s, np.uint64)) for s in t["shingles"].to_pylist()]
+
+        def similarity(a, rest):
+            return np.array([minhash.jaccard(sets[a], sets[i]) for i in rest])
+    else:
+
+        def similarity(a, rest):
+            return minhash.estimated_jaccard(sig[a], sig[rest])
+
+    if cfg.verify == "none":
+        anchor = np.zeros(len(ids), dtype=np.int64)
+        sim = np.concatenate([[1.0], similarity(0, np.arange(1, len(ids)))])
+    else:
+        anchor, sim = anchor_clusters(len(ids), similarity, cfg.threshold)
+    rows = np.flatnonzero(anchor >= 0)
+    return pa.table(
+        {
+            "id": [ids[i] for i in rows],
+            "cluster_id": [ids[anchor[i]] for i in rows],
+            "kept": [bool(anchor[i] == i) for i in rows],
+            "similarity_to_keeper": sim[rows].round(6),
+        },
+        schema=schemas.NEAR_CLUSTERS,
+    )
+
+
+class Verify(beam.DoFn):
+    def __init__(self, cfg: NearDedupConfig):
+        self.cfg = cfg
+
+    def process(self, element):
+        _, tables = element
+        t = pa.concat_tables(list(tables)).sort_by(
+            [("comp", "ascending"), ("priority", "ascending"), ("id", "ascending")]
+        )
+        comp = t["comp"].to_numpy(zero_copy_only=False)
+        bounds = [0, *(np.flatnonzero(comp[1:] != comp[:-1]) + 1).tolist(), len(comp)]
+        for lo, hi in itertools.pairwise(bounds):
+            if hi - lo >= 2:
+                yield verify_component(self.cfg, t.slice(lo, hi - lo))
+
+
+def gather_clusters(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return schemas.empty(schemas.NEAR_CLUSTERS)
+    return pa.concat_tables(tables).sort_by([("cluster_id", "ascending"), ("id", "ascending")])
+
+
+class Survivors(beam.DoFn):
+    """Input part N minus the removed documents -> output part N."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, element, removed: pa.Array):
+        index, path = element
+        table = io.read_table([path])
+        drop = pc.is_in(table["id"], value_set=removed)
+        kept = table.filter(pc.invert(drop))
+        write_part(kept, Path(self.staging) / DOCS_OUT, index)
+        n_drop = table.num_rows - kept.num_rows
+        yield {"kept": kept.num_rows, "dropped": {reasons.NEAR_DUPLICATE: n_drop}}
+
+
+def _write_clusters(clusters: pa.Table, staging: str) -> dict:
+    io.write_parquet(clusters, Path(staging) / CLUSTERS_OUT)
+    kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
+    return {"clusters": kept, "clustered_docs": clusters.num_rows}
+
+
+def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitions: int, staging: str):
+    docs = pipeline | "Parts" >> beam.Create(parts) | "Reshuffle" >> beam.Reshuffle()
+    banded = docs | "Bands" >> beam.ParDo(Bands(cfg, partitions)).with_outputs("counts", main="keys")
+    comps = (
+        banded.keys
+        | "GroupBuckets" >> beam.GroupByKey()
+        | "StarEdges" >> beam.MapTuple(lambda _, ts: star_edges(pa.concat_tables(list(ts))))
+        | "AllEdges" >> beam.combiners.ToList()
+        | "Components" >> beam.Map(components_table)
+    )
+    clusters = (
+        docs
+        | "Candidates" >> beam.ParDo(Candidates(cfg, partitions), beam.pvalue.AsSingleton(comps))
+        | "GroupComponents" >> beam.GroupByKey()
+        | "Verify" >> beam.ParDo(Verify(cfg))
+        | "AllClusters" >> beam.combiners.ToList()
+        | "Gather" >> beam.Map(gather_clusters)
+    )
+    removed = clusters | "Removed" >> beam.Map(lambda t: t.filter(pc.invert(t["kept"]))["id"].combine_chunks())
+    written = docs | "Survivors" >> beam.ParDo(Survivors(staging), beam.pvalue.AsSingleton(removed))
+    counts = (
+        comps | "CandidateCount" >> beam.Map(lambda t: {"candidates": t.num_rows}),
+        clusters | "WriteClusters" >> beam.Map(_write_clusters, staging),
+    )
+    return (banded.counts, written, *counts) | "AllCounts" >> beam.Flatten() | WriteCounts(staging)
+
+
+def run(ctx: StageContext, cfg: NearDedupConfig, input_dir: str, upstream: str) -> dict:
+    """Near-dedup the documents under `input_dir` (relative to the run), written by `upstream`."""
+    # output part N holds what survives of input part N
+    parts = [(int(p.stem.split("-")[-1]), str(p)) for p in io.iter_parts(ctx.run_dir / input_dir)]
+    bands, rows = cfg.band_rows()
+
+    def body(staging: Path) -> dict:
+        with make_pipeline(ctx.beam_args) as p:
+            build(p, parts, cfg, ctx.partitions, str(staging))
+        counts = read_counts(staging)
+        for key in ("in", "kept", "candidates", "clusters", "clustered_docs", "no_shingles"):
+            counts.setdefault(key, 0)
+        counts.setdefault("dropped", {})
+        counts["dropped"].setdefault(reasons.NEAR_DUPLICATE, 0)
+        counts.update(bands=bands, rows=rows)
+        if not (Path(staging) / CLUSTERS_OUT).exists():  # no input parts at all
+            io.write_parquet(schemas.empty(schemas.NEAR_CLUSTERS), Path(staging) / CLUSTERS_OUT)
+        return counts
+
+    config = {"near_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions}
+    return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, CLUSTERS_OUT], body)

@@ -1,0 +1,443 @@
+"""Shard stage: documents -> tokenized Megatron `.bin/.idx` shards, one set per source.
+
+Plan (tokens never go through a GroupByKey, so memory stays flat in corpus size):
+  files -> Tokenize (batches; tokens spilled to a staging file per batch, a small metadata
+  row per document emitted) -> GroupByKey(metadata only) -> Plan (per source: seeded hash
+  order of ids, mixture copies, cut into shards of ~shard_tokens) -> Reshuffle ->
+  WriteShard (copy each document's tokens from the spill files, in plan order).
+The order depends only on ids, seed and config, so identical inputs give byte-identical
+shards on any runner, bundle size or input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import xxhash
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines import io, reasons, schemas
+from pipelines.beam_util import WriteCounts, make_pipeline
+from pipelines.records import ReaderSettings, RecordReader
+from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from scorers import blend, megatron
+from scorers.errors import ConfigError, UserError
+from scorers.text_tokenizers import TokenizerSpec, load_tokenizer
+
+STAGE = "shards"
+META = pa.schema([
+    ("source", pa.string()), ("id", pa.string()), ("key", pa.uint64()), ("tokens", pa.int64()),
+    ("spill", pa.string()), ("offset", pa.int64()), ("file", pa.string()), ("line", pa.int64()),
+])
+
+
+class ShardsConfig(BaseModel):
+    """Tokenizer, shard size and mixture for the shard stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer: str = Field(..., description="local tokenizer.json (HF) or .tiktoken rank file")
+    name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="shard set name: outputs go to shards/<name>/")
+    eos: str | None = Field("auto", description="EOS token name or id appended to every "
+                            "document; 'auto' finds a usual one; null for none")
+    bos: str | None = Field(None, description="BOS token name or id put before every document")
+    dtype: Literal["auto", "uint16", "int32"] = Field("auto", description="token dtype; auto = "
+                                                      "uint16 below 65,500 ids (Megatron's rule)")
+    shard_tokens: int = Field(100_000_000, ge=1, description="target tokens per shard file")
+    seed: int = Field(0, description="seed of the document order and of mixture sampling")
+    mixture: str | None = Field(None, description="YAML/JSON of target token shares per source")
+    token_budget: int | None = Field(None, ge=1, description="total tokens to emit with a "
+                                     "mixture (default: the most possible without repeats)")
+    tolerance: float = Field(0.01, gt=0, le=1, description="max |achieved-target| per source "
+                             "as a fraction of the budget")
+    batch_size: int = Field(1000, ge=1, le=100_000, description="documents per encode_batch")
+    fast_path: bool = Field(True, description="run byte-level BPE tokenizer.json with tiktoken "
+                            "(checked against HF on a sample first)")
+    verify_docs: int = Field(512, ge=0, description="documents the fast path is checked on")
+
+    def spec(self, fast_path: bool | None = None) -> TokenizerSpec:
+        fast = self.fast_path if fast_path is None else fast_path
+        return TokenizerSpec(self.tokenizer, eos=self.eos, bos=self.bos, fast_path=fast)
+
+
+def doc_key(seed: int, doc_id: str, copy: int = 0) -> int:
+    tail = f":{copy}" if copy else ""
+    return xxhash.xxh64_intdigest(f"{seed}:{doc_id}{tail}".encode("utf-8", "surrogatepass"))
+
+
+def safe_name(source: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", source) or "_"
+
+
+class Tokenize(beam.DoFn):
+    """One input file -> metadata tables; tokens go to `<spill>/<file hash>-<line>.u32`."""
+
+    def __init__(self, spec: TokenizerSpec, settings: ReaderSettings | None, seed: int,
+                 spill: str, batch_size: int):
+        self.spec, self.settings, self.seed, self.spill = spec, settings, seed, spill
+        self.batch_size = batch_size
+
+    def setup(self):
+        self.tok = load_tokenizer(self.spec)
+
+    def _batches(self, path: str):
+        if self.settings is not None:  # user files: ingest's record rules
+            yield from RecordReader(self.settings).read_file(path)
+            return
+        pf = io.read_parquet_file(path)  # a run's documents parts: already clean
+        row = 0
+        for rb in pf.iter_batches(batch_size=self.batch_size, columns=["id", "source", "text"]):
+            t = pa.Table.from_batches([rb])
+            t = t.append_column("line", pa.array(np.arange(row, row + len(t)), pa.int64()))
+            row += len(t)
+            yield t, None, len(t)
+
+    def process(self, path: str):
+        for docs, rejects, seen in self._batches(path):
+            n_rej = rejects.num_rows if rejects is not None else 0
+            yield beam.pvalue.TaggedOutput("counts", {"in": seen, "rejected": n_rej})
+            for start in range(0, docs.num_rows, self.batch_size):
+                yield self._encode(path, docs.slice(start, self.batch_size))
+
+    def _encode(self, path: str, docs: pa.Table) -> pa.Table:
+        texts = docs.column("text").to_pylist()
+        flat, lengths = self.tok.encode_batch(texts)
+        lines = docs.column("line").to_numpy()
+        name = f"{xxhash.xxh64_hexdigest(path.encode())}-{int(lines[0])}.u32"
+        target = Path(self.spill) / name
+        tmp = target.with_name(".tmp-" + name)
+        flat.tofile(tmp)
+        os.replace(tmp, target)
+        ids = docs.column("id").to_pylist()
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return pa.table({
+            "source": docs.column("source"), "id": docs.column("id"),
+            "key": pa.array([doc_key(self.seed, i) for i in ids], pa.uint64()),
+            "tokens": lengths, "spill": [name] * len(ids), "offset": offsets,
+            "file": [path] * len(ids), "line": lines,
+        }, schema=META)
+
+
+def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int):
+    """Expand mixture copies, order by (copy key, id), cut every ~shard_tokens tokens.
+    Yields (shard index, sub-table with a `copy` column)."""
+    idx = np.repeat(np.arange(meta.num_rows), copies)
+    copy_no = np.arange(len(idx)) - np.repeat(np.cumsum(copies) - copies, copies)
+    ids = meta.column("id").to_pylist()
+    base = meta.column("key").to_numpy()
+    keys = np.array([base[i] if c == 0 else doc_key(seed, ids[i], int(c))
+                     for i, c in zip(idx.tolist(), copy_no.tolist(), strict=True)], np.uint64)
+    t = meta.take(pa.array(idx)).append_column("copy", pa.array(copy_no, pa.int64()))
+    t = t.append_column("order", pa.array(keys, pa.uint64()))
+    t = t.sort_by([("order", "ascending"), ("id", "ascending"), ("file", "ascending"),
+                   ("line", "ascending"), ("copy", "ascending")])
+    tokens = t.column("tokens").to_numpy()
+    start = np.cumsum(tokens) - tokens
+    shard_of = np.unique(start // shard_tokens, return_inverse=True)[1]
+    bounds = np.flatnonzero(np.diff(shard_of)) + 1
+    for n, rows in enumerate(np.split(np.arange(len(t)), bounds)):
+        if len(rows):
+            yield n, t.slice(int(rows[0]), len(rows))
+
+
+class Plan(beam.DoFn):
+    """All metadata -> one job per shard; writes the mixture table for the driver."""
+
+    def __init__(self, cfg: ShardsConfig, shares: dict | None, staging: str):
+        self.cfg, self.shares, self.staging = cfg, shares, staging
+
+    def process(self, element):
+        try:
+            yield from self._plan(element)
+        except UserError as exc:
+            # Handed to the driver as data: raised inside Beam it would be logged with a
+            # traceback before the CLI could print its one line.
+            io.write_json({"error": str(exc)}, Path(self.staging) / "_error.json")
+
+    def _plan(self, element):
+        _, tables = element
+        meta = pa.concat_tables(list(tables)) if tables else META.empty_table()
+        meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
+                             ("file", "ascending"), ("line", "ascending")])
+        by_source = {s: meta.filter(pa.compute.equal(meta["source"], s))
+                     for s in sorted(set(meta.column("source").to_pylist()))}
+        names = {}
+        for s in by_source:
+            if names.setdefault(safe_name(s), s) != s:
+                raise ConfigError(f"sources '{s}' and '{names[safe_name(s)]}' map to the same "
+                                  "shard file name: rename one")
+        copies = {s: np.ones(t.num_rows, np.int64) for s, t in by_source.items()}
+        mixture = []
+        if self.shares is not None:
+            plans = blend.plan_mixture({s: t.column("tokens").to_numpy() for s, t in by_source.items()},
+                                       self.shares, self.cfg.token_budget)
+            copies = {s: p.copies(by_source[s].num_rows) for s, p in plans.items()}
+            mixture = blend.achieved_table(plans, self.shares)
+            _check_tolerance(mixture, self.cfg)
+        io.write_json({"mixture": mixture}, Path(self.staging) / "_mixture.json")
+        kept = sum(int((c > 0).sum()) for c in copies.values())
+        emitted = sum(int(c.sum()) for c in copies.values())
+        yield beam.pvalue.TaggedOutput("counts", {
+            "kept": kept, "dropped": {reasons.MIXTURE_DOWNSAMPLED: meta.num_rows - kept},
+            "repeated_copies": emitted - kept})
+        for s, t in by_source.items():
+            for n, rows in plan_source(t, copies[s], self.cfg.seed, self.cfg.shard_tokens):
+                yield f"{safe_name(s)}_{n:05d}", s, rows.select(["id", "copy", "tokens", "spill", "offset"])
+
+
+def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
+    budget = sum(r["achieved_tokens"] for r in rows) or 1
+    for r in rows:
+        if abs(r["achieved_tokens"] - r["target_tokens"]) > cfg.tolerance * budget:
+            raise ConfigError(
+                f"mixture: source '{r['source']}' gets {r['achieved_tokens']:,} tokens for a target "
+                f"of {r['target_tokens']:,}, outside tolerance {cfg.tolerance}: its documents are "
+                "too long for this budget; raise --token-budget or the tolerance")
+
+
+class WriteShard(beam.DoFn):
+    """One shard job -> `<dest>/<shard>.{bin,idx}` (or a hard link to the identical
+    shard already published in `previous`) and its manifest row."""
+
+    def __init__(self, dest: str, previous: str | None, spill: str, dtype: str, config_print: str):
+        self.dest, self.previous, self.spill = dest, previous, spill
+        self.dtype, self.config_print = dtype, config_print
+
+    def setup(self):
+        self.old = {}
+        manifest = Path(self.previous or "/nonexistent") / "manifest.parquet"
+        if manifest.is_file():
+            self.old = {r["shard"]: r for r in io.read_table([manifest]).to_pylist()}
+
+    def process(self, job):
+        shard, source, rows = job
+        h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
+        for i, c, n in zip(*(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True):
+            h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
+        row = {"shard": shard, "source": source, "dtype": self.dtype, "fingerprint": h.hexdigest()}
+        prefix = Path(self.dest) / shard
+        if self._reuse(shard, row["fingerprint"], prefix):
+            yield {**self.old[shard], "reused": True}
+            return
+        writer = megatron.ShardWriter(prefix, self.dtype)
+        files: dict[str, object] = {}  # a few open spill files; reads are by offset, not whole
+        try:
+            for name, off, n in zip(*(rows.column(k).to_pylist()
+                                      for k in ("spill", "offset", "tokens")), strict=True):
+                if name not in files:
+                    if len(files) >= 64:
+                        files.pop(next(iter(files))).close()
+                    files[name] = open(Path(self.spill) / name, "rb")  # noqa: SIM115
+                f = files[name]
+                f.seek(off * 4)
+                writer.add(np.frombuffer(f.read(n * 4), np.uint32))
+        finally:
+            for f in files.values():
+                f.close()
+        info = writer.close()
+        yield {**row, **info, "bin_bytes": info["tokens"] * np.dtype(self.dtype).itemsize,
+               "reused": False}
+
+    def _reuse(self, shard: str, print_: str, prefix: Path) -> bool:
+        old = self.old.get(shard)
+        src = Path(self.previous or "") / shard
+        if not old or old["fingerprint"] != print_:
+            return False
+        if not src.with_suffix(".bin").is_file() or not src.with_suffix(".idx").is_file():
+            return False
+        if src.with_suffix(".bin").stat().st_size != old["bin_bytes"]:
+            return False
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".bin", ".idx"):
+            try:
+                os.link(src.with_suffix(suffix), prefix.with_suffix(suffix))
+            except OSError:  # another filesystem: a copy still avoids re-tokenizing nothing
+                shutil.copyfile(src.with_suffix(suffix), prefix.with_suffix(suffix))
+        return True
+
+
+def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previous, dtype, print_):
+    spill = work / "spill"
+    tok = (
+        p
+        | "Files" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(spill), cfg.batch_size))
+        .with_outputs("counts", main="meta")
+    )
+    planned = (
+        tok.meta
+        | "OneKey" >> beam.Map(lambda t: (0, t))
+        | "Gather" >> beam.GroupByKey()
+        | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work))).with_outputs("counts", main="jobs")
+    )
+    prev = str(previous) if previous else None
+    _ = (
+        planned.jobs
+        | "SpreadShards" >> beam.Reshuffle()
+        | "Write" >> beam.ParDo(WriteShard(str(dest), prev, str(spill), dtype.name, print_))
+        | "Rows" >> beam.combiners.ToList()
+        | "SaveRows" >> beam.Map(lambda rows: io.write_json(rows, work / "_rows.json"))
+    )
+    return (tok.counts, planned.counts) | "AllCounts" >> beam.Flatten() | WriteCounts(str(work))
+
+
+def _sample_texts(files: list[str], settings: ReaderSettings | None, n: int) -> list[str]:
+    """The first `n` documents in file order: a fixed sample, so the fast-path decision
+    is the same on every run of the same inputs."""
+    texts: list[str] = []
+    for path in files:
+        if len(texts) >= n:
+            break
+        if settings is None:
+            t = io.read_parquet_file(path).read(columns=["text"]).slice(0, n - len(texts))
+            texts += t.column("text").to_pylist()
+        else:
+            for docs, _, _ in RecordReader(settings).read_file(path):
+                texts += docs.column("text").to_pylist()[: n - len(texts)]
+                if len(texts) >= n:
+                    break
+    return texts
+
+
+def prepare(cfg: ShardsConfig, files: list[str], settings: ReaderSettings | None):
+    """Everything that can fail before Beam starts: tokenizer, EOS/BOS, dtype, mixture,
+    and whether the fast path agrees with HF on the sample. -> (spec, dtype, shares, info)"""
+    tok = load_tokenizer(cfg.spec())
+    dtype = megatron.choose_dtype(tok.vocab_size, cfg.dtype)
+    shares = blend.load_shares(cfg.mixture) if cfg.mixture else None
+    fast = tok.kind == "hf+tiktoken"
+    note = tok.kind
+    if fast and cfg.verify_docs:
+        bad = tok.agrees_on(_sample_texts(files, settings, cfg.verify_docs))
+        if bad is not None:
+            fast, note = False, f"hf (fast path disagreed on sample document {bad})"
+    info = {"tokenizer": tok.kind if fast or tok.kind == "tiktoken" else note,
+            "vocab_size": tok.vocab_size, "eos_id": tok.eos_id, "bos_id": tok.bos_id,
+            "tokenizer_sha256": megatron.file_sha256(cfg.tokenizer)}
+    return cfg.spec(fast_path=fast), dtype, shares, info
+
+
+def output_print(cfg: ShardsConfig, dtype, shares, info) -> str:
+    """What shard bytes depend on (not batch size, not the fast path: both exact)."""
+    settings = cfg.model_dump(exclude={"batch_size", "fast_path", "verify_docs", "tokenizer",
+                                       "mixture", "name"})
+    return fingerprint(settings, dtype.name, shares, info["tokenizer_sha256"], info["eos_id"],
+                       info["bos_id"])
+
+
+def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, work: Path,
+                    raw_inputs: bool) -> dict:
+    """Write one shard set into the empty directory `dest`; returns the stage counts."""
+    settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
+    spec, dtype, shares, info = prepare(cfg, files, settings)
+    print_ = output_print(cfg, dtype, shares, info)
+    (work / "spill").mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    with make_pipeline(beam_args) as p:
+        build(p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_)
+    if (work / "_error.json").exists():
+        raise ConfigError(io.read_json(work / "_error.json")["error"])
+    counts = read_counts(work)
+    shutil.rmtree(work / "spill", ignore_errors=True)
+    rows_path = work / "_rows.json"
+    rows = sorted(io.read_json(rows_path) if rows_path.exists() else [], key=lambda r: r["shard"])
+    manifest = pa.Table.from_pylist(rows, schema=schemas.SHARDS_MANIFEST)
+    io.write_parquet(manifest, dest / "manifest.parquet")
+    write_blend(rows, dest)
+    mixture_path = work / "_mixture.json"
+    mixture = io.read_json(mixture_path)["mixture"] if mixture_path.exists() else []
+    for key in ("in", "kept", "rejected", "repeated_copies"):
+        counts.setdefault(key, 0)
+    counts.setdefault("dropped", {reasons.MIXTURE_DOWNSAMPLED: 0})
+    return {**counts, **info, "dtype": dtype.name, "shards": len(rows), "mixture": mixture,
+            "tokens": int(sum(r["tokens"] for r in rows)),
+            "emitted_documents": int(sum(r["documents"] for r in rows)),
+            "reused_shards": sum(bool(r.get("reused")) for r in rows)}
+
+
+def write_blend(rows: list[dict], dest: Path) -> None:
+    """`blend.json` and `blend.txt` ("weight prefix" per line, Megatron's --data-path
+    order). Weights are token fractions, so Megatron's sampling keeps the emitted mixture;
+    prefixes are relative to the shard directory, so the set can be moved."""
+    total = sum(r["tokens"] for r in rows) or 1
+    weights = [round(r["tokens"] / total, 10) for r in rows]
+    prefixes = [r["shard"] for r in rows]
+    sources: dict = {}
+    for r in rows:
+        s = sources.setdefault(r["source"], {"tokens": 0, "documents": 0, "prefixes": []})
+        s["tokens"] += r["tokens"]
+        s["documents"] += r["documents"]
+        s["prefixes"].append(r["shard"])
+    for s in sources.values():
+        s["share"] = round(s["tokens"] / total, 10)
+    io.write_json({"format": "megatron-blend", "weights": weights, "prefixes": prefixes,
+                   "sources": sources}, dest / "blend.json")
+    io.write_text("".join(f"{w:.10f} {p}\n" for w, p in zip(weights, prefixes, strict=True)),
+                  dest / "blend.txt")
+
+
+def run(ctx: StageContext, cfg: ShardsConfig, input_dir: str, upstream: str) -> dict:
+    """Shard the run's documents under `input_dir` into `shards/<name>/`."""
+    files = [str(p) for p in io.iter_parts(ctx.run_dir / input_dir)]
+    out = f"shards/{cfg.name}"
+
+    def body(staging: Path) -> dict:
+        return build_shard_set(files, cfg, staging / out, ctx.run_dir / out, ctx.beam_args,
+                               staging / "_work", raw_inputs=False)
+
+    _, _, shares, info = prepare(cfg, [], None)  # fails fast on a bad tokenizer or mixture
+    config = {"shards": cfg.model_dump(), "input": input_dir,
+              "tokenizer_sha256": info.get("tokenizer_sha256"), "shares": shares}
+    return run_stage(ctx, STAGE, config, [upstream], [out], body)
+
+
+def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_args=()) -> dict:
+    """`thresher shards`: input files -> the shard set directory `out` (replaced whole,
+    atomically; shards identical to the ones already there are hard-linked, not rewritten)."""
+    import time
+    import uuid
+
+    from pipelines.ingest import _file_fingerprint
+    from pipelines.stage import check_accounting
+
+    files = io.expand_inputs(inputs)
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.parquet").exists():
+        raise ConfigError(f"--out {out} exists and is not a shard set: choose a new or empty directory")
+    _, dtype, shares, info = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
+    print_ = fingerprint(output_print(cfg, dtype, shares, info),
+                         [_file_fingerprint(f) for f in files])
+    stats_path = out / "stats.json"
+    if stats_path.exists() and (out / "manifest.parquet").exists():
+        old = io.read_json(stats_path)
+        if old.get("fingerprint") == print_:
+            return {**old, "skipped": True}
+    tag = uuid.uuid4().hex[:8]
+    tmp, work = out.with_name(f".tmp-{tag}-{out.name}"), out.with_name(f".work-{tag}-{out.name}")
+    started = time.time()
+    try:
+        counts = build_shard_set(files, cfg, tmp, out if out.is_dir() else None, list(beam_args),
+                                 work, raw_inputs=True)
+        check_accounting(STAGE, counts)
+        stats = {"stage": STAGE, **counts, "seconds": round(time.time() - started, 3),
+                 "fingerprint": print_, "config": cfg.model_dump(), "files": len(files)}
+        io.write_json(stats, tmp / "stats.json")
+        old_dir = out.with_name(f".old-{tag}-{out.name}")
+        if out.exists():
+            out.rename(old_dir)
+        tmp.rename(out)
+        shutil.rmtree(old_dir, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return {**stats, "skipped": False}

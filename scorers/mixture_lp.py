@@ -1,0 +1,285 @@
+"""Infer mixture proportions from merge-step pair counts: the Hayase et al. LP, solved lazily.
+
+Variables: alpha_i >= 0 (sum 1), a slack v_t per merge step, a slack v_p per pair. For every
+step t and pair p != m(t):  sum_i alpha_i (c(t)_{i,p} - c(t)_{i,m(t)}) - v_t - v_p <= 0.
+Minimise sum v_t + sum v_p. Counts are per MB of each category's sample, so alpha comes out
+as shares of the tokenizer's training *bytes*.
+
+Lazy generation. Each pair's mixed count is piecewise constant in t: it changes only at the
+steps where some category's replay recorded a change. A round evaluates every such segment
+at once (numpy, O(events)): a segment [s, e] with value x violates most at the step of
+min over [s, e] of thr(t) = sum_i alpha_i c(t)_{i,m(t)} + v_t (a sparse-table range
+minimum), and the largest of these violations, at most `per_step` per step and `per_round`
+in all, become new rows. HiGHS re-solves warm (dual simplex after added rows).
+
+Stopping rule (`stop`): the relaxed LP's objective L is a lower bound on the full LP's
+optimum; raising each v_t by the largest remaining violation at step t (a range-maximum over
+segments) gives a feasible point, so U = L + sum_t max violation_t is an upper bound. Stop
+when no constraint is violated by more than `viol_tol` ("converged"), or when the certified
+gap (U - L) / U <= `gap_tol` and alpha moved less than `alpha_tol` over the last `patience`
+rounds ("gap"). Rounds and time limits are reported as such, never silently.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scorers.merge_replay import Replay
+
+
+@dataclass
+class SolveOptions:
+    per_step: int = 10  # new constraints per merge step per round
+    per_round: int = 5000  # new constraints per round
+    viol_tol: float = 1e-6  # counts per MB: below this a constraint counts as satisfied
+    gap_tol: float = 0.02  # certified relative optimality gap for the early stop
+    alpha_tol: float = 2e-4  # max |change| of any proportion over `patience` rounds
+    patience: int = 3
+    max_rounds: int = 500
+    time_limit: float = 600.0
+    stop: str = "gap"  # "gap" (the rule above) or "converged" (only no violation)
+
+
+@dataclass
+class SolveResult:
+    proportions: np.ndarray
+    objective: float
+    upper_bound: float
+    rounds: int
+    constraints: int
+    stop_reason: str
+    seconds: float
+    seconds_violations: float
+    seconds_lp: float
+    history: list[dict] = field(default_factory=list)
+
+
+class Segments:
+    """Every (pair, interval of steps) on which the pair's per-category counts are constant."""
+
+    def __init__(self, replays: list[Replay], sample_bytes, T: int):
+        self.n, self.T = len(replays), T
+        self.scale = 1e6 / np.asarray(sample_bytes, dtype=np.float64)
+        keys, steps, deltas, cats = [], [], [], []
+        for i, r in enumerate(replays):
+            sel = r.ev_step < T
+            keys += [r.init_keys, r.ev_key[sel]]
+            steps += [np.full(len(r.init_keys), -1, np.int32), r.ev_step[sel]]
+            deltas += [r.init_counts * self.scale[i], r.ev_delta[sel] * self.scale[i]]
+            cats += [np.full(len(r.init_keys) + int(sel.sum()), i, np.int16)]
+        self.pair_keys, pid = np.unique(np.concatenate(keys), return_inverse=True)
+        step = np.concatenate(steps)
+        order = np.lexsort((step, pid))
+        self.pid = pid[order].astype(np.int32)
+        self.step = step[order]
+        self.delta = np.concatenate(deltas)[order]
+        self.cat = np.concatenate(cats)[order]
+        self.P = len(self.pair_keys)
+        new_pid = np.r_[True, self.pid[1:] != self.pid[:-1]]
+        self.group_start = np.maximum.accumulate(np.where(new_pid, np.arange(len(pid)), 0))
+        # A row closes a segment when it is the last change of its pair at its step.
+        last = np.r_[(self.pid[1:] != self.pid[:-1]) | (self.step[1:] != self.step[:-1]), True]
+        nxt_same = np.r_[self.pid[1:] == self.pid[:-1], False]
+        nxt_step = np.r_[self.step[1:], 0]
+        rows = np.flatnonzero(last)
+        s = self.step[rows] + 1
+        e = np.where(nxt_same[rows], nxt_step[rows], T - 1)
+        keep = s <= e
+        self.rows, self.s, self.e = rows[keep], s[keep], e[keep]
+        self.merge = np.stack([r.merge_counts[:T] * self.scale[i] for i, r in enumerate(replays)])
+        # Per category: its rows in sorted order and their running sums (row coefficients).
+        self.cat_pos = [np.flatnonzero(self.cat == i) for i in range(self.n)]
+        self.cat_cum = [np.cumsum(self.delta[p]) for p in self.cat_pos]
+
+    def values(self, alpha: np.ndarray) -> np.ndarray:
+        """Mixed count of each segment under alpha."""
+        cs = np.cumsum(alpha[self.cat] * self.delta)
+        before = np.where(self.group_start > 0, cs[self.group_start - 1], 0.0)
+        return (cs - before)[self.rows]
+
+    def coefficients(self, rows: np.ndarray) -> np.ndarray:
+        """[len(rows), n]: each category's count of the row's pair on the row's segment."""
+        out = np.zeros((len(rows), self.n))
+        g0 = self.group_start[rows]
+        for i in range(self.n):
+            pos, cum = self.cat_pos[i], self.cat_cum[i]
+            if not len(pos):
+                continue
+            hi = np.searchsorted(pos, rows, side="right") - 1
+            lo = np.searchsorted(pos, g0, side="left") - 1
+            upto = np.where(hi >= 0, cum[np.maximum(hi, 0)], 0.0)
+            below = np.where(lo >= 0, cum[np.maximum(lo, 0)], 0.0)
+            out[:, i] = upto - below
+        return out
+
+
+def range_argmin(x: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """argmin of x over [s_j, e_j] for every j (sparse table, vectorised queries)."""
+    idx = [np.arange(len(x))]
+    k = 1
+    while 2 * k <= len(x):
+        prev = idx[-1]
+        a, b = prev[: len(x) - 2 * k + 1], prev[k: len(x) - k + 1]
+        idx.append(np.where(x[a] <= x[b], a, b))
+        k *= 2
+    lvl = np.floor(np.log2(e - s + 1)).astype(np.int64)
+    out = np.empty(len(s), dtype=np.int64)
+    for j in np.unique(lvl):
+        sel = lvl == j
+        tab = idx[j]
+        a, b = tab[s[sel]], tab[e[sel] - (1 << j) + 1]
+        out[sel] = np.where(x[a] <= x[b], a, b)
+    return out
+
+
+def range_max_cover(s, e, vals, T: int) -> np.ndarray:
+    """For each step t, the max of vals over segments covering t (-inf if none)."""
+    lvl = np.floor(np.log2(e - s + 1)).astype(np.int64)
+    levels = int(lvl.max()) + 1 if len(lvl) else 1
+    tab = np.full((levels, T), -np.inf)
+    for j in range(levels):
+        sel = lvl == j
+        np.maximum.at(tab[j], s[sel], vals[sel])
+        np.maximum.at(tab[j], e[sel] - (1 << j) + 1, vals[sel])
+    for j in range(levels - 1, 0, -1):
+        h = 1 << (j - 1)
+        np.maximum(tab[j - 1], tab[j], out=tab[j - 1])
+        np.maximum(tab[j - 1][h:], tab[j][: T - h], out=tab[j - 1][h:])
+    return tab[0]
+
+
+class LazyLP:
+    """The relaxed LP in HiGHS: columns alpha (n), v_t (T), then v_p as pairs first appear."""
+
+    def __init__(self, n: int, T: int):
+        import highspy
+
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.n, self.T = n, T
+        inf = highspy.kHighsInf
+        self.inf = inf
+        cost = np.r_[np.zeros(n), np.ones(T)]
+        self.h.addCols(n + T, cost, np.zeros(n + T), np.full(n + T, inf), 0,
+                       np.array([], np.int32), np.array([], np.int32), np.array([]))
+        self.h.addRows(1, np.array([1.0]), np.array([1.0]), n, np.array([0], np.int32),
+                       np.arange(n, dtype=np.int32), np.ones(n))
+        self.pair_col: dict[int, int] = {}
+        self.rows = 0
+
+    def add(self, steps, pids, coef) -> None:
+        """Rows: coef . alpha - v_t - v_p <= 0 (coef already net of the merged pair)."""
+        new = [p for p in dict.fromkeys(pids.tolist()) if p not in self.pair_col]
+        if new:
+            base = self.h.getNumCol()
+            self.pair_col.update({p: base + k for k, p in enumerate(new)})
+            m = len(new)
+            self.h.addCols(m, np.ones(m), np.zeros(m), np.full(m, self.inf), 0,
+                           np.array([], np.int32), np.array([], np.int32), np.array([]))
+        k, n = len(steps), self.n
+        idx = np.empty((k, n + 2), np.int32)
+        val = np.empty((k, n + 2))
+        idx[:, :n] = np.arange(n)
+        val[:, :n] = coef
+        idx[:, n] = n + steps
+        idx[:, n + 1] = [self.pair_col[p] for p in pids.tolist()]
+        val[:, n:] = -1.0
+        self.h.addRows(k, np.full(k, -self.inf), np.zeros(k), idx.size,
+                       np.arange(0, idx.size, n + 2, dtype=np.int32), idx.ravel(), val.ravel())
+        self.rows += k
+
+    def solve(self, P: int):
+        self.h.run()
+        x = np.asarray(self.h.getSolution().col_value)
+        alpha = np.clip(x[: self.n], 0, None)
+        alpha /= alpha.sum()
+        vp = np.zeros(P)
+        if self.pair_col:
+            pids = np.fromiter(self.pair_col.keys(), np.int64)
+            vp[pids] = x[np.fromiter(self.pair_col.values(), np.int64)]
+        return alpha, x[self.n: self.n + self.T], vp, self.h.getInfo().objective_function_value
+
+
+def solve(replays: list[Replay], sample_bytes, T: int | None = None,
+          options: SolveOptions | None = None, log=None) -> SolveResult:
+    """Proportions (shares of training bytes) of the categories behind the merge list."""
+    opt = options or SolveOptions()
+    t0 = time.perf_counter()
+    T = min(T or len(replays[0].merge_counts), len(replays[0].merge_counts))
+    seg = Segments(replays, sample_bytes, T)
+    lp = LazyLP(seg.n, T)
+    alpha = np.full(seg.n, 1.0 / seg.n)
+    vt, vp, lower = np.zeros(T), np.zeros(seg.P), 0.0
+    added = np.zeros(0, np.int64)
+    history, t_viol, t_lp, reason = [], 0.0, 0.0, "max_rounds"
+    upper = np.inf
+    for rnd in range(opt.max_rounds + 1):
+        ta = time.perf_counter()
+        thr = alpha @ seg.merge + vt
+        vals = seg.values(alpha) - vp[seg.pid[seg.rows]]
+        at = range_argmin(thr, seg.s, seg.e)
+        viol = vals - thr[at]
+        step_max = range_max_cover(seg.s, seg.e, vals, T) - thr
+        upper = lower + float(np.clip(step_max, 0, None).sum())
+        cand = np.flatnonzero(viol > opt.viol_tol)
+        if len(added) and len(cand):
+            keys = at[cand] * seg.P + seg.pid[seg.rows[cand]]
+            cand = cand[~np.isin(keys, added)]
+        t_viol += time.perf_counter() - ta
+        gap = (upper - lower) / max(upper, 1e-12)
+        moved = _moved(history, alpha, opt.patience)
+        history.append({"round": rnd, "alpha": alpha.tolist(), "lower": lower, "upper": upper,
+                        "gap": gap, "violated_segments": int(len(cand)), "rows": lp.rows,
+                        "max_violation": float(viol.max(initial=0.0)), "moved": moved})
+        if log:
+            log(history[-1])
+        if not len(cand):
+            reason = "converged"
+            break
+        if opt.stop == "gap" and rnd > opt.patience and gap <= opt.gap_tol and moved < opt.alpha_tol:
+            reason = "gap"
+            break
+        if rnd == opt.max_rounds:
+            break
+        if time.perf_counter() - t0 > opt.time_limit:
+            reason = "time_limit"
+            break
+        pick = _select(cand, at[cand], viol[cand], opt.per_step, opt.per_round)
+        rows = seg.rows[pick]
+        steps = at[pick]
+        pids = seg.pid[rows].astype(np.int64)
+        coef = seg.coefficients(rows) - seg.merge[:, steps].T
+        lp.add(steps, pids, coef)
+        added = np.union1d(added, steps * seg.P + pids)
+        tb = time.perf_counter()
+        alpha, vt, vp, lower = lp.solve(seg.P)
+        t_lp += time.perf_counter() - tb
+    return SolveResult(
+        proportions=alpha, objective=float(lower), upper_bound=float(upper),
+        rounds=len(history) - 1, constraints=lp.rows, stop_reason=reason,
+        seconds=time.perf_counter() - t0, seconds_violations=t_viol, seconds_lp=t_lp,
+        history=history,
+    )
+
+
+def _moved(history: list[dict], alpha: np.ndarray, patience: int) -> float:
+    """Largest change of any proportion across the last `patience` rounds (inf if fewer)."""
+    if len(history) < patience:
+        return float("inf")
+    past = np.array([h["alpha"] for h in history[-patience:]])
+    return float(np.abs(past - alpha).max())
+
+
+def _select(cand, steps, viol, per_step: int, per_round: int) -> np.ndarray:
+    """The most violated candidates, at most per_step per step and per_round in all."""
+    order = np.lexsort((-viol, steps))
+    s = steps[order]
+    first = np.r_[True, s[1:] != s[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(s)), 0))
+    keep = order[(np.arange(len(s)) - start) < per_step]
+    if len(keep) > per_round:
+        keep = keep[np.argsort(-viol[keep], kind="stable")[:per_round]]
+    return cand[keep]
