@@ -8,6 +8,8 @@ Views (each has a `run_id` column):
   clusters    near-dedup clusters: id, cluster_id (= keeper id), kept, similarity_to_keeper
   shards      one row per Megatron shard: name (shard set), shard, source, documents,
               tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
+  scores      quality scores: run_id, scorer, id, score (join documents on id)
+  selected    documents kept by the score stage's selection rule
   stage_stats one row per stage per run: in, kept, dropped (JSON), rejected, seconds
   runs        one row per run: status, timings, config (JSON)
 Stages add views by appending to `VIEWS`.
@@ -111,6 +113,21 @@ def _shards(root: Path) -> str:
     return f"SELECT * EXCLUDE (filename), {name} AS name, {_RUN_ID} AS run_id FROM {src}"
 
 
+def _scores(root: Path) -> str:
+    src = _parquet(root, "scores/*/part-*.parquet")
+    if src is None:
+        return _empty(schemas.SCORES, {"run_id": "VARCHAR", "scorer": "VARCHAR"})
+    scorer = "regexp_extract(filename, '/scores/([^/]+)/', 1)"
+    return f"SELECT {_RUN_ID} AS run_id, {scorer} AS scorer, id, score FROM {src}"
+
+
+def _selected(root: Path) -> str:
+    src = _parquet(root, "selected/part-*.parquet")
+    if src is None:
+        return _empty(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
+    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
+
+
 # name -> SQL builder, in dependency order. Later stages append their own.
 VIEWS = {
     "documents_all": _documents_all,
@@ -120,6 +137,8 @@ VIEWS = {
     "duplicates": _duplicates,
     "documents": _documents,
     "shards": _shards,
+    "scores": _scores,
+    "selected": _selected,
 }
 
 

@@ -16,6 +16,7 @@ from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 
 from pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
+from pipelines import score as score_stage  # noqa: E402
 from pipelines import shards as shard_stage  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
 from pipelines.ingest import _file_fingerprint  # noqa: E402
@@ -52,6 +53,11 @@ def exact_dedup_task(ctx: StageContext, cfg: exact_dedup.ExactDedupConfig) -> di
 @stage_task(name="near_dedup")
 def near_dedup_task(ctx: StageContext, cfg: near_dedup.NearDedupConfig) -> dict:
     return near_dedup.run(ctx, cfg, exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+
+
+@stage_task(name="score")
+def score_task(ctx: StageContext, cfg: score_stage.ScoreConfig, docs: str, upstream: str) -> dict:
+    return score_stage.run(ctx, cfg, [str(p) for p in io.iter_parts(ctx.run_dir / docs)], [upstream])
 
 
 @stage_task(name="shards")
@@ -103,6 +109,10 @@ def curate(config: RunConfig) -> dict:
             s = near_dedup_task(ctx, config.near_dedup)
             stats.append(s)
             record.stage_done(s, near_dedup.DOCS_OUT)
+        if config.score is not None:  # after the last dedup stage, on what it kept
+            s = score_task(ctx, config.score, record.data["final_documents"], stats[-1]["stage"])
+            stats.append(s)
+            record.stage_done(s, score_stage.SELECTED_OUT if config.score.rule else None)
         if config.shards is not None:  # last: tokenizes whatever the run kept
             s = shards_task(ctx, config.shards, record.data["final_documents"], stats[-1]["stage"])
             stats.append(s)

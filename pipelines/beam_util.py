@@ -64,37 +64,14 @@ def merge_counts(counts) -> dict:
     return total
 
 
-class MergeCounts(beam.CombineFn):
-    def create_accumulator(self):
-        return {}
+def record_counts(staging: str | Path, name: str, counts: dict) -> None:
+    """Write one unit of work's counts to `<staging>/_counts/<name>.json`.
 
-    def add_input(self, acc, item):
-        return merge_counts([acc, item])
-
-    def merge_accumulators(self, accs):
-        return merge_counts(accs)
-
-    def extract_output(self, acc):
-        return acc
-
-
-class WriteCounts(beam.PTransform):
-    """Sum every count dict of the pipeline and write them to `<staging>/_counts.json`.
-
-    Counts travel as ordinary data, not Beam metrics, so they are exact on every runner.
+    Counts travel as files, not Beam metrics or a CombineGlobally, so they are exact on
+    every runner (Beam's Dask runner does not support combiners with side inputs). `name`
+    is deterministic per unit of work, so a retried bundle overwrites, never double counts.
     """
-
-    def __init__(self, staging: str):
-        super().__init__()
-        self.staging = staging
-
-    def expand(self, pcoll):
-        staging = self.staging
-        return (
-            pcoll
-            | "SumCounts" >> beam.CombineGlobally(MergeCounts())
-            | "WriteCountsJson" >> beam.Map(lambda c: io.write_json(c, Path(staging) / "_counts.json"))
-        )
+    io.write_json(counts, Path(staging) / "_counts" / f"{name}.json")
 
 
 def write_part(table: pa.Table, directory: str | Path, partition: int) -> int:

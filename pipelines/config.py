@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipelines.exact_dedup import ExactDedupConfig
 from pipelines.ingest import IngestConfig
 from pipelines.near_dedup import NearDedupConfig
+from pipelines.score import ScoreConfig
 from pipelines.shards import ShardsConfig
 from scorers.errors import ConfigError
 
@@ -35,6 +36,9 @@ class RunConfig(BaseModel):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    score: ScoreConfig | None = Field(
+        None, description="fastText quality scoring + selection after dedup (needs a model)"
+    )
     shards: ShardsConfig | None = Field(
         None, description="tokenized Megatron shards of the final documents (needs a tokenizer)"
     )

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
 from pipelines.beam_util import (
-    WriteCounts,
     make_pipeline,
+    record_counts,
     spill,
     split_by_partition,
     unspill,
@@ -65,13 +65,15 @@ class HashPart(beam.DoFn):
 
     def process(self, path: str):
         pf = pq.ParquetFile(path)
+        rows = 0
         for rb in pf.iter_batches(batch_size=4096):
             table = pa.Table.from_batches([rb])
             hashes = [self.hash_text(t) for t in table.column("text").to_pylist()]
             table = table.append_column("text_hash", pa.array(hashes, pa.string()))
-            yield beam.pvalue.TaggedOutput("counts", {"in": table.num_rows})
-            for part, rows in split_by_partition(table, hashes, self.partitions):
-                yield part, spill(rows, self.staging, part)
+            rows += table.num_rows
+            for part, chunk in split_by_partition(table, hashes, self.partitions):
+                yield part, spill(chunk, self.staging, part)
+        record_counts(self.staging, f"read-{Path(path).stem}", {"in": rows})
 
 
 def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -106,22 +108,19 @@ class WriteKeepers(beam.DoFn):
         kept, dup_map = pick_keepers(unspill(list(spilled)))
         write_part(kept, Path(self.staging) / DOCS_OUT, part)
         write_part(dup_map, Path(self.staging) / MAP_OUT, part)
-        yield {"kept": kept.num_rows, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}}
+        record_counts(self.staging, f"write-{part:05d}",
+                      {"kept": kept.num_rows, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
 
 
 def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):
-    hashed = (
+    return (
         pipeline
         | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging)).with_outputs("counts", main="rows")
-    )
-    written = (
-        hashed.rows
+        | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging))
         | "Group" >> beam.GroupByKey()
         | "Keep" >> beam.ParDo(WriteKeepers(staging))
     )
-    return (hashed.counts, written) | "AllCounts" >> beam.Flatten() | WriteCounts(staging)
 
 
 def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str) -> dict:

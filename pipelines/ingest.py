@@ -19,16 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
 from pipelines.beam_util import (
-    WriteCounts,
     make_pipeline,
     partition_of,
+    record_counts,
     spill,
     split_by_partition,
     unspill,
     write_part,
 )
 from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, read_counts, run_stage
+from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
 
 STAGE = "ingest"
 DOCS_OUT = f"documents/stage={STAGE}"
@@ -53,8 +53,7 @@ class IngestConfig(BaseModel):
 
 
 class ReadFile(beam.DoFn):
-    REJECTS = "rejects"
-    COUNTS = "counts"
+    """One input file -> (partition, ("docs" | "rejects", spilled batch path)) elements."""
 
     def __init__(self, settings: ReaderSettings, partitions: int, staging: str):
         self.settings = settings
@@ -65,14 +64,17 @@ class ReadFile(beam.DoFn):
         self.reader = RecordReader(self.settings)
 
     def process(self, path: str):
-        for docs, rejects, seen in self.reader.read_file(path):
-            yield beam.pvalue.TaggedOutput(self.COUNTS, {"in": seen})
+        seen = 0
+        # Rejects go to the partition of their file, so a file's rejects share a part file.
+        reject_part = partition_of(path, self.partitions)
+        for docs, rejects, n in self.reader.read_file(path):
+            seen += n
             ids = docs.column("id").to_pylist()
             for part, table in split_by_partition(docs, ids, self.partitions):
                 yield part, ("docs", spill(table, self.staging, part))
             if rejects.num_rows:
-                # Rejects go to the partition of their file, so each lands in one part file.
-                yield beam.pvalue.TaggedOutput(self.REJECTS, (path, rejects))
+                yield reject_part, ("rejects", spill(rejects, self.staging, reject_part))
+        record_counts(self.staging, f"read-{fingerprint(path)}", {"in": seen})
 
 
 def resolve_duplicate_ids(docs: pa.Table, raw_chars: int) -> tuple[pa.Table, pa.Table]:
@@ -114,40 +116,32 @@ class WritePartition(beam.DoFn):
 
     def process(self, element):
         part, values = element
-        docs = [t for kind, t in values if kind == "docs"]  # spilled batch paths
-        read_rejects = [t for kind, t in values if kind == "rejects"]
+        values = list(values)
         kept = schemas.empty(schemas.DOCUMENTS)
         dup_rejects = schemas.empty(schemas.REJECTS)
+        docs = [path for kind, path in values if kind == "docs"]
         if docs:
             kept, dup_rejects = resolve_duplicate_ids(unspill(docs), self.raw_chars)
-        rejects = pa.concat_tables([dup_rejects, *read_rejects]).sort_by(
-            [("file", "ascending"), ("line", "ascending"), ("reason", "ascending")]
-        )
+        read_rejects = [path for kind, path in values if kind == "rejects"]
+        rejects = pa.concat_tables(
+            [dup_rejects, unspill(read_rejects)] if read_rejects else [dup_rejects]
+        ).sort_by([("file", "ascending"), ("line", "ascending"), ("reason", "ascending")])
         write_part(kept, Path(self.staging) / DOCS_OUT, part)
         write_part(rejects, Path(self.staging) / REJECTS_OUT, part)
-        yield {"kept": kept.num_rows, "rejected": rejects.num_rows}
+        record_counts(self.staging, f"write-{part:05d}",
+                      {"kept": kept.num_rows, "rejected": rejects.num_rows})
 
 
 def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, staging: str):
     settings = ReaderSettings(**cfg.model_dump())
-    read = (
+    return (
         pipeline
         | "Files" >> beam.Create(files)
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers on distributed runners
-        | "Read" >> beam.ParDo(ReadFile(settings, partitions, staging)).with_outputs(
-            ReadFile.REJECTS, ReadFile.COUNTS, main="docs"
-        )
-    )
-    rejects = read[ReadFile.REJECTS] | "KeyRejects" >> beam.Map(
-        lambda pr: (partition_of(pr[0], partitions), ("rejects", pr[1]))
-    )
-    written = (
-        (read.docs, rejects)
-        | "Both" >> beam.Flatten()
+        | "Read" >> beam.ParDo(ReadFile(settings, partitions, staging))
         | "Group" >> beam.GroupByKey()
         | "Write" >> beam.ParDo(WritePartition(staging, cfg.raw_chars))
     )
-    return (read[ReadFile.COUNTS], written) | "AllCounts" >> beam.Flatten() | WriteCounts(staging)
 
 
 def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:

@@ -129,6 +129,22 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_with(save, path: str | os.PathLike) -> Path:
+    """Atomic write through a library's own saver: `save(tmp_path)`, then rename.
+
+    >>> write_with(model.save_model, "out/model.bin")  # doctest: +SKIP
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 

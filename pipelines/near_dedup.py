@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import WriteCounts, make_pipeline, split_by_partition, write_part
+from pipelines.beam_util import make_pipeline, record_counts, split_by_partition, write_part
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers import minhash
 from scorers.components import anchor_clusters, connected_components
@@ -133,21 +133,21 @@ def _signatures(cfg: NearDedupConfig, texts: list[str]):
 class Bands(beam.DoFn):
     """A documents part -> (bucket partition, [band key, id]) batches, plus counts."""
 
-    def __init__(self, cfg: NearDedupConfig, buckets: int):
-        self.cfg, self.buckets = cfg, buckets
+    def __init__(self, cfg: NearDedupConfig, buckets: int, staging: str):
+        self.cfg, self.buckets, self.staging = cfg, buckets, staging
 
     def setup(self):
         self.bands, self.rows = self.cfg.band_rows()
 
     def process(self, element):
-        _, path = element
+        index, path = element
         pf = io.read_parquet_file(path)
+        counts = {"in": 0, "no_shingles": 0}
         for rb in pf.iter_batches(batch_size=self.cfg.batch_size, columns=["id", "text"]):
             sig, _, offsets = _signatures(self.cfg, rb.column("text").to_pylist())
             has = np.flatnonzero(offsets[1:] > offsets[:-1])
-            yield beam.pvalue.TaggedOutput(
-                "counts", {"in": rb.num_rows, "no_shingles": rb.num_rows - len(has)}
-            )
+            counts["in"] += rb.num_rows
+            counts["no_shingles"] += rb.num_rows - len(has)
             keys = minhash.band_keys(sig[has], self.bands, self.rows).ravel()
             ids = rb.column("id").take(pa.array(np.repeat(has, self.bands)))
             bucket = (keys % np.uint64(self.buckets)).astype(np.int64)
@@ -156,6 +156,7 @@ class Bands(beam.DoFn):
             for chunk in np.split(order, bounds) if len(order) else []:
                 idx = pa.array(chunk)
                 yield int(bucket[chunk[0]]), pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
+        record_counts(self.staging, f"bands-{index:05d}", counts)
 
 
 def star_edges(table: pa.Table) -> pa.Table:
@@ -276,20 +277,21 @@ class Survivors(beam.DoFn):
         kept = table.filter(pc.invert(drop))
         write_part(kept, Path(self.staging) / DOCS_OUT, index)
         n_drop = table.num_rows - kept.num_rows
-        yield {"kept": kept.num_rows, "dropped": {reasons.NEAR_DUPLICATE: n_drop}}
+        record_counts(self.staging, f"write-{index:05d}",
+                      {"kept": kept.num_rows, "dropped": {reasons.NEAR_DUPLICATE: n_drop}})
 
 
-def _write_clusters(clusters: pa.Table, staging: str) -> dict:
+def _write_clusters(clusters: pa.Table, staging: str) -> None:
     io.write_parquet(clusters, Path(staging) / CLUSTERS_OUT)
     kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
-    return {"clusters": kept, "clustered_docs": clusters.num_rows}
+    record_counts(staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows})
 
 
 def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitions: int, staging: str):
     docs = pipeline | "Parts" >> beam.Create(parts) | "Reshuffle" >> beam.Reshuffle()
-    banded = docs | "Bands" >> beam.ParDo(Bands(cfg, partitions)).with_outputs("counts", main="keys")
     comps = (
-        banded.keys
+        docs
+        | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging))
         | "GroupBuckets" >> beam.GroupByKey()
         | "StarEdges" >> beam.MapTuple(lambda _, ts: star_edges(pa.concat_tables(list(ts))))
         | "AllEdges" >> beam.combiners.ToList()
@@ -304,12 +306,11 @@ def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitio
         | "Gather" >> beam.Map(gather_clusters)
     )
     removed = clusters | "Removed" >> beam.Map(lambda t: t.filter(pc.invert(t["kept"]))["id"].combine_chunks())
-    written = docs | "Survivors" >> beam.ParDo(Survivors(staging), beam.pvalue.AsSingleton(removed))
-    counts = (
-        comps | "CandidateCount" >> beam.Map(lambda t: {"candidates": t.num_rows}),
-        clusters | "WriteClusters" >> beam.Map(_write_clusters, staging),
+    _ = docs | "Survivors" >> beam.ParDo(Survivors(staging), beam.pvalue.AsSingleton(removed))
+    _ = comps | "CandidateCount" >> beam.Map(
+        lambda t: record_counts(staging, "components", {"candidates": t.num_rows})
     )
-    return (banded.counts, written, *counts) | "AllCounts" >> beam.Flatten() | WriteCounts(staging)
+    _ = clusters | "WriteClusters" >> beam.Map(_write_clusters, staging)
 
 
 def run(ctx: StageContext, cfg: NearDedupConfig, input_dir: str, upstream: str) -> dict:

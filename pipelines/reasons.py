@@ -14,4 +14,5 @@ UNREADABLE_FILE = "unreadable_file"
 # Dropped by a curation decision: the record was fine, a stage chose not to keep it.
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
+BELOW_QUALITY_THRESHOLD = "below_quality_threshold"  # score/select: not in the kept share
 MIXTURE_DOWNSAMPLED = "mixture_downsampled"  # shards: left out to meet a source's token share

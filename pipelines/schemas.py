@@ -60,5 +60,35 @@ SHARDS_MANIFEST = pa.schema(
 )
 
 
+# Quality scores (scores/<scorer>/part-NNNNN.parquet): P(positive label) per document.
+SCORES = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+    ]
+)
+
+# Scorer training input (`thresher scorer losses`): one row per document per model.
+LOSSES = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("nll_sum", pa.float64(), nullable=False),  # summed token NLL, nats
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("bpc", pa.float64(), nullable=False),  # nll_sum / (n_chars * ln 2)
+    ]
+)
+
+# Scorer training output (predictive_strength.parquet): S and the label each document got.
+PREDICTIVE_STRENGTH = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("s", pa.float64(), nullable=False),
+        pa.field("concordant_pairs", pa.int64(), nullable=False),
+        pa.field("label", pa.string()),  # positive, negative or null (not used)
+    ]
+)
+
+
 def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()

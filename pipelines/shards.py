@@ -25,7 +25,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import WriteCounts, make_pipeline
+from pipelines.beam_util import make_pipeline, record_counts, spill, unspill
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
 from scorers import blend, megatron
@@ -79,11 +79,12 @@ def safe_name(source: str) -> str:
 
 
 class Tokenize(beam.DoFn):
-    """One input file -> metadata tables; tokens go to `<spill>/<file hash>-<line>.u32`."""
+    """One input file -> spilled metadata tables (their paths are the output); tokens go
+    to `<work>/_tokens/<file hash>-<line>.u32`."""
 
     def __init__(self, spec: TokenizerSpec, settings: ReaderSettings | None, seed: int,
-                 spill: str, batch_size: int):
-        self.spec, self.settings, self.seed, self.spill = spec, settings, seed, spill
+                 work: str, batch_size: int):
+        self.spec, self.settings, self.seed, self.work = spec, settings, seed, work
         self.batch_size = batch_size
 
     def setup(self):
@@ -102,18 +103,21 @@ class Tokenize(beam.DoFn):
             yield t, None, len(t)
 
     def process(self, path: str):
+        seen_all = rejected = 0
         for docs, rejects, seen in self._batches(path):
-            n_rej = rejects.num_rows if rejects is not None else 0
-            yield beam.pvalue.TaggedOutput("counts", {"in": seen, "rejected": n_rej})
+            seen_all += seen
+            rejected += rejects.num_rows if rejects is not None else 0
             for start in range(0, docs.num_rows, self.batch_size):
-                yield self._encode(path, docs.slice(start, self.batch_size))
+                yield spill(self._encode(path, docs.slice(start, self.batch_size)), self.work, 0)
+        record_counts(self.work, f"read-{xxhash.xxh64_hexdigest(path.encode())}",
+                      {"in": seen_all, "rejected": rejected})
 
     def _encode(self, path: str, docs: pa.Table) -> pa.Table:
         texts = docs.column("text").to_pylist()
         flat, lengths = self.tok.encode_batch(texts)
         lines = docs.column("line").to_numpy()
         name = f"{xxhash.xxh64_hexdigest(path.encode())}-{int(lines[0])}.u32"
-        target = Path(self.spill) / name
+        target = Path(self.work) / "_tokens" / name
         tmp = target.with_name(".tmp-" + name)
         flat.tofile(tmp)
         os.replace(tmp, target)
@@ -164,8 +168,9 @@ class Plan(beam.DoFn):
             io.write_json({"error": str(exc)}, Path(self.staging) / "_error.json")
 
     def _plan(self, element):
-        _, tables = element
-        meta = pa.concat_tables(list(tables)) if tables else META.empty_table()
+        _, paths = element
+        meta = unspill(list(paths)) if paths else None
+        meta = META.empty_table() if meta is None else meta
         meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
                              ("file", "ascending"), ("line", "ascending")])
         by_source = {s: meta.filter(pa.compute.equal(meta["source"], s))
@@ -186,7 +191,7 @@ class Plan(beam.DoFn):
         io.write_json({"mixture": mixture}, Path(self.staging) / "_mixture.json")
         kept = sum(int((c > 0).sum()) for c in copies.values())
         emitted = sum(int(c.sum()) for c in copies.values())
-        yield beam.pvalue.TaggedOutput("counts", {
+        record_counts(self.staging, "plan", {
             "kept": kept, "dropped": {reasons.MIXTURE_DOWNSAMPLED: meta.num_rows - kept},
             "repeated_copies": emitted - kept})
         for s, t in by_source.items():
@@ -208,8 +213,8 @@ class WriteShard(beam.DoFn):
     """One shard job -> `<dest>/<shard>.{bin,idx}` (or a hard link to the identical
     shard already published in `previous`) and its manifest row."""
 
-    def __init__(self, dest: str, previous: str | None, spill: str, dtype: str, config_print: str):
-        self.dest, self.previous, self.spill = dest, previous, spill
+    def __init__(self, dest: str, previous: str | None, work: str, dtype: str, config_print: str):
+        self.dest, self.previous, self.work = dest, previous, work
         self.dtype, self.config_print = dtype, config_print
 
     def setup(self):
@@ -219,15 +224,18 @@ class WriteShard(beam.DoFn):
             self.old = {r["shard"]: r for r in io.read_table([manifest]).to_pylist()}
 
     def process(self, job):
-        shard, source, rows = job
+        shard, _, _ = job
+        # the manifest row travels as a file, like the counts (no combiner needed)
+        io.write_json(self._write(*job), Path(self.work) / "_rows" / f"{shard}.json")
+
+    def _write(self, shard: str, source: str, rows: pa.Table) -> dict:
         h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
         for i, c, n in zip(*(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True):
             h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
         row = {"shard": shard, "source": source, "dtype": self.dtype, "fingerprint": h.hexdigest()}
         prefix = Path(self.dest) / shard
         if self._reuse(shard, row["fingerprint"], prefix):
-            yield {**self.old[shard], "reused": True}
-            return
+            return {**self.old[shard], "reused": True}
         writer = megatron.ShardWriter(prefix, self.dtype)
         files: dict[str, object] = {}  # a few open spill files; reads are by offset, not whole
         try:
@@ -236,7 +244,7 @@ class WriteShard(beam.DoFn):
                 if name not in files:
                     if len(files) >= 64:
                         files.pop(next(iter(files))).close()
-                    files[name] = open(Path(self.spill) / name, "rb")  # noqa: SIM115
+                    files[name] = open(Path(self.work) / "_tokens" / name, "rb")  # noqa: SIM115
                 f = files[name]
                 f.seek(off * 4)
                 writer.add(np.frombuffer(f.read(n * 4), np.uint32))
@@ -244,8 +252,8 @@ class WriteShard(beam.DoFn):
             for f in files.values():
                 f.close()
         info = writer.close()
-        yield {**row, **info, "bin_bytes": info["tokens"] * np.dtype(self.dtype).itemsize,
-               "reused": False}
+        return {**row, **info, "bin_bytes": info["tokens"] * np.dtype(self.dtype).itemsize,
+                "reused": False}
 
     def _reuse(self, shard: str, print_: str, prefix: Path) -> bool:
         old = self.old.get(shard)
@@ -266,29 +274,18 @@ class WriteShard(beam.DoFn):
 
 
 def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previous, dtype, print_):
-    spill = work / "spill"
-    tok = (
+    prev = str(previous) if previous else None
+    return (
         p
         | "Files" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(spill), cfg.batch_size))
-        .with_outputs("counts", main="meta")
-    )
-    planned = (
-        tok.meta
-        | "OneKey" >> beam.Map(lambda t: (0, t))
+        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size))
+        | "OneKey" >> beam.Map(lambda path: (0, path))
         | "Gather" >> beam.GroupByKey()
-        | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work))).with_outputs("counts", main="jobs")
-    )
-    prev = str(previous) if previous else None
-    _ = (
-        planned.jobs
+        | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work)))
         | "SpreadShards" >> beam.Reshuffle()
-        | "Write" >> beam.ParDo(WriteShard(str(dest), prev, str(spill), dtype.name, print_))
-        | "Rows" >> beam.combiners.ToList()
-        | "SaveRows" >> beam.Map(lambda rows: io.write_json(rows, work / "_rows.json"))
+        | "Write" >> beam.ParDo(WriteShard(str(dest), prev, str(work), dtype.name, print_))
     )
-    return (tok.counts, planned.counts) | "AllCounts" >> beam.Flatten() | WriteCounts(str(work))
 
 
 def _sample_texts(files: list[str], settings: ReaderSettings | None, n: int) -> list[str]:
@@ -341,16 +338,15 @@ def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, wo
     settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
     spec, dtype, shares, info = prepare(cfg, files, settings)
     print_ = output_print(cfg, dtype, shares, info)
-    (work / "spill").mkdir(parents=True, exist_ok=True)
+    (work / "_tokens").mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     with make_pipeline(beam_args) as p:
         build(p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_)
     if (work / "_error.json").exists():
         raise ConfigError(io.read_json(work / "_error.json")["error"])
     counts = read_counts(work)
-    shutil.rmtree(work / "spill", ignore_errors=True)
-    rows_path = work / "_rows.json"
-    rows = sorted(io.read_json(rows_path) if rows_path.exists() else [], key=lambda r: r["shard"])
+    shutil.rmtree(work / "_tokens", ignore_errors=True)
+    rows = [io.read_json(p) for p in sorted((work / "_rows").glob("*.json"))]
     manifest = pa.Table.from_pylist(rows, schema=schemas.SHARDS_MANIFEST)
     io.write_parquet(manifest, dest / "manifest.parquet")
     write_blend(rows, dest)

@@ -114,7 +114,10 @@ def run_stage(
 
 
 def read_counts(staging: Path) -> dict:
-    path = staging / "_counts.json"
-    counts = io.read_json(path) if path.exists() else {}
-    path.unlink(missing_ok=True)
+    """Sum the per-unit count files the stage's workers wrote (see beam_util.record_counts)."""
+    from pipelines.beam_util import merge_counts
+
+    directory = staging / "_counts"
+    counts = merge_counts(io.read_json(p) for p in sorted(directory.glob("*.json")))
+    shutil.rmtree(directory, ignore_errors=True)
     return counts

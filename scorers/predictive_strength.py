@@ -149,3 +149,44 @@ def s_histogram(concordant: np.ndarray, n_models: int) -> dict[str, int]:
     pairs = n_models * (n_models - 1) // 2
     counts = np.bincount(concordant, minlength=pairs + 1)
     return {f"{k / pairs:.4f}": int(counts[k]) for k in range(pairs + 1)}
+
+
+def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settings,
+                 positive_fraction: float | None = None, name: str = "scorer"):
+    """The whole PreSelect recipe on in-memory tables.
+
+    documents: id, text; losses: id, model, nll_sum or bpc; benchmarks: model -> score.
+    Returns (fastText model, scorer card dict, per-document table id/s/label).
+    """
+    import fasttext
+
+    from scorers.scorer_training import POSITIVE_LABEL, train_fasttext
+
+    models = order_models(benchmarks)
+    ids = documents.column("id").combine_chunks()
+    matrix, column, extra = loss_matrix(losses, ids, models)
+    concordant = concordant_pairs(matrix)
+    id_list = ids.to_pylist()
+    positives, negatives, rule = choose_labels(id_list, concordant, len(models),
+                                               positive_fraction, settings.seed)
+    texts = documents.column("text").to_pylist()
+    model, report = train_fasttext([texts[i] for i in positives], [texts[i] for i in negatives],
+                                   settings)
+    pairs = len(models) * (len(models) - 1) // 2
+    label = np.full(len(id_list), None, dtype=object)
+    label[positives], label[negatives] = "positive", "negative"
+    per_doc = pa.table({"id": ids, "s": concordant / pairs, "concordant_pairs": concordant,
+                        "label": pa.array(label.tolist(), pa.string())})
+    card = {
+        "name": name, "method": "PreSelect predictive strength",
+        "positive_label": POSITIVE_LABEL,
+        "preprocessing": "newlines replaced by spaces, case kept (same function at inference)",
+        "models": [{"name": m, "benchmark_score": benchmarks[m]} for m in models],
+        "loss_column": column, "documents": len(id_list), "losses_without_document": extra,
+        "s_histogram": s_histogram(concordant, len(models)),
+        "positive_rule": rule, "positives": len(positives), "negatives": len(negatives),
+        "negative_max_s": round(float(concordant[negatives].max() / pairs), 4),
+        "hyperparameters": settings.model_dump(), "validation": report,
+        "fasttext": getattr(fasttext, "__version__", None) or "fasttext-numpy2-wheel",
+    }
+    return model, card, per_doc

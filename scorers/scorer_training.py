@@ -79,7 +79,7 @@ def train_fasttext(
         path = os.path.join(tmp, "train.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
-        model = fasttext.train_supervised(input=path, verbose=0, **settings.fasttext_args())
+        model = _train_with_retry(fasttext, path, settings.fasttext_args())
     report = {"train_positives": len(pos_train), "train_negatives": len(neg_train),
               "valid_positives": len(pos_valid), "valid_negatives": len(neg_valid)}
     valid_texts = [positives[i] for i in pos_valid] + [negatives[i] for i in neg_valid]
@@ -93,6 +93,18 @@ def train_fasttext(
         auc = roc_auc(truth, scores)
         report["roc_auc"] = None if auc is None else round(auc, 4)
     return model, report
+
+
+def _train_with_retry(fasttext, path: str, args: dict, attempts: int = 3):
+    """fastText (this build) sometimes stops with "Encountered NaN" on a first call in a
+    long-lived process and then trains the same file fine: retry, then give up loudly."""
+    for attempt in range(attempts):
+        try:
+            return fasttext.train_supervised(input=path, verbose=0, **args)
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def card_markdown(card: dict) -> str:

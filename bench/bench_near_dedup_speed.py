@@ -1,0 +1,209 @@
+"""Near-dedup speed and quality side by side: thresher vs datatrove's 4-stage MinHash dedup.
+
+    python bench/bench_near_dedup_speed.py [--docs 20000] [--beam-workers 1]
+
+One corpus (2-4 KB documents from ../shared/corpora lines, ~10% planted near copies at
+1-15% edits, 5% exact copies), written as two .jsonl.gz files. Each side runs in its own
+process; peak RSS is the whole process tree, sampled every 0.1 s.
+- thresher: ingest + exact dedup + near dedup (Beam in-process runner); the near-dedup
+  stage's own time is reported too.
+- datatrove 0.10.1 (installed by this script into bench/.venv-datatrove, gitignored):
+  MinhashDedupSignature -> Buckets -> Cluster -> Filter, default MinhashConfig
+  (14 x 8, word 5-grams, spaCy English tokenizer), 2 tasks on 2 workers.
+Quality for both: the metrics of bench_near_dedup_quality.py (exact 5-gram Jaccard truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+VENV = HERE / ".venv-datatrove"
+DT_PACKAGES = ["datatrove[processing]==0.10.1", "spacy>=3.8,<3.9", "orjson>=3.10,<4"]
+
+DATATROVE_SCRIPT = r'''
+import sys
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets,
+    MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature)
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+inp, work = sys.argv[1], sys.argv[2]
+cfg = MinhashConfig()
+def run(pipeline, tasks, name):
+    LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=2,
+                          logging_dir=f"{work}/logs/{name}").run()
+run([JsonlReader(inp), MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)], 2, "s1")
+run([MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets",
+     config=cfg)], cfg.num_buckets, "s2")
+run([MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove",
+     config=cfg, save_cluster_id=True)], 1, "s3")
+run([JsonlReader(inp), MinhashDedupFilter(input_folder=f"{work}/remove", load_cluster_ids=True,
+     exclusion_writer=JsonlWriter(f"{work}/removed")), JsonlWriter(f"{work}/kept")], 2, "s4")
+'''
+
+
+def ensure_datatrove() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import datatrove, spacy, orjson"], capture_output=True)
+    if probe.returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *DT_PACKAGES], check=True)
+    return python
+
+
+def make_corpus(n_docs: int, out: Path) -> list[dict]:
+    from bench_near_dedup_quality import planted_corpus
+
+    docs = planted_corpus(int(n_docs * 0.95), seed=1, min_chars=2000, max_chars=4000, p_group=0.06)
+    rng = random.Random(2)
+    for i, d in enumerate(rng.sample(docs, n_docs - len(docs))):
+        docs.append({**d, "id": f"{d['id']}-exact{i}", "kind": "exact", "quality": 0.5})
+    rng.shuffle(docs)
+    out.mkdir(parents=True, exist_ok=True)
+    for k in range(2):
+        with gzip.open(out / f"part{k}.jsonl.gz", "wt") as f:
+            for d in docs[k::2]:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    return docs
+
+
+def measure(cmd: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS of the process tree in MB, stdout) of a command."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample():
+        p = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                rss = sum(q.memory_info().rss for q in [p, *p.children(recursive=True)])
+                peak[0] = max(peak[0], rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    th.join()
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[:3]} failed:\n{err[-3000:]}")
+    return time.perf_counter() - t, peak[0] / 2**20, out
+
+
+def thresher_side(inp: str, work: str, beam_workers: int) -> None:
+    from pipelines import exact_dedup, ingest, near_dedup
+    from pipelines.near_dedup import NearDedupConfig
+    from pipelines.stage import StageContext
+
+    args = [] if beam_workers == 1 else [
+        f"--direct_num_workers={beam_workers}", "--direct_running_mode=multi_processing"]
+    ctx = StageContext(run_dir=Path(work) / "run", partitions=4, beam_args=args)
+    ingest.run(ctx, [inp], ingest.IngestConfig())
+    exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
+    t = time.perf_counter()
+    near_dedup.run(ctx, NearDedupConfig(), exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+    print(json.dumps({"near_seconds": time.perf_counter() - t}))
+
+
+def thresher_clusters(work: Path) -> tuple[dict, list]:
+    import pyarrow.parquet as pq
+
+    run = work / "run"
+    near = pq.read_table(run / "dedup" / "clusters.parquet").to_pylist()
+    cluster_of = {r["id"]: r["cluster_id"] for r in near}
+    pairs = [(r["id"], r["cluster_id"]) for r in near if not r["kept"]]
+    exact = pq.read_table(run / "dedup" / "exact").to_pylist()
+    for r in exact:  # exact copies join their kept document's cluster
+        keeper = cluster_of.setdefault(r["kept_id"], r["kept_id"])
+        cluster_of[r["id"]] = keeper
+        pairs.append((r["id"], keeper))
+    return cluster_of, pairs
+
+
+def datatrove_clusters(work: Path) -> tuple[dict, list]:
+    def rows(sub):
+        for f in sorted((work / sub).glob("*.jsonl.gz")):
+            for line in gzip.open(f, "rt"):
+                yield json.loads(line)
+
+    cluster_of, keeper_of = {}, {}
+    for d in rows("kept"):
+        c = d["metadata"].get("minhash_cluster_id", -1)
+        if c != -1:
+            cluster_of[d["id"]] = c
+            keeper_of[c] = d["id"]
+    pairs = []
+    for d in rows("removed"):
+        c = d["metadata"]["minhash_cluster_id"]
+        cluster_of[d["id"]] = c
+        pairs.append((d["id"], keeper_of[c]))
+    return cluster_of, pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=20000)
+    ap.add_argument("--beam-workers", type=int, default=1)
+    ap.add_argument("--side", help=argparse.SUPPRESS)
+    ap.add_argument("--input", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.side == "thresher":
+        return thresher_side(args.input, args.work, args.beam_workers)
+
+    from bench_near_dedup_quality import evaluate, table, true_pairs
+
+    from scorers.minhash import ShingleSpec
+
+    python = ensure_datatrove()
+    root = HERE / "out" / f"near_dedup_speed_{args.docs}"
+    subprocess.run(["rm", "-rf", str(root)], check=True)
+    docs = make_corpus(args.docs, root / "input")
+    mb = sum(len(d["text"].encode()) for d in docs) / 1e6
+    (root / "dt_run.py").write_text(DATATROVE_SCRIPT)
+    results = []
+    secs, rss, out = measure([sys.executable, __file__, "--side", "thresher", "--input",
+                              str(root / "input"), "--work", str(root / "thresher"),
+                              "--beam-workers", str(args.beam_workers)])
+    near = json.loads(out.strip().splitlines()[-1])["near_seconds"]
+    results.append(("thresher (ingest+exact+near)", secs, rss, thresher_clusters(root / "thresher")))
+    results.append(("thresher near-dedup stage only", near, None, None))
+    secs, rss, _ = measure([str(python), str(root / "dt_run.py"), str(root / "input"), str(root / "dt")])
+    results.append(("datatrove 4-stage MinHash", secs, rss, datatrove_clusters(root / "dt")))
+
+    ids = [d["id"] for d in docs]
+    pairs = true_pairs([d["text"] for d in docs], 0.75, ShingleSpec())
+    dt_secs = results[-1][1]
+    rows = []
+    for name, s, r, clusters in results:
+        row = {"pipeline": name, "seconds": round(s, 1), "docs/s": round(len(docs) / s),
+               "MB/s": round(mb / s, 2), "peak RSS MB": round(r) if r else "",
+               "speedup vs datatrove": round(dt_secs / s, 2)}
+        if clusters:
+            q = evaluate(ids, pairs, clusters[0], clusters[1], 0.8)
+            row.update(precision=q["precision"], recall=q["recall"], f1=q["f1"])
+        rows.append(row)
+    print(f"# near dedup speed: {len(docs)} docs, {mb:.1f} MB, beam workers {args.beam_workers}, "
+          f"{psutil.cpu_count()} cores\n")
+    print(table(rows, ["pipeline", "seconds", "docs/s", "MB/s", "peak RSS MB",
+                       "speedup vs datatrove", "precision", "recall", "f1"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Score stage: a fastText quality scorer over every document, then selection.
+
+Plan: one element per documents part -> the scorer (loaded once per worker, in setup())
+scores it batch by batch -> `scores/<scorer>/part-NNNNN.parquet` (id, score) in the part's
+own row order, so output is deterministic without a shuffle. The selection cut is then
+computed exactly with DuckDB over every score (a global sort by score, then id; out of
+core for large runs), and a second pipeline keeps the documents above the cut ->
+`selected/part-NNNNN.parquet` (the documents schema).
+
+Rules: `threshold` keeps score >= t; `keep_top_docs` keeps the first ceil(F * n) documents
+by (score desc, id asc); `keep_top_chars` (PreSelect's rule) walks down the same order
+until the running sum of characters passes F of all characters (the document that
+crosses the line is kept). Rank rules become a (score, id) cut, stored in the stats.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines import io, reasons, schemas
+from pipelines.beam_util import make_pipeline, record_counts
+from pipelines.records import ReaderSettings, RecordReader
+from pipelines.stage import StageContext, read_counts, run_stage
+from scorers.fasttext_scorer import FastTextScorer, scorer_name
+
+STAGE = "score"
+SELECTED_OUT = "selected"
+REJECTS_OUT = f"rejects/stage={STAGE}"
+RANKED = "_ranked"  # staging-only (score, id, n_chars) table the cut is computed from
+
+
+class ScoreConfig(BaseModel):
+    """Which scorer, and which documents to keep (at most one rule; none: score only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(..., min_length=1, description="path of a fastText supervised .bin")
+    positive_label: str = Field("__label__1", description="score = P(this label)")
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="scorer name for scores/<name>/ (default: the model file's stem)",
+    )
+    keep_top_chars: float | None = Field(
+        None, gt=0, le=1, description="keep the top-scored documents holding this share of characters"
+    )
+    keep_top_docs: float | None = Field(None, gt=0, le=1, description="keep this share of documents")
+    threshold: float | None = Field(None, ge=0, le=1, description="keep documents with score >= this")
+    batch_size: int = Field(2000, ge=1, le=1_000_000, description="documents per fastText call")
+    workers: int = Field(
+        1, ge=1, le=256,
+        description="local Beam workers; each loads the whole model (PreSelect's is 2.7 GB)",
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self):
+        rules = [r for r in ("keep_top_chars", "keep_top_docs", "threshold") if getattr(self, r) is not None]
+        if len(rules) > 1:
+            raise ValueError(f"choose one selection rule, not {' and '.join(rules)}")
+        return self
+
+    @property
+    def scorer(self) -> str:
+        return self.name or scorer_name(self.model)
+
+    @property
+    def rule(self) -> str | None:
+        for r in ("keep_top_chars", "keep_top_docs", "threshold"):
+            if getattr(self, r) is not None:
+                return r
+        return None
+
+
+def is_documents_table(path: str) -> bool:
+    return io.file_format(path) == "parquet" and set(schemas.DOCUMENTS.names) <= set(
+        io.read_parquet_file(path).schema_arrow.names
+    )
+
+
+def read_documents(path: str, batch_size: int, reader: RecordReader):
+    """Yield (documents, rejects, records seen) batches: a documents table is read as is,
+    anything else (JSONL, other Parquet) goes through ingest's record rules."""
+    if is_documents_table(path):
+        for rb in io.read_parquet_file(path).iter_batches(batch_size=batch_size):
+            yield pa.Table.from_batches([rb]), None, rb.num_rows
+    else:
+        yield from reader.read_file(path)
+
+
+class ScorePart(beam.DoFn):
+    def __init__(self, cfg: ScoreConfig, staging: str, settings: ReaderSettings):
+        self.cfg = cfg
+        self.staging = staging
+        self.settings = settings
+
+    def setup(self):
+        # Once per worker: the released PreSelect model alone is 2.7 GB.
+        self.scorer = FastTextScorer(self.cfg.model, self.cfg.positive_label, self.cfg.scorer)
+        self.reader = RecordReader(self.settings)
+
+    def process(self, element):
+        index, path = element
+        staging = Path(self.staging)
+        scored, ranked, rejects, seen = [], [], [], 0
+        for docs, rej, n in read_documents(path, self.cfg.batch_size, self.reader):
+            seen += n
+            if rej is not None and rej.num_rows:
+                rejects.append(rej)
+            scores = pa.array(self.scorer.score_batch(docs.column("text").to_pylist()), pa.float64())
+            scored.append(pa.table({"id": docs.column("id"), "score": scores}, schema=schemas.SCORES))
+            ranked.append(pa.table({"score": scores, "id": docs.column("id"),
+                                    "n_chars": docs.column("n_chars")}))
+        name = f"part-{index:05d}.parquet"
+        if scored:
+            io.write_parquet(pa.concat_tables(scored), staging / "scores" / self.cfg.scorer / name)
+            io.write_parquet(pa.concat_tables(ranked), staging / RANKED / name)
+        n_rejected = sum(t.num_rows for t in rejects)
+        if n_rejected:
+            io.write_parquet(pa.concat_tables(rejects), staging / REJECTS_OUT / name)
+        record_counts(staging, f"score-{index:05d}", {"in": seen, "rejected": n_rejected})
+
+
+class SelectPart(beam.DoFn):
+    """Re-read one part, keep the rows above the cut; row order matches its scores part."""
+
+    def __init__(self, cfg: ScoreConfig, staging: str, settings: ReaderSettings, cut: dict):
+        self.cfg = cfg
+        self.staging = staging
+        self.settings = settings
+        self.cut = cut
+
+    def setup(self):
+        self.reader = RecordReader(self.settings)
+
+    def process(self, element):
+        index, path = element
+        name = f"part-{index:05d}.parquet"
+        scores_path = Path(self.staging) / "scores" / self.cfg.scorer / name
+        if not scores_path.exists():
+            return
+        scores = pq.read_table(scores_path).column("score")
+        kept, offset = [], 0
+        for docs, _, _ in read_documents(path, self.cfg.batch_size, self.reader):
+            s = scores.slice(offset, docs.num_rows)
+            offset += docs.num_rows
+            kept.append(docs.filter(passes(self.cut, s, docs.column("id"))))
+        table = pa.concat_tables(kept) if kept else schemas.empty(schemas.DOCUMENTS)
+        if table.num_rows:
+            io.write_parquet(table, Path(self.staging) / SELECTED_OUT / name)
+        dropped = offset - table.num_rows
+        record_counts(self.staging, f"select-{index:05d}",
+                      {"kept": table.num_rows, "dropped": {reasons.BELOW_QUALITY_THRESHOLD: dropped}})
+
+
+def passes(cut: dict, scores: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The (score, id) cut: above the score, or at it with an id not after the last kept."""
+    if cut.get("last_id") is None:
+        return pc.greater_equal(scores, cut["score"])
+    at = pc.and_(pc.equal(scores, cut["score"]), pc.less_equal(ids, cut["last_id"]))
+    return pc.or_(pc.greater(scores, cut["score"]), at)
+
+
+def compute_cut(cfg: ScoreConfig, ranked_dir: Path) -> dict:
+    """The selection cut and totals, exact, from every (score, id, n_chars) with DuckDB."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    if not any(ranked_dir.glob("part-*.parquet")):
+        return {"score": cfg.threshold or 0.0, "last_id": None, "documents": 0, "chars": 0}
+    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{ranked_dir}/part-*.parquet')")
+    n, chars = con.execute("SELECT count(*), coalesce(sum(n_chars), 0) FROM r").fetchone()
+    summary = {"documents": n, "chars": int(chars)}
+    if n:
+        row = con.execute(
+            "SELECT avg(score), quantile_cont(score, [0.1, 0.5, 0.9]) FROM r"
+        ).fetchone()
+        summary["score_mean"] = round(row[0], 6)
+        summary["score_p10_p50_p90"] = [round(q, 6) for q in row[1]]
+    if cfg.threshold is not None or n == 0:
+        return {"score": cfg.threshold if cfg.threshold is not None else 0.0, "last_id": None, **summary}
+    if cfg.keep_top_docs is not None:
+        k = max(1, math.ceil(cfg.keep_top_docs * n - 1e-9))
+        sql = f"SELECT score, id FROM r ORDER BY score DESC, id ASC LIMIT 1 OFFSET {k - 1}"
+    else:
+        target = cfg.keep_top_chars * chars
+        sql = (
+            "SELECT score, id FROM (SELECT score, id, sum(n_chars) OVER (ORDER BY score DESC, "
+            "id ASC ROWS UNBOUNDED PRECEDING) - n_chars AS before FROM r) "
+            f"WHERE before < {target!r} ORDER BY score ASC, id DESC LIMIT 1"
+        )
+    score, last_id = con.execute(sql).fetchone()
+    return {"score": score, "last_id": last_id, **summary}
+
+
+def _beam_args(ctx: StageContext, workers: int) -> list[str]:
+    args = list(ctx.beam_args)
+    if workers > 1 and not any(a.startswith("--direct_num_workers") for a in args):
+        args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return args
+
+
+def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[str]) -> dict:
+    """Score `inputs` (documents parts, or raw files) and select; outputs under the run."""
+    elements = list(enumerate(sorted(inputs)))
+    raw = not all(is_documents_table(p) for p in inputs)
+    settings = ReaderSettings(batch_size=cfg.batch_size)
+    outputs = [f"scores/{cfg.scorer}"] + ([SELECTED_OUT] if cfg.rule else []) + ([REJECTS_OUT] if raw else [])
+
+    def body(staging: Path) -> dict:
+        # Load once here first: a missing or wrong label then fails as one clear line
+        # (inside a Beam worker the error would come back wrapped in a traceback).
+        FastTextScorer(cfg.model, cfg.positive_label)
+        gc.collect()
+        with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
+            (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
+             | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings)))
+        counts = {"in": 0, "rejected": 0, **read_counts(staging)}
+        cut = compute_cut(cfg, staging / RANKED)
+        counts.update(kept=cut["documents"], dropped={}, selection=None, scores_summary=_summary(cut))
+        if cfg.rule:
+            with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
+                (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
+                 | "Select" >> beam.ParDo(SelectPart(cfg, str(staging), settings, cut)))
+            sel = read_counts(staging)
+            counts["kept"] = sel.get("kept", 0)
+            counts["dropped"] = {reasons.BELOW_QUALITY_THRESHOLD: sel.get("dropped", {}).get(
+                reasons.BELOW_QUALITY_THRESHOLD, 0)}
+            counts["selection"] = {"rule": cfg.rule, "value": getattr(cfg, cfg.rule),
+                                   "threshold": cut["score"], "tie_last_id": cut["last_id"],
+                                   "kept_chars": _kept_chars(staging / SELECTED_OUT)}
+        return counts
+
+    config = {
+        "score": cfg.model_dump(), "inputs": [_fingerprint(p) for p in inputs],
+        "model_file": _fingerprint(cfg.model),
+    }
+    return run_stage(ctx, STAGE, config, upstream, outputs, body)
+
+
+def _summary(cut: dict) -> dict:
+    return {k: v for k, v in cut.items() if k not in {"score", "last_id"}}
+
+
+def _kept_chars(directory: Path) -> int:
+    parts = list(io.iter_parts(directory))
+    return int(pc.sum(io.read_table(parts, columns=["n_chars"]).column("n_chars")).as_py() or 0) if parts else 0
+
+
+def _fingerprint(path: str) -> list:
+    """Path, size and mtime: a retrained model or a rewritten input means rescoring."""
+    p = Path(path)
+    if "://" in path or not p.exists():
+        return [path]
+    st = os.stat(p)
+    return [str(p.resolve()), st.st_size, st.st_mtime_ns]
