@@ -40,18 +40,24 @@ from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets
     MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature)
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
-inp, work = sys.argv[1], sys.argv[2]
-cfg = MinhashConfig()
-def run(pipeline, tasks, name):
-    LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=2,
-                          logging_dir=f"{work}/logs/{name}").run()
-run([JsonlReader(inp), MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)], 2, "s1")
-run([MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets",
-     config=cfg)], cfg.num_buckets, "s2")
-run([MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove",
-     config=cfg, save_cluster_id=True)], 1, "s3")
-run([JsonlReader(inp), MinhashDedupFilter(input_folder=f"{work}/remove", load_cluster_ids=True,
-     exclusion_writer=JsonlWriter(f"{work}/removed")), JsonlWriter(f"{work}/kept")], 2, "s4")
+def main(inp, work):
+    cfg = MinhashConfig()
+
+    def run(pipeline, tasks, name):
+        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=2,
+                              logging_dir=f"{work}/logs/{name}").run()
+
+    run([JsonlReader(inp), MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)], 2, "s1")
+    run([MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets",
+         config=cfg)], cfg.num_buckets, "s2")
+    run([MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove",
+         config=cfg, save_cluster_id=True)], 1, "s3")
+    run([JsonlReader(inp), MinhashDedupFilter(input_folder=f"{work}/remove", load_cluster_ids=True,
+         exclusion_writer=JsonlWriter(f"{work}/removed")), JsonlWriter(f"{work}/kept")], 2, "s4")
+
+
+if __name__ == "__main__":  # datatrove's executor starts worker processes
+    main(sys.argv[1], sys.argv[2])
 '''
 
 

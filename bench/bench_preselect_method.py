@@ -6,16 +6,19 @@ target tier T ("the downstream benchmark") and seed:
 1. Documents are cut into ~2,000-character chunks at line breaks. T's documents are split
    (by document, before chunking) into a benchmark set, a held-out evaluation set and a
    share that joins the pool; the pool is every other tier plus that share.
-2. The model family (char n-gram LMs of increasing order, and two training sizes) is
-   trained on a random half of the pool ("family data"); each member's benchmark score
-   is minus its BPC on T's benchmark set.
+2. The model family is trained on a random half of the pool ("family data"): by default
+   8 order-5 char LMs, each on a random (Dirichlet) mixture of the pool's sources
+   (`--mixtures 0`: instead orders 1-6 x training sizes 0.25/1, `--orders`, `--sizes`);
+   each member's benchmark score is minus its BPC on T's benchmark set.
 3. Losses of every member on the other half of the pool (the seed set) give S per
-   chunk; positives S = 1, negatives as many lowest-S chunks; fastText is trained on them.
+   chunk; positives S = 1 (or the top 10% by S when fewer, `--positive-fraction`),
+   negatives as many lowest-S chunks; fastText (PreSelect's settings) is trained on them.
 4. The scorer scores the whole pool; the top 10% of characters are selected.
 5. A fresh order-5 char LM is trained on the selection, and one on a random 10% of the
    pool's characters; both are evaluated (BPC) on T's held-out evaluation set.
 
 Usage: python bench/bench_preselect_method.py [--targets bible docs-rst] [--seeds 0 1 2]
+       [--mixtures 8 | --mixtures 0 --orders 1,2,3,4,5,6 --sizes 0.25,1] [--positive-fraction 0.1]
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorers.charlm import CharNgramLM, benchmark_scores, train_family  # noqa: E402
-from scorers.fasttext_scorer import FastTextScorer  # noqa: E402
-from scorers.predictive_strength import choose_labels, concordant_pairs, order_models  # noqa: E402
-from scorers.scorer_training import POSITIVE_LABEL, TrainSettings, train_fasttext  # noqa: E402
+from scorers.charlm import (
+    CharNgramLM,
+    benchmark_scores,
+    train_family,
+    train_mixture_family,
+)
+from scorers.fasttext_scorer import FastTextScorer
+from scorers.predictive_strength import choose_labels, concordant_pairs, order_models
+from scorers.scorer_training import POSITIVE_LABEL, TrainSettings, train_fasttext
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "english"
 TIERS = ("bible", "changelogs", "docs-rst", "mail-ham", "mail-spam")
@@ -73,7 +81,8 @@ def top_chars(scores: np.ndarray, lengths: np.ndarray, fraction: float, order=No
     return order[before < fraction * lengths.sum()]
 
 
-def experiment(docs: dict, target: str, seed: int, settings: TrainSettings) -> dict:
+def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orders=(1, 2, 3, 4, 5, 6),
+               sizes=(0.25, 1.0), positive_fraction=None, mixtures=0) -> dict:
     rng = np.random.default_rng(seed)
     tdocs = docs[target]
     perm = rng.permutation(len(tdocs))
@@ -93,15 +102,19 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings) -> d
     family_idx, seed_idx = half[: len(pool) // 2], np.sort(half[len(pool) // 2 :])
 
     t0 = time.time()
-    family = train_family([pool[i] for i in family_idx], orders=(1, 2, 3, 4, 5, 6),
-                          sizes=(0.25, 1.0), seed=seed)
+    if mixtures:
+        family = train_mixture_family([pool[i] for i in family_idx], source[family_idx].tolist(),
+                                      members=mixtures, seed=seed)
+    else:
+        family = train_family([pool[i] for i in family_idx], orders=orders, sizes=sizes, seed=seed)
     bench_scores = benchmark_scores(family, bench)
     models = order_models(bench_scores)
     by_name = {m.name: m for m in family}
     seed_texts = [pool[i] for i in seed_idx]
     matrix = np.stack([by_name[m].doc_nll(seed_texts) for m in models], axis=1)
     conc = concordant_pairs(matrix)
-    pos, neg, _ = choose_labels([str(i) for i in seed_idx], conc, len(models), seed=seed)
+    pos, neg, _ = choose_labels([str(i) for i in seed_idx], conc, len(models),
+                                positive_fraction, seed=seed)
     model, report = train_fasttext([seed_texts[i] for i in pos], [seed_texts[i] for i in neg],
                                    settings)
     scores = FastTextScorer.from_model(model, POSITIVE_LABEL).score_batch(pool)
@@ -120,20 +133,41 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings) -> d
         "valid_auc": report.get("roc_auc"),
         "sel_from_target": round(float(lengths[selected][source[selected] == target].sum()
                                        / lengths[selected].sum()), 3),
+        "sel_top_other": _top_other(source[selected], lengths[selected], target),
         "bpc_preselect": round(fresh_bpc(selected), 4),
         "bpc_random": round(fresh_bpc(random_sel), 4),
         "loop_s": round(loop_s, 1),
     }
 
 
+def _top_other(sources: np.ndarray, lengths: np.ndarray, target: str) -> str:
+    """The largest non-target source in a selection, with its share of characters."""
+    shares = {s: lengths[sources == s].sum() / lengths.sum() for s in set(sources) if s != target}
+    if not shares:
+        return "-"
+    best = max(shares, key=shares.get)
+    return f"{best} {shares[best]:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", nargs="+", default=["bible", "docs-rst"], choices=TIERS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--orders", default="1,2,3,4,5,6", help="family orders")
+    ap.add_argument("--sizes", default="0.25,1", help="family training fractions")
+    ap.add_argument("--positive-fraction", type=float, default=0.1,
+                    help="positives: S = 1, or the top F by S when fewer (0: S = 1 only)")
+    ap.add_argument("--mixtures", type=int, default=8,
+                    help="family: N order-5 members on random source mixtures (0: orders x sizes)")
+    ap.add_argument("--epoch", type=int, default=3, help="fastText epochs (PreSelect: 3)")
     args = ap.parse_args()
+    family = {"orders": [int(x) for x in args.orders.split(",")],
+              "sizes": [float(x) for x in args.sizes.split(",")],
+              "positive_fraction": args.positive_fraction or None, "mixtures": args.mixtures}
     docs = load()
-    settings = TrainSettings(bucket=200_000, dim=50, thread=1)  # PreSelect's epoch/lr/wordNgrams
-    rows = [experiment(docs, t, s, settings.model_copy(update={"seed": s}))
+    # PreSelect's lr / wordNgrams (and epoch unless overridden); a smaller table for speed
+    settings = TrainSettings(bucket=200_000, dim=50, thread=1, epoch=args.epoch)
+    rows = [experiment(docs, t, s, settings.model_copy(update={"seed": s}), **family)
             for t in args.targets for s in args.seeds]
     cols = list(rows[0])
     print("| " + " | ".join(cols) + " |")

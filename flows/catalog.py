@@ -10,6 +10,8 @@ Views (each has a `run_id` column):
               tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
   scores      quality scores: run_id, scorer, id, score (join documents on id)
   selected    documents kept by the score stage's selection rule
+  mixtures    inferred mixtures: mixture, tokenizer, category, proportion (share of training
+              bytes), sample_bytes, merges_used, objective, truth (experiments); run_id null
   stage_stats one row per stage per run: in, kept, dropped (JSON), rejected, seconds
   runs        one row per run: status, timings, config (JSON)
 Stages add views by appending to `VIEWS`.
@@ -128,6 +130,17 @@ def _selected(root: Path) -> str:
     return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
 
 
+def _mixtures(root: Path) -> str:
+    """`thresher mixture infer/experiment` results: <root>/mixtures/<name>/mixture.parquet
+    (and <root>/mixture.parquet when root is itself a mixture directory); not in runs."""
+    globs = [g for g in ("mixtures/*/mixture.parquet", "mixture.parquet") if any(root.glob(g))]
+    if not globs:
+        return _empty(schemas.MIXTURE, {"run_id": "VARCHAR"})
+    files = ", ".join(f"'{root / g}'" for g in globs)
+    return (f"SELECT *, NULL::VARCHAR AS run_id FROM read_parquet([{files}], "
+            "union_by_name=true)")
+
+
 # name -> SQL builder, in dependency order. Later stages append their own.
 VIEWS = {
     "documents_all": _documents_all,
@@ -139,6 +152,7 @@ VIEWS = {
     "shards": _shards,
     "scores": _scores,
     "selected": _selected,
+    "mixtures": _mixtures,
 }
 
 

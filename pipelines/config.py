@@ -33,9 +33,13 @@ class RunConfig(BaseModel):
     )
     partitions: int = Field(8, ge=1, le=65536, description="output part files per table")
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
-    ingest: IngestConfig = Field(default_factory=IngestConfig)
-    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
-    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="reading raw records")
+    exact_dedup: ExactDedupConfig = Field(
+        default_factory=ExactDedupConfig, description="exact duplicates by normalised-text hash"
+    )
+    near_dedup: NearDedupConfig = Field(
+        default_factory=NearDedupConfig, description="near duplicates by MinHash + LSH"
+    )
     score: ScoreConfig | None = Field(
         None, description="fastText quality scoring + selection after dedup (needs a model)"
     )

@@ -89,6 +89,28 @@ PREDICTIVE_STRENGTH = pa.schema(
     ]
 )
 
+# Mixture inference: pretoken counts of one category's sample (cached per pre-tokeniser).
+PRETOKEN_COUNTS = pa.schema(
+    [
+        pa.field("pretoken", pa.string(), nullable=False),  # in the merge list's alphabet
+        pa.field("count", pa.int64(), nullable=False),
+    ]
+)
+
+# Mixture inference result (<dir>/mixture.parquet): one row per category.
+MIXTURE = pa.schema(
+    [
+        pa.field("mixture", pa.string(), nullable=False),  # the output directory's name
+        pa.field("tokenizer", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("proportion", pa.float64(), nullable=False),  # share of training bytes
+        pa.field("sample_bytes", pa.int64(), nullable=False),
+        pa.field("merges_used", pa.int64(), nullable=False),
+        pa.field("objective", pa.float64(), nullable=False),
+        pa.field("truth", pa.float64()),  # known share in controlled experiments, else null
+    ]
+)
+
 
 def empty(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()

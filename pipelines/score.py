@@ -184,8 +184,8 @@ def compute_cut(cfg: ScoreConfig, ranked_dir: Path) -> dict:
         ).fetchone()
         summary["score_mean"] = round(row[0], 6)
         summary["score_p10_p50_p90"] = [round(q, 6) for q in row[1]]
-    if cfg.threshold is not None or n == 0:
-        return {"score": cfg.threshold if cfg.threshold is not None else 0.0, "last_id": None, **summary}
+    if cfg.rule in (None, "threshold") or n == 0:
+        return {"score": cfg.threshold or 0.0, "last_id": None, **summary}
     if cfg.keep_top_docs is not None:
         k = max(1, math.ceil(cfg.keep_top_docs * n - 1e-9))
         sql = f"SELECT score, id FROM r ORDER BY score DESC, id ASC LIMIT 1 OFFSET {k - 1}"

@@ -26,11 +26,18 @@ def _table(ids: pa.Array, n_chars: np.ndarray, per_model: dict[str, np.ndarray])
 
 
 def charlm_losses(docs: pa.Table, train: pa.Table, target: pa.Table,
-                  orders: list[int], sizes: list[float]) -> tuple[pa.Table, dict]:
-    """(losses of every char-LM member on `docs`, benchmark scores = -BPC on `target`)."""
-    from scorers.charlm import benchmark_scores, train_family
+                  orders: list[int], sizes: list[float], mixtures: int = 0) -> tuple[pa.Table, dict]:
+    """(losses of every char-LM member on `docs`, benchmark scores = -BPC on `target`).
 
-    family = train_family(train.column("text").to_pylist(), orders=orders, sizes=sizes)
+    `mixtures` > 0: that many members trained on random mixtures of `train`'s sources
+    instead of one member per (order, size)."""
+    from scorers.charlm import benchmark_scores, train_family, train_mixture_family
+
+    texts = train.column("text").to_pylist()
+    if mixtures:
+        family = train_mixture_family(texts, train.column("source").to_pylist(), members=mixtures)
+    else:
+        family = train_family(texts, orders=orders, sizes=sizes)
     texts = docs.column("text").to_pylist()
     per_model = {m.name: m.doc_nll(texts) for m in family}
     n_chars = docs.column("n_chars").to_numpy()

@@ -21,6 +21,7 @@ from typing import Literal
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +36,7 @@ from scorers.text_tokenizers import TokenizerSpec, load_tokenizer
 STAGE = "shards"
 META = pa.schema([
     ("source", pa.string()), ("id", pa.string()), ("key", pa.uint64()), ("tokens", pa.int64()),
-    ("spill", pa.string()), ("offset", pa.int64()), ("file", pa.string()), ("line", pa.int64()),
+    ("spill", pa.string()), ("offset", pa.int64()), ("file", pa.uint64()), ("line", pa.int64()),
 ])
 
 
@@ -62,7 +63,7 @@ class ShardsConfig(BaseModel):
     batch_size: int = Field(1000, ge=1, le=100_000, description="documents per encode_batch")
     fast_path: bool = Field(True, description="run byte-level BPE tokenizer.json with tiktoken "
                             "(checked against HF on a sample first)")
-    verify_docs: int = Field(512, ge=0, description="documents the fast path is checked on")
+    verify_docs: int = Field(256, ge=0, description="documents the fast path is checked on")
 
     def spec(self, fast_path: bool | None = None) -> TokenizerSpec:
         fast = self.fast_path if fast_path is None else fast_path
@@ -127,7 +128,9 @@ class Tokenize(beam.DoFn):
             "source": docs.column("source"), "id": docs.column("id"),
             "key": pa.array([doc_key(self.seed, i) for i in ids], pa.uint64()),
             "tokens": lengths, "spill": [name] * len(ids), "offset": offsets,
-            "file": [path] * len(ids), "line": lines,
+            # a hash, not the path: only a tie-break for repeated ids, and 8 bytes a row
+            "file": np.full(len(ids), xxhash.xxh64_intdigest(path.encode()), np.uint64),
+            "line": lines,
         }, schema=META)
 
 
@@ -136,10 +139,11 @@ def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int
     Yields (shard index, sub-table with a `copy` column)."""
     idx = np.repeat(np.arange(meta.num_rows), copies)
     copy_no = np.arange(len(idx)) - np.repeat(np.cumsum(copies) - copies, copies)
-    ids = meta.column("id").to_pylist()
-    base = meta.column("key").to_numpy()
-    keys = np.array([base[i] if c == 0 else doc_key(seed, ids[i], int(c))
-                     for i, c in zip(idx.tolist(), copy_no.tolist(), strict=True)], np.uint64)
+    keys = meta.column("key").to_numpy()[idx]
+    extra = np.flatnonzero(copy_no > 0)
+    if len(extra):  # each repeat gets its own place in the order
+        ids = meta.column("id").to_pylist()
+        keys[extra] = [doc_key(seed, ids[idx[j]], int(copy_no[j])) for j in extra.tolist()]
     t = meta.take(pa.array(idx)).append_column("copy", pa.array(copy_no, pa.int64()))
     t = t.append_column("order", pa.array(keys, pa.uint64()))
     t = t.sort_by([("order", "ascending"), ("id", "ascending"), ("file", "ascending"),
@@ -173,7 +177,7 @@ class Plan(beam.DoFn):
         meta = META.empty_table() if meta is None else meta
         meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
                              ("file", "ascending"), ("line", "ascending")])
-        by_source = {s: meta.filter(pa.compute.equal(meta["source"], s))
+        by_source = {s: meta.filter(pc.equal(meta["source"], s))
                      for s in sorted(set(meta.column("source").to_pylist()))}
         names = {}
         for s in by_source:
@@ -196,11 +200,13 @@ class Plan(beam.DoFn):
             "repeated_copies": emitted - kept})
         for s, t in by_source.items():
             for n, rows in plan_source(t, copies[s], self.cfg.seed, self.cfg.shard_tokens):
-                yield f"{safe_name(s)}_{n:05d}", s, rows.select(["id", "copy", "tokens", "spill", "offset"])
+                # the document list travels as a file: Beam carries only its path
+                job = rows.select(["id", "copy", "tokens", "spill", "offset"])
+                yield f"{safe_name(s)}_{n:05d}", s, spill(job, self.staging, 1)
 
 
 def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
-    budget = sum(r["achieved_tokens"] for r in rows) or 1
+    budget = sum(r["target_tokens"] for r in rows) or 1
     for r in rows:
         if abs(r["achieved_tokens"] - r["target_tokens"]) > cfg.tolerance * budget:
             raise ConfigError(
@@ -228,7 +234,8 @@ class WriteShard(beam.DoFn):
         # the manifest row travels as a file, like the counts (no combiner needed)
         io.write_json(self._write(*job), Path(self.work) / "_rows" / f"{shard}.json")
 
-    def _write(self, shard: str, source: str, rows: pa.Table) -> dict:
+    def _write(self, shard: str, source: str, job: str) -> dict:
+        rows = unspill([job])
         h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
         for i, c, n in zip(*(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True):
             h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
@@ -288,21 +295,25 @@ def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previou
     )
 
 
+SAMPLE_CHARS = 1 << 18  # HF runs ~1-2 MB/s here: keep the check well under a second
+
+
 def _sample_texts(files: list[str], settings: ReaderSettings | None, n: int) -> list[str]:
-    """The first `n` documents in file order: a fixed sample, so the fast-path decision
-    is the same on every run of the same inputs."""
+    """The first documents of every file (up to `n` and SAMPLE_CHARS in all): a fixed
+    sample, so the fast-path decision is the same on every run of the same inputs."""
     texts: list[str] = []
+    per_file = max(4, -(-n // max(len(files), 1)))
     for path in files:
-        if len(texts) >= n:
-            break
         if settings is None:
-            t = io.read_parquet_file(path).read(columns=["text"]).slice(0, n - len(texts))
-            texts += t.column("text").to_pylist()
+            t = io.read_parquet_file(path).read(columns=["text"]).slice(0, per_file)
+            got = t.column("text").to_pylist()
         else:
-            for docs, _, _ in RecordReader(settings).read_file(path):
-                texts += docs.column("text").to_pylist()[: n - len(texts)]
-                if len(texts) >= n:
-                    break
+            got = next(iter(RecordReader(settings).read_file(path)), (None,))[0]
+            got = got.column("text").to_pylist()[:per_file] if got is not None else []
+        for text in got:
+            if len(texts) >= n or sum(map(len, texts)) >= SAMPLE_CHARS:
+                return texts
+            texts.append(text[:SAMPLE_CHARS // 8])
     return texts
 
 
@@ -333,10 +344,10 @@ def output_print(cfg: ShardsConfig, dtype, shares, info) -> str:
 
 
 def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, work: Path,
-                    raw_inputs: bool) -> dict:
+                    raw_inputs: bool, prepared: tuple | None = None) -> dict:
     """Write one shard set into the empty directory `dest`; returns the stage counts."""
     settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
-    spec, dtype, shares, info = prepare(cfg, files, settings)
+    spec, dtype, shares, info = prepared or prepare(cfg, files, settings)
     print_ = output_print(cfg, dtype, shares, info)
     (work / "_tokens").mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
@@ -410,7 +421,8 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()) and not (out / "manifest.parquet").exists():
         raise ConfigError(f"--out {out} exists and is not a shard set: choose a new or empty directory")
-    _, dtype, shares, info = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
+    prepared = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
+    _, dtype, shares, info = prepared
     print_ = fingerprint(output_print(cfg, dtype, shares, info),
                          [_file_fingerprint(f) for f in files])
     stats_path = out / "stats.json"
@@ -423,7 +435,7 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     started = time.time()
     try:
         counts = build_shard_set(files, cfg, tmp, out if out.is_dir() else None, list(beam_args),
-                                 work, raw_inputs=True)
+                                 work, raw_inputs=True, prepared=prepared)
         check_accounting(STAGE, counts)
         stats = {"stage": STAGE, **counts, "seconds": round(time.time() - started, 3),
                  "fingerprint": print_, "config": cfg.model_dump(), "files": len(files)}

@@ -77,6 +77,8 @@ def run_stage(
             return {**previous, "skipped": True}
         stats_path.unlink()  # outputs are about to change: the old stats no longer hold
 
+    for stale in (ctx.run_dir / ".staging").glob(f"{stage}-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed attempt; never published
     staging = ctx.run_dir / ".staging" / f"{stage}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     started = time.time()

@@ -25,10 +25,12 @@ from pathlib import Path
 
 from scorers.errors import InputError, UserError
 
-# The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken).
+# The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken), for HF's
+# Oniguruma engine: cl100k's possessive `\p{N}{1,3}+` is written `\p{N}{1,3}` because
+# Oniguruma reads `{1,3}+` as "one or more runs of 1-3 digits" (same matches otherwise).
 PATTERNS = {
     "gpt2": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
-    "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "cl100k": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
     "o200k": "|".join(
         [
             r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
@@ -280,7 +282,7 @@ def load_tokenizer(path: str, pattern: str | None = None) -> BPESpec:
     if not p.is_file():
         raise InputError(f"tokenizer {path} does not exist")
     name = p.name.lower()
-    if name.endswith(".tiktoken") or name.split(".")[0] in KNOWN_FILES and "." not in name:
+    if name.endswith(".tiktoken") or (name.split(".")[0] in KNOWN_FILES and "." not in name):
         return load_tiktoken(path, pattern)
     if name.endswith(".json"):
         return load_hf_json(path)

@@ -169,3 +169,30 @@ def train_family(
 def benchmark_scores(family: Sequence[CharNgramLM], target_texts: Sequence[str]) -> dict:
     """Model name -> benchmark score = minus its BPC on the target texts (higher is better)."""
     return {m.name: -round(m.bpc(target_texts), 6) for m in family}
+
+
+def train_mixture_family(
+    texts: Sequence[str], groups: Sequence[str], members: int = 8, order: int = 5,
+    seed: int = 0, alpha: float = 1.0,
+) -> list[CharNgramLM]:
+    """Members of one order trained on different data mixtures of the same pool.
+
+    Member k draws weights w ~ Dirichlet(alpha) over the groups (e.g. sources) and takes
+    a random w_g / max(w) share of group g's documents. Their benchmark ranking then says
+    which mixtures help the target, and a document whose losses rank the members the
+    same way is one like the data that helps (the PreSelect signal), whatever its group.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups))
+    by_group = {g: [i for i, x in enumerate(groups) if x == g] for g in names}
+    family = []
+    for k in range(members):
+        w = rng.dirichlet([alpha] * len(names))
+        chosen = []
+        for g, weight in zip(names, w / w.max(), strict=True):
+            idx = by_group[g]
+            take = rng.permutation(len(idx))[: max(1, round(weight * len(idx)))]
+            chosen += [idx[i] for i in take]
+        subset = [texts[i] for i in sorted(chosen)]
+        family.append(CharNgramLM(order=order, name=f"charlm-mix{k}").fit(subset))
+    return family

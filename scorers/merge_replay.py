@@ -13,6 +13,7 @@ keys of different categories' replays agree.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections import defaultdict
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def pair_counts(words: list[list[int]], counts, n_symbols: int) -> dict[int, int
     """Brute-force pair counts of tokenised words (the reference the replay must match)."""
     out: dict[int, int] = defaultdict(int)
     for w, c in zip(words, counts, strict=True):
-        for a, b in zip(w, w[1:]):
+        for a, b in itertools.pairwise(w):
             out[a * n_symbols + b] += int(c)
     return dict(out)
 
@@ -116,7 +117,7 @@ def replay(words: list[list[int]], counts, merge_ids: list[tuple[int, int, int]]
     where: dict[int, set[int]] = defaultdict(set)
     for wi, w in enumerate(words):
         c = counts[wi]
-        for a, b in zip(w, w[1:]):
+        for a, b in itertools.pairwise(w):
             k = a * v + b
             pc[k] += c
             where[k].add(wi)

@@ -12,12 +12,16 @@ min over [s, e] of thr(t) = sum_i alpha_i c(t)_{i,m(t)} + v_t (a sparse-table ra
 minimum), and the largest of these violations, at most `per_step` per step and `per_round`
 in all, become new rows. HiGHS re-solves warm (dual simplex after added rows).
 
-Stopping rule (`stop`): the relaxed LP's objective L is a lower bound on the full LP's
-optimum; raising each v_t by the largest remaining violation at step t (a range-maximum over
-segments) gives a feasible point, so U = L + sum_t max violation_t is an upper bound. Stop
-when no constraint is violated by more than `viol_tol` ("converged"), or when the certified
-gap (U - L) / U <= `gap_tol` and alpha moved less than `alpha_tol` over the last `patience`
-rounds ("gap"). Rounds and time limits are reported as such, never silently.
+Stopping rule (`stop`). Exact convergence ("converged": no constraint violated by more than
+`viol_tol`) takes hundreds of rounds on sampled counts, because sampling noise leaves some
+violated pair at most steps, while the proportions settle within tens of rounds. So the
+default rule ("stable") stops once the last `patience` rounds, each adding the most violated
+constraints, moved no proportion by more than `alpha_tol`; tests check that this answer is
+within `alpha_tol`-scale of the converged one. Every round also reports a certified bound
+on what is left: the relaxed LP's objective L is a lower bound on the full LP's optimum, and
+raising each v_t by the largest remaining violation at step t (a range maximum over
+segments) gives a feasible point, so U = L + sum_t max violation_t is an upper bound; the
+result carries L, U and the gap (U - L) / U. Round and time limits are reported as such.
 """
 
 from __future__ import annotations
@@ -35,12 +39,11 @@ class SolveOptions:
     per_step: int = 10  # new constraints per merge step per round
     per_round: int = 5000  # new constraints per round
     viol_tol: float = 1e-6  # counts per MB: below this a constraint counts as satisfied
-    gap_tol: float = 0.02  # certified relative optimality gap for the early stop
-    alpha_tol: float = 2e-4  # max |change| of any proportion over `patience` rounds
-    patience: int = 3
+    alpha_tol: float = 5e-4  # max |change| of any proportion over `patience` rounds
+    patience: int = 5
     max_rounds: int = 500
     time_limit: float = 600.0
-    stop: str = "gap"  # "gap" (the rule above) or "converged" (only no violation)
+    stop: str = "stable"  # "stable" (the rule above) or "converged" (no violation left)
 
 
 @dataclass
@@ -159,6 +162,8 @@ class LazyLP:
 
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
+        # Rows only ever get added: a warm dual simplex beats presolving every round.
+        self.h.setOptionValue("presolve", "off")
         self.n, self.T = n, T
         inf = highspy.kHighsInf
         self.inf = inf
@@ -232,15 +237,15 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
         gap = (upper - lower) / max(upper, 1e-12)
         moved = _moved(history, alpha, opt.patience)
         history.append({"round": rnd, "alpha": alpha.tolist(), "lower": lower, "upper": upper,
-                        "gap": gap, "violated_segments": int(len(cand)), "rows": lp.rows,
+                        "gap": gap, "violated_segments": len(cand), "rows": lp.rows,
                         "max_violation": float(viol.max(initial=0.0)), "moved": moved})
         if log:
             log(history[-1])
         if not len(cand):
             reason = "converged"
             break
-        if opt.stop == "gap" and rnd > opt.patience and gap <= opt.gap_tol and moved < opt.alpha_tol:
-            reason = "gap"
+        if opt.stop == "stable" and moved < opt.alpha_tol:
+            reason = "stable"
             break
         if rnd == opt.max_rounds:
             break

@@ -15,6 +15,8 @@ A fastText classifier is then trained on them (`scorers.scorer_training`).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,7 +37,7 @@ def order_models(benchmarks: dict) -> list[str]:
         if isinstance(score, bool) or not isinstance(score, int | float) or not np.isfinite(score):
             raise ConfigError(f"benchmark score of model '{name}' must be a number, got {score!r}")
     ordered = sorted(benchmarks, key=lambda m: benchmarks[m])
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if benchmarks[a] == benchmarks[b]:
             raise ConfigError(
                 f"models '{a}' and '{b}' have the same benchmark score {benchmarks[a]}: "
@@ -113,24 +115,25 @@ def choose_labels(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(positive row indices, negative row indices, the rule used for positives).
 
-    Positives: S = 1, or the top `positive_fraction` of documents by S when given.
+    Positives: the documents with S = 1; when `positive_fraction` is given and fewer than
+    that share of documents have S = 1, the top `positive_fraction` by S instead.
     Negatives: the same number of lowest-S documents among the rest.
     """
     pairs = n_models * (n_models - 1) // 2
     tie = _tiebreak(ids, seed)
     by_s_desc = np.lexsort((tie, -concordant))
+    positives, rule = np.flatnonzero(concordant == pairs), "S = 1"
     if positive_fraction is not None:
         if not 0 < positive_fraction < 1:
             raise ConfigError(f"positive fraction must be in (0, 1), got {positive_fraction}")
         k = max(1, round(positive_fraction * len(ids)))
-        positives, rule = by_s_desc[:k], f"top {positive_fraction:g} of documents by S"
-    else:
-        positives, rule = np.flatnonzero(concordant == pairs), "S = 1"
-        if len(positives) == 0:
-            raise InputError(
-                "no document has S = 1 (losses never rank the models like the benchmarks do); "
-                "pass --positive-fraction 0.1 to use the top 10% by S instead"
-            )
+        if len(positives) < k:  # too few perfect agreements: the top fraction by S instead
+            positives, rule = by_s_desc[:k], f"top {positive_fraction:g} of documents by S"
+    if len(positives) == 0:
+        raise InputError(
+            "no document has S = 1 (losses never rank the models like the benchmarks do); "
+            "pass --positive-fraction 0.1 to use the top 10% by S instead"
+        )
     chosen = np.zeros(len(ids), dtype=bool)
     chosen[positives] = True
     rest = np.lexsort((tie, concordant))

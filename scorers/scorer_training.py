@@ -30,9 +30,9 @@ class TrainSettings(BaseModel):
 
     epoch: int = Field(3, ge=1, description="passes over the training data")
     lr: float = Field(0.1, gt=0, description="learning rate")
-    wordNgrams: int = Field(2, ge=1, le=5, description="word n-gram length")  # noqa: N815
+    wordNgrams: int = Field(2, ge=1, le=5, description="word n-gram length")
     dim: int = Field(100, ge=1, description="embedding size")
-    minCount: int = Field(1, ge=1, description="minimal word count")  # noqa: N815
+    minCount: int = Field(1, ge=1, description="minimal word count")
     minn: int = Field(0, ge=0, description="min character n-gram length (0: none)")
     maxn: int = Field(0, ge=0, description="max character n-gram length (0: none)")
     bucket: int = Field(2_000_000, ge=1, description="hash buckets for word n-grams")
@@ -48,7 +48,7 @@ class TrainSettings(BaseModel):
 def split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, validation indices) of range(n)."""
     order = rng.permutation(n)
-    k = int(math.floor(n * fraction))
+    k = math.floor(n * fraction)
     return np.sort(order[k:]), np.sort(order[:k])
 
 
@@ -95,7 +95,7 @@ def train_fasttext(
     return model, report
 
 
-def _train_with_retry(fasttext, path: str, args: dict, attempts: int = 3):
+def _train_with_retry(fasttext, path: str, args: dict, attempts: int = 5):
     """fastText (this build) sometimes stops with "Encountered NaN" on a first call in a
     long-lived process and then trains the same file fine: retry, then give up loudly."""
     for attempt in range(attempts):

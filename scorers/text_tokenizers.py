@@ -1,5 +1,8 @@
 """Tokenizers for shards: an HF `tokenizer.json` or a tiktoken rank file, local paths only.
 
+Special tokens are never produced from document text (a literal "<|endoftext|>" in a
+document is encoded as ordinary text), so BOS/EOS ids appear only where they are placed.
+
 `load_tokenizer(spec)` returns a `TextTokenizer` whose `encode_batch(texts)` gives one flat
 token array plus per-document lengths, with BOS/EOS already placed, which is the shape
 a shard writer wants. Nothing is downloaded.
@@ -79,6 +82,9 @@ class TextTokenizer:
             self.hf = Tokenizer.from_file(str(path))
         except Exception as exc:
             raise InputError(f"cannot load tokenizer {path}: {str(exc).splitlines()[0]}") from None
+        # Document text never turns into special tokens: a literal "<|endoftext|>" inside a
+        # document is encoded as text, so the only EOS ids are the ones we append.
+        self.hf.encode_special_tokens = True
         self.kind = "hf"
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
         self.specials = {t.content: i for i, t in self.hf.get_added_tokens_decoder().items()}
@@ -138,7 +144,7 @@ class TextTokenizer:
     def encode_raw(self, texts: list[str], use_fast: bool = True) -> list[list[int]]:
         """Token ids per text, no BOS/EOS added."""
         if self.tk is not None and (use_fast or self.hf is None):
-            return self.tk.encode_batch(texts, num_threads=4, allowed_special="all")
+            return self.tk.encode_ordinary_batch(texts, num_threads=4)
         encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
         return [e.ids for e in encode(texts, add_special_tokens=False)]
 
@@ -211,6 +217,8 @@ def hf_byte_level_ranks(tj: dict) -> tuple[str, dict, dict] | None:
     added = tj.get("added_tokens") or []
     if pattern is None or any(t.get(k) for t in added for k in ("lstrip", "rstrip", "single_word")):
         return None
+    if not all(t.get("special") for t in added):
+        return None  # HF matches non-special added tokens inside text; tiktoken would not
     specials = {t["content"]: t["id"] for t in added}
     to_byte = byte_decoder()
     ranks: dict[bytes, int] = {}

@@ -91,3 +91,4 @@ def test_killed_mid_stage_then_rerun_gives_identical_outputs(tmp_path, jsonl):
 
     run_stages(crashed, paths, [])  # the rerun skips ingest and redoes exact dedup
     assert parquet_bytes(crashed) == parquet_bytes(clean)
+    assert not any((crashed / ".staging").iterdir())  # the killed attempt's leftovers are gone

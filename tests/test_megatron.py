@@ -8,6 +8,7 @@ into .bin), int64 document_indices starting at 0 and ending at sequence_count.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from scorers.errors import ConfigError, InputError
 
 def spec_read(prefix):
     """An independent reader: parse .idx by hand, slice .bin by pointers."""
-    idx = open(f"{prefix}.idx", "rb").read()
+    idx = Path(f"{prefix}.idx").read_bytes()
     assert idx[:9] == b"MMIDIDX\x00\x00"
     (version,) = struct.unpack("<Q", idx[9:17])
     code = idx[17]
@@ -32,7 +33,7 @@ def spec_read(prefix):
     assert off + 8 * n_doc == len(idx), "trailing bytes after document_indices"
     dtype = {8: "<u2", 4: "<i4"}[code]
     size = np.dtype(dtype).itemsize
-    data = open(f"{prefix}.bin", "rb").read()
+    data = Path(f"{prefix}.bin").read_bytes()
     docs = [np.frombuffer(data[p : p + n * size], dtype).tolist() for p, n in zip(pointers, lengths, strict=True)]
     return {"version": version, "code": code, "n_seq": n_seq, "n_doc": n_doc,
             "lengths": lengths, "pointers": pointers, "doc_idx": doc_idx, "docs": docs,
@@ -49,7 +50,7 @@ def write(prefix, docs, dtype):
 @pytest.mark.parametrize(("dtype", "code", "top"), [("uint16", 8, 65_535), ("int32", 4, 2**31 - 1)])
 def test_writer_matches_the_spec(tmp_path, dtype, code, top):
     rng = np.random.default_rng(0)
-    docs = [rng.integers(0, 1000, rng.integers(1, 50)).tolist() + [top] for _ in range(40)]
+    docs = [[*rng.integers(0, 1000, rng.integers(1, 50)).tolist(), top] for _ in range(40)]
     docs.insert(3, [7])  # a one-token document
     info = write(tmp_path / "s", docs, dtype)
     got = spec_read(tmp_path / "s")

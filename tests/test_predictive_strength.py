@@ -83,7 +83,7 @@ def test_benchmarks_must_order_strictly():
 def test_loss_table_errors():
     models = ["a", "b", "c"]
     table = losses_table({"d1": [3, 2, 1], "d2": [1, 2, 3]}, models)
-    with pytest.raises(InputError, match="model.*zz.*no benchmark score"):
+    with pytest.raises(InputError, match=r"model.*zz.*no benchmark score"):
         loss_matrix(losses_table({"d1": [1, 2, 3]}, ["a", "b", "zz"]), pa.array(["d1"]), models)
     with pytest.raises(InputError, match=r"1 document\(s\) have no bpc for model 'a' \(e.g. id 'd3'\)"):
         loss_matrix(table, pa.array(["d1", "d2", "d3"]), models)
@@ -100,15 +100,15 @@ def test_labels_positives_and_negatives():
     pos, neg, rule = choose_labels(ids, conc, 3, positive_fraction=0.5)
     assert len(pos) == 5 and set(pos) >= {0, 1, 5} and set(conc[pos]) <= {2, 3}
     assert len(neg) == 5 and set(conc[neg]) <= {0, 1} and not set(pos) & set(neg)
-    with pytest.raises(InputError, match="no document has S = 1.*--positive-fraction"):
+    with pytest.raises(InputError, match=r"no document has S = 1.*--positive-fraction"):
         choose_labels(ids, np.minimum(conc, 2), 3)
 
 
 def synthetic(n: int, seed: int) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)
-    good = "river mountain science history music garden ocean theory".split()
-    bad = "cheap pills casino winner click free offer bonus".split()
-    common = "the and of a to in".split()
+    good = ["river", "mountain", "science", "history", "music", "garden", "ocean", "theory"]
+    bad = ["cheap", "pills", "casino", "winner", "click", "free", "offer", "bonus"]
+    common = ["the", "and", "of", "a", "to", "in"]
 
     def doc(words):
         lines = [" ".join(rng.choice(words + common) for _ in range(rng.randint(5, 15)))
@@ -149,3 +149,18 @@ def test_train_scorer_end_to_end_labels_follow_s():
     assert [m["name"] for m in card["models"]] == models
     assert card["validation"]["roc_auc"] == 1.0
     assert card["hyperparameters"]["wordNgrams"] == 2 and card["hyperparameters"]["lr"] == 0.1
+
+
+def test_charlm_is_a_distribution_and_scores_documents_alone():
+    from scorers.charlm import CharNgramLM
+
+    lm = CharNgramLM(order=3).fit(["abracadabra", "banana bread", "cab"])
+    alphabet = [*sorted(set("abracadabrabanana breadcab")), "Z"]  # Z: the unknown symbol
+    for context in ["ab", "zz", "", "b"]:  # seen, unseen and empty contexts
+        total = sum(np.exp(lm.log_probs([context + c])[0][-1]) for c in alphabet)
+        assert total == pytest.approx(1.0, abs=1e-9)
+    # no context crosses documents: a document's loss does not depend on its neighbours
+    alone = lm.doc_nll(["cab"])[0]
+    assert lm.doc_nll(["banana", "cab", "zzz"])[1] == pytest.approx(alone)
+    assert CharNgramLM(order=4).fit(["the cat sat"] * 20).bpc(["the cat sat"]) < \
+        CharNgramLM(order=1).fit(["the cat sat"] * 20).bpc(["the cat sat"])

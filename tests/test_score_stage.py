@@ -8,12 +8,12 @@ import math
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_predictive_strength import synthetic
 
 from pipelines import io, reasons, schemas
 from pipelines import score as score_stage
 from pipelines.stage import StageContext
 from scorers.scorer_training import TrainSettings, train_fasttext
-from test_predictive_strength import synthetic
 
 
 @pytest.fixture(scope="module")

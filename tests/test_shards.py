@@ -17,8 +17,9 @@ from scorers import megatron
 from scorers.text_tokenizers import load_tokenizer
 
 EOS = "<|endoftext|>"
-WORDS = ("data curation pipeline token shard Megatron seed über naïve 数据 模型 код "
-         "данные 🙂 tab\tnewline\n  spaces  end. 'quote' x=1;").split(" ")
+WORDS = ["data", "curation", "pipeline", "token", "shard", "Megatron", "seed", "über", "naïve",
+         "数据", "模型", "код", "данные", "🙂", "tab\tnewline\n", "", "spaces", "end.", "'quote'",
+         "x=1;", "<|endoftext|>"]
 
 
 def make_docs(source: str, n: int, seed: int, long: int = 60) -> list[dict]:
@@ -82,6 +83,12 @@ def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
     got = emitted(out, tok)
     want = [(s, x["text"] + EOS) for s, ds in docs.items() for x in ds]
     assert sorted(got) == sorted(want)  # every document exactly once, text + EOS
+    # a literal "<|endoftext|>" in a text stays text: the EOS id only ends documents
+    assert any(EOS in x["text"] for ds in docs.values() for x in ds)
+    eos = load_tokenizer(str(tok)).eos_id
+    for p in out.glob("*.idx"):
+        shard = megatron.Shard(p)
+        assert all(shard[i][-1] == eos and (shard[i] == eos).sum() == 1 for i in range(len(shard)))
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     assert {r["source"] for r in manifest} == {"web", "code", "books"}
     assert all(r["shard"].startswith(r["source"] + "_") and r["dtype"] == "uint16" for r in manifest)
@@ -169,7 +176,7 @@ def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
 
 
 def test_rerun_skips_and_unchanged_shards_are_not_rewritten(cli, corpus, tmp_path):
-    d, docs, tok = corpus
+    _, docs, tok = corpus
     out = tmp_path / "out"
     args = ["shards", "--tokenizer", tok, "--input", tmp_path / "in", "--out", out, "--shard-tokens", "2000"]
     write_jsonl(tmp_path / "in" / "web.jsonl", docs["web"])
@@ -225,3 +232,27 @@ def test_curate_run_emits_shards_and_query_view(cli, prefect_api, corpus, tmp_pa
     assert rc == 0 and "--- document 0" in stdout  # tokenizer found via the run's stats
     stats = json.loads((out / "runs" / "r1" / "stats" / "shards.json").read_text())
     assert stats["in"] == stats["kept"] + sum(stats["dropped"].values()) + stats["rejected"]
+
+
+def test_tiktoken_rank_file(cli, corpus, tmp_path):
+    """A .tiktoken rank file (here: the same BPE's ranks) gives the same tokens as the HF
+    tokenizer.json; its EOS is the rank file's default special `<|endoftext|>`."""
+    import base64
+
+    from scorers.text_tokenizers import hf_byte_level_ranks
+
+    d, docs, tok = corpus
+    _, ranks, _ = hf_byte_level_ranks(json.loads(tok.read_text()))
+    rank_file = tmp_path / "bpe.tiktoken"
+    rank_file.write_text("".join(f"{base64.b64encode(b).decode()} {r}\n"
+                                 for b, r in sorted(ranks.items(), key=lambda kv: kv[1])))
+    tk = load_tokenizer(str(rank_file))
+    hf = load_tokenizer(str(tok), fast_path=False)
+    assert tk.kind == "tiktoken" and tk.eos_id == max(ranks.values()) + 1
+    texts = [x["text"] for x in docs["web"]]
+    assert [list(a) for a in tk.encode_raw(texts)] == hf.encode_raw(texts)
+    rc, _, err = cli("shards", "--tokenizer", rank_file, "--input", d / "in" / "code.jsonl",
+                     "--out", tmp_path / "out")
+    assert rc == 0, err
+    got = emitted(tmp_path / "out", rank_file)
+    assert sorted(got) == sorted(("code", x["text"] + EOS) for x in docs["code"])

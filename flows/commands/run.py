@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle, accepts_beam_args=True)
 
 
-def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool = False):
+def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool = False,
+                    demo_score: bool = False):
     from pipelines.config import load_config
 
     overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
@@ -49,6 +50,8 @@ def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool 
     data = config.model_dump(exclude_unset=True)
     for section, values in (demo_overrides or DEMO_CONFIG).items():
         data[section] = {**values, **data.get(section, {})}
+    if demo_score and "score" not in data:
+        data["score"] = demo_score_config(Path(config.out), demo_dir)
     if demo_shards and "shards" not in data:
         data["shards"] = demo_shards_config(Path(config.out), demo_dir)
     data["inputs"] = [str(demo_dir)]
@@ -71,6 +74,29 @@ def demo_shards_config(out: Path, demo_dir: Path) -> dict:
     return {"tokenizer": str(path), "name": "demo", "shard_tokens": 250_000}
 
 
+def demo_score_config(out: Path, demo_dir: Path) -> dict:
+    """Score settings for the demo, with a small fastText scorer the project trains on the
+    demo corpus's known quality tiers (edited prose = positive; spam and forum chatter =
+    negative), written once to <out>/demo-scorer/model.bin; nothing is downloaded."""
+    path = (out / "demo-scorer" / "model.bin").resolve()
+    if not path.exists():
+        from pipelines import io
+        from pipelines.records import ReaderSettings, RecordReader
+        from scorers.scorer_training import TrainSettings, train_fasttext
+
+        reader = RecordReader(ReaderSettings())
+        tiers: dict[str, list[str]] = {}
+        for f in io.expand_inputs([str(demo_dir)]):
+            for docs, _, _ in reader.read_file(f):
+                for src, text in zip(docs["source"].to_pylist(), docs["text"].to_pylist(), strict=True):
+                    tiers.setdefault(src, []).append(text)
+        settings = TrainSettings(dim=32, bucket=50_000, epoch=10, valid_fraction=0.1)
+        model, _ = train_fasttext(tiers.get("news", []), tiers.get("spam", []) + tiers.get("forum", []),
+                                  settings)
+        io.write_with(model.save_model, path)
+    return {"model": str(path), "name": "demo-quality", "keep_top_chars": 0.3}
+
+
 def print_summary(summary: dict) -> None:
     from flows.curate import FUNNEL_COLUMNS
     from flows.render import table_text
@@ -91,7 +117,7 @@ def print_summary(summary: dict) -> None:
 
 
 def handle(args) -> int:
-    config = load_run_config(args, demo_shards=True)
+    config = load_run_config(args, demo_shards=True, demo_score=True)
     from flows.curate import curate
 
     summary = curate(config)

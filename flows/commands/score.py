@@ -62,7 +62,7 @@ def handle(args) -> int:
     print(table_text([row], list(row)))
     sel = stats.get("selection")
     if sel:
-        tie = f" (ties at that score: ids <= {sel['tie_last_id']!r})" if sel["tie_last_id"] else ""
+        tie = f" (at that score, ids up to {sel['tie_last_id']!r})" if sel["tie_last_id"] else ""
         print(f"selection: {sel['rule']}={sel['value']} -> threshold {sel['threshold']:.6f}{tie}, "
               f"{sel['kept_chars']} of {stats['scores_summary']['chars']} characters kept")
     print(f"scores:    {ctx.run_dir / 'scores' / cfg.scorer}")

@@ -30,7 +30,8 @@ def _register_train(cmds) -> None:
                    help="YAML/JSON mapping model -> benchmark score (higher is better)")
     t.add_argument("--out", required=True, metavar="DIR")
     t.add_argument("--positive-fraction", type=float, metavar="F",
-                   help="positives = top F of documents by S (default: S = 1)")
+                   help="when fewer than F of the documents have S = 1, positives = the top F "
+                   "by S (default: S = 1 only)")
     for flag, kind, default, text in (
         ("--epoch", int, 3, "fastText epochs"), ("--lr", float, 0.1, "learning rate"),
         ("--word-ngrams", int, 2, "word n-grams"), ("--dim", int, 100, "embedding size"),
@@ -58,6 +59,9 @@ def _register_losses(cmds) -> None:
                     help="charlm: held-out target set ('the benchmark')")
     lo.add_argument("--orders", default="1,2,3,4,5", help="charlm: model orders (default 1,2,3,4,5)")
     lo.add_argument("--sizes", default="1.0", help="charlm: training fractions (default 1.0)")
+    lo.add_argument("--mixtures", type=int, default=0, metavar="N",
+                    help="charlm: instead of orders x sizes, N order-5 members trained on random "
+                    "mixtures of the --train documents' sources")
     lo.add_argument("--model", action="append", metavar="PATH", help="hf: model directory (repeatable)")
     lo.add_argument("--batch-size", type=int, default=8, help="hf: windows per forward pass")
     lo.add_argument("--max-length", type=int, help="hf: tokens per window (default: model's)")
@@ -65,7 +69,7 @@ def _register_losses(cmds) -> None:
 
 
 def read_documents(patterns: list[str]):
-    """id, text, n_chars of every document (documents tables as is, other files via ingest rules)."""
+    """id, source, text, n_chars of every document (documents tables as is, other files via ingest rules)."""
     import pyarrow as pa
 
     from pipelines import io
@@ -73,7 +77,7 @@ def read_documents(patterns: list[str]):
     from pipelines.score import read_documents as read_part
 
     reader = RecordReader(ReaderSettings(batch_size=10_000))
-    tables = [docs.select(["id", "text", "n_chars"]) for path in io.expand_inputs(patterns)
+    tables = [docs.select(["id", "source", "text", "n_chars"]) for path in io.expand_inputs(patterns)
               for docs, _, _ in read_part(path, 10_000, reader)]
     return pa.concat_tables(tables).combine_chunks() if tables else None
 
@@ -179,7 +183,7 @@ def handle_losses(args) -> int:
         except ValueError:
             raise ConfigError("--orders takes integers and --sizes fractions, comma-separated") from None
         train, target = read_documents(args.train), read_documents(args.target)
-        losses, benchmarks = charlm_losses(docs, train, target, orders, sizes)
+        losses, benchmarks = charlm_losses(docs, train, target, orders, sizes, args.mixtures)
         io.write_json(benchmarks, out / "benchmarks.json")
         print(f"benchmarks: {out / 'benchmarks.json'} (minus BPC on the target set)")
     else:

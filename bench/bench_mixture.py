@@ -1,0 +1,154 @@
+"""Benchmark: data mixture inference on ../shared/corpora (present only on the dev machine).
+
+Parts (each prints a table and appends to bench/results/mixture.json):
+  accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
+  curve     error against count-sample size (n=5 languages, one set of tokenizers)
+  speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
+
+Usage: python bench/bench_mixture.py [accuracy|curve|speed ...] [--trials R]
+The reference ("peer") numbers are the paper's (1 GB samples, 10 GB training text) and
+random guessing, which the report prints next to ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ROOT.parent / "shared" / "corpora"
+RESULTS = ROOT / "bench" / "results" / "mixture.json"
+LANGS = ["en", "de", "fr", "es", "ru", "ja", "zh-CN"]
+CODE = ["python", "c", "java", "javascript"]
+ENGLISH = ["bible", "changelogs", "docs-rst", "mail-ham", "mail-spam"]
+
+
+def cat(folder: str, name: str) -> str:
+    return f"{folder}-{name}={CORPORA / folder / name}.jsonl.gz"
+
+
+SETTINGS = {
+    "languages-5": ([cat("languages", x) for x in LANGS[:5]], None),
+    "languages-7": ([cat("languages", x) for x in LANGS], None),
+    "code-4": ([cat("code", x) for x in CODE], None),
+    "mixed-8-of-16": ([cat("languages", x) for x in LANGS] + [cat("code", x) for x in CODE]
+                      + [cat("english", x) for x in ENGLISH], 8),
+}
+
+
+def peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def save(key: str, value) -> None:
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[key] = value
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def accuracy(trials: int, tmp: Path) -> None:
+    from flows.mixture import run_experiment
+
+    for name, (cats, n) in SETTINGS.items():
+        t0 = time.perf_counter()
+        r = run_experiment(cats, tmp / name, n=n, trials=trials, log=None)
+        row = {"setting": name, "n": r["n"], "trials": trials,
+               "log10_mse": round(r["log10_mse_mean"], 2), "std": round(r["log10_mse_std"], 2),
+               "random_guess": round(r["random_guess_log10_mse"], 2),
+               "train_MB": round(sum(x["train_bytes"] for x in r["rows"]) / trials / 1e6, 2),
+               "count_MB_per_cat": round(sum(r["count_bytes_per_category"].values())
+                                         / len(r["count_bytes_per_category"]) / 1e6, 2),
+               "merges": round(sum(x["merges_used"] for x in r["rows"]) / trials),
+               "rounds": round(sum(x["rounds"] for x in r["rows"]) / trials, 1),
+               "infer_s": round(sum(x["infer_seconds"] for x in r["rows"]) / trials, 1),
+               "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_MB": round(peak_rss_mb())}
+        print(row, flush=True)
+        save(f"accuracy/{name}", row)
+
+
+def curve(trials: int, tmp: Path) -> None:
+    from flows.mixture import run_experiment
+
+    cats = SETTINGS["languages-5"][0]
+    for cb in (62_500, 125_000, 250_000, None):
+        r = run_experiment(cats, tmp / f"curve-{cb}", trials=trials, count_bytes=cb, log=None)
+        row = {"count_bytes_per_cat": cb or "all (~0.5 MB)", "trials": trials,
+               "log10_mse": round(r["log10_mse_mean"], 2), "std": round(r["log10_mse_std"], 2)}
+        print(row, flush=True)
+        save(f"curve/{cb or 'all'}", row)
+
+
+def speed(tmp: Path) -> None:
+    """10 categories (~1 MB each), fresh cache: Beam counting + replay at T=30,000; then a
+    30-category solve (categories made by splitting every file's documents in two)."""
+    from flows.mixture import count_step, read_texts, run_experiment
+    from pipelines import io, pair_counts
+    from scorers import mixture_experiment as mx
+    from scorers.bpe_tokenizers import load_tokenizer
+    from scorers.mixture_lp import SolveOptions
+
+    ten = [cat("languages", x) for x in LANGS] + [cat("code", x) for x in CODE[:3]]
+    texts = [t for c in ten for t in read_texts([c.split("=", 1)[1]])[::3]]
+    mx.train_byte_level_bpe(texts, 30000, tmp / "tok.json")
+    spec = load_tokenizer(str(tmp / "tok.json"))
+    cats = pair_counts.parse_categories(ten)
+    tables, metas, t_count = count_step(spec, cats, tmp / "cache-10")
+    t0 = time.perf_counter()
+    replays = pair_counts.replay_categories(spec, tables, 30000)
+    t_replay = time.perf_counter() - t0
+    row = {"categories": 10, "MB": round(sum(m["bytes"] for m in metas) / 1e6, 2),
+           "merges": min(30000, len(spec.merges)), "count_s": round(t_count, 1),
+           "replay_s": round(t_replay, 1), "total_s": round(t_count + t_replay, 1),
+           "events": sum(len(r.ev_key) for r in replays), "peak_rss_MB": round(peak_rss_mb())}
+    print(row, flush=True)
+    save("speed/count_replay_10", row)
+
+    # 30 categories: halves of the 16 files (first 30), tokenizer trained on a known mixture.
+    allc = SETTINGS["mixed-8-of-16"][0]
+    args = []
+    for c in allc:
+        name, path = c.split("=", 1)
+        docs = read_texts([path])
+        for h in (0, 1):
+            out = tmp / "thirty" / f"{name}-{h}.jsonl"
+            io.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs[h::2]), out)
+            args.append(f"{name}-{h}={out}")
+    args = args[:30]
+    r = run_experiment(
+        args, tmp / "thirty-exp", trials=1, log=None, options=SolveOptions())
+    x = r["rows"][0]
+    s = json.loads((tmp / "thirty-exp" / "mixtures" / "trial-000" / "mixture.json").read_text())
+    row = {"categories": 30, "merges": x["merges_used"], "rounds": x["rounds"],
+           "constraints": s["constraints"], "stop": s["stop_reason"],
+           "solve_s": round(s["timings"]["solve"], 1), "replay_s": round(s["timings"]["replay"], 1),
+           "count_s": round(s["timings"]["count"], 1), "log10_mse": round(x["log10_mse"], 2),
+           "peak_rss_MB": round(peak_rss_mb())}
+    print(row, flush=True)
+    save("speed/solve_30", row)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("parts", nargs="*", default=["speed", "accuracy", "curve"])
+    ap.add_argument("--trials", type=int, default=3)
+    a = ap.parse_args()
+    if not CORPORA.is_dir():
+        print(f"skipped: {CORPORA} not present (benchmarks need the shared dev corpora)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-mixture-") as d:
+        for part in a.parts:
+            {"accuracy": lambda: accuracy(a.trials, Path(d)), "curve": lambda: curve(a.trials, Path(d)),
+             "speed": lambda: speed(Path(d))}[part]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Mixture inference end to end: known mixtures come back; stopping early is safe; outputs."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from flows.mixture import infer, replay_and_solve
+from pipelines import pair_counts
+from scorers import mixture_experiment as mx
+from scorers.bpe_tokenizers import load_tokenizer
+from scorers.mixture_lp import SolveOptions, solve
+
+# Three synthetic "languages": Zipf-distributed words over overlapping syllable sets.
+SYLLABLES = [["ka", "to", "ri", "mu", "ne", "sa", "lo"], ["sch", "ei", "en", "ung", "ber", "ach"],
+             ["ou", "re", "le", "qu", "ai", "on", "sa"]]
+
+
+def make_text(cat: int, n_words: int, seed: int) -> str:
+    rng = random.Random(cat * 1000 + 7)
+    vocab = ["".join(rng.choice(SYLLABLES[cat]) for _ in range(rng.randint(1, 4)))
+             for _ in range(400)]
+    weights = [1 / (r + 1) for r in range(len(vocab))]
+    draw = random.Random(seed)
+    words = draw.choices(vocab, weights, k=n_words)
+    return "\n".join(" ".join(words[i:i + 12]) for i in range(0, len(words), 12))
+
+
+def write_category(path, text: str):
+    lines = text.split("\n")
+    path.write_text("".join(json.dumps({"text": "\n".join(lines[i:i + 20])}) + "\n"
+                            for i in range(0, len(lines), 20)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """A tokenizer trained on a known 3-way mixture; disjoint count samples per category."""
+    d = tmp_path_factory.mktemp("mix")
+    weights = np.array([0.5, 0.3, 0.2])
+    train = [make_text(i, int(60_000 * w), seed=1) for i, w in enumerate(weights)]
+    mx.train_byte_level_bpe(train, 1200, d / "tokenizer.json")
+    truth = np.array([mx.nbytes([t]) for t in train], dtype=float)
+    cats = [f"c{i}={write_category(d / f'c{i}.jsonl', make_text(i, 40_000, seed=2))}"
+            for i in range(3)]
+    return d, cats, truth / truth.sum(), train
+
+
+def test_three_categories_recovered(three):
+    d, cats, truth, _ = three
+    s = infer(str(d / "tokenizer.json"), cats, d / "out", merges=30000)
+    est = np.array([s["proportions"][f"c{i}"] for i in range(3)])
+    assert np.abs(est - truth).max() < 0.02, (est, truth)
+    assert abs(est.sum() - 1) < 1e-9 and s["stop_reason"] in ("stable", "converged")
+    assert (d / "out" / "mixture.parquet").exists()
+
+
+def test_exact_counts_give_exact_proportions(three, tmp_path):
+    """Counting the training text itself: the true mixture satisfies every constraint."""
+    d, _, truth, train = three
+    cats = [f"t{i}={write_category(tmp_path / f't{i}.jsonl', t)}" for i, t in enumerate(train)]
+    s = infer(str(d / "tokenizer.json"), cats, tmp_path / "out", options=SolveOptions(
+        stop="converged"))
+    est = np.array([s["proportions"][f"t{i}"] for i in range(3)])
+    assert np.abs(est - truth).max() < 1e-6 and s["objective"] < 1e-6
+
+
+def test_stopping_early_matches_convergence(three):
+    d, cats, _, _ = three
+    spec = load_tokenizer(str(d / "tokenizer.json"))
+    got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats), d / "out" /
+                                      "pretoken-cache")
+    tables = [got[f"c{i}"][0] for i in range(3)]
+    metas = [got[f"c{i}"][1] for i in range(3)]
+    replays = pair_counts.replay_categories(spec, tables, len(spec.merges), workers=1)
+    sb = pair_counts.sample_bytes(metas)
+    early = solve(replays, sb, options=SolveOptions(stop="stable", per_round=200))
+    full = solve(replays, sb, options=SolveOptions(stop="converged", per_round=200))
+    assert full.stop_reason == "converged" and early.rounds < full.rounds
+    assert np.abs(early.proportions - full.proportions).max() < 2 * SolveOptions().alpha_tol
+    assert early.objective <= full.objective + 1e-6 <= early.upper_bound + 1e-3
+
+
+def test_two_category_experiment_cli_and_query(cli, tmp_path):
+    for i in range(2):
+        write_category(tmp_path / f"s{i}.jsonl", make_text(i, 50_000, seed=3))
+    code, out, err = cli("mixture", "experiment", "--category", f"a={tmp_path / 's0.jsonl'}",
+                         "--category", f"b={tmp_path / 's1.jsonl'}", "--trials", "2",
+                         "--vocab", "800", "--out", tmp_path / "exp")
+    assert code == 0, err
+    report = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert len(report["rows"]) == 2 and "random guessing" in out
+    assert all(r["max_abs_error"] < 0.03 for r in report["rows"]), report["rows"]
+    code, out, err = cli("query", "--out", tmp_path / "exp", "--format", "json",
+                         "SELECT mixture, category, proportion, truth FROM mixtures ORDER BY ALL")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 4 and all(abs(r["proportion"] - r["truth"]) < 0.03 for r in rows)
+
+
+def test_mixture_flow(prefect_api, three, tmp_path):
+    from flows.mixture import mixture
+
+    d, cats, truth, _ = three
+    s = mixture(str(d / "tokenizer.json"), cats, str(tmp_path / "mixtures" / "m"), merges=500,
+                cache_dir=str(d / "out" / "pretoken-cache"))
+    assert s["merges_used"] == 500 and set(s["proportions"]) == {"c0", "c1", "c2"}
+    assert json.loads((tmp_path / "mixtures" / "m" / "mixture.json").read_text())["rounds"] >= 1
+
+
+def test_replay_and_solve_reports_timings(three):
+    d, cats, _, _ = three
+    spec = load_tokenizer(str(d / "tokenizer.json"))
+    got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats),
+                                      d / "out" / "pretoken-cache")
+    res, timings = replay_and_solve(spec, [got[f"c{i}"][0] for i in range(3)],
+                                    [got[f"c{i}"][1] for i in range(3)], 100, SolveOptions())
+    assert set(timings) == {"replay", "solve", "events"} and res.constraints > 0
