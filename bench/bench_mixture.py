@@ -86,15 +86,16 @@ def curve(trials: int, tmp: Path) -> None:
         save(f"curve/{cb or 'all'}", row)
 
 
-def speed(tmp: Path) -> None:
+def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:
     """10 categories (~1 MB each), fresh cache: Beam counting + replay at T=30,000; then a
     30-category solve (categories made by splitting every file's documents in two)."""
-    from flows.mixture import count_step, read_texts, run_experiment
-    from pipelines import io, pair_counts
+    from flows.mixture import count_step, read_texts
+    from pipelines import pair_counts
     from scorers import mixture_experiment as mx
     from scorers.bpe_tokenizers import load_tokenizer
-    from scorers.mixture_lp import SolveOptions
 
+    if "10" not in parts:
+        return speed30(tmp, solve_opts)
     ten = [cat("languages", x) for x in LANGS] + [cat("code", x) for x in CODE[:3]]
     texts = [t for c in ten for t in read_texts([c.split("=", 1)[1]])[::3]]
     mx.train_byte_level_bpe(texts, 30000, tmp / "tok.json")
@@ -110,6 +111,14 @@ def speed(tmp: Path) -> None:
            "events": sum(len(r.ev_key) for r in replays), "peak_rss_MB": round(peak_rss_mb())}
     print(row, flush=True)
     save("speed/count_replay_10", row)
+    if "30" in parts:
+        speed30(tmp, solve_opts)
+
+
+def speed30(tmp: Path, solve_opts: dict | None = None) -> None:
+    from flows.mixture import read_texts, run_experiment
+    from pipelines import io
+    from scorers.mixture_lp import SolveOptions
 
     # 30 categories: halves of the 16 files (first 30), tokenizer trained on a known mixture.
     allc = SETTINGS["mixed-8-of-16"][0]
@@ -122,15 +131,15 @@ def speed(tmp: Path) -> None:
             io.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs[h::2]), out)
             args.append(f"{name}-{h}={out}")
     args = args[:30]
-    r = run_experiment(
-        args, tmp / "thirty-exp", trials=1, log=None, options=SolveOptions())
+    r = run_experiment(args, tmp / "thirty-exp", trials=1, log=None,
+                       options=SolveOptions(**(solve_opts or {})))
     x = r["rows"][0]
     s = json.loads((tmp / "thirty-exp" / "mixtures" / "trial-000" / "mixture.json").read_text())
     row = {"categories": 30, "merges": x["merges_used"], "rounds": x["rounds"],
            "constraints": s["constraints"], "stop": s["stop_reason"],
            "solve_s": round(s["timings"]["solve"], 1), "replay_s": round(s["timings"]["replay"], 1),
            "count_s": round(s["timings"]["count"], 1), "log10_mse": round(x["log10_mse"], 2),
-           "peak_rss_MB": round(peak_rss_mb())}
+           "options": solve_opts or {}, "peak_rss_MB": round(peak_rss_mb())}
     print(row, flush=True)
     save("speed/solve_30", row)
 
@@ -139,6 +148,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("parts", nargs="*", default=["speed", "accuracy", "curve"])
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
         print(f"skipped: {CORPORA} not present (benchmarks need the shared dev corpora)")
@@ -146,7 +156,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-mixture-") as d:
         for part in a.parts:
             {"accuracy": lambda: accuracy(a.trials, Path(d)), "curve": lambda: curve(a.trials, Path(d)),
-             "speed": lambda: speed(Path(d))}[part]()
+             "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
+             "speed30": lambda: speed30(Path(d), json.loads(a.solve))}[part]()
     return 0
 
 

@@ -50,8 +50,10 @@ def line_pools(rng) -> dict[str, list[str]]:
         for f in files:
             path = CORPORA / f"{f}.jsonl.gz"
             if path.exists():
-                for raw in gzip.open(path, "rt"):
-                    lines += [s.strip() for s in json.loads(raw)["text"].split("\n") if len(s.strip()) > 20]
+                with gzip.open(path, "rt") as fh:
+                    for raw in fh:
+                        text = json.loads(raw)["text"]
+                        lines += [s.strip() for s in text.split("\n") if len(s.strip()) > 20]
         if not lines:  # no shared corpora: synthetic lines
             alpha = {"latin": "abcdefghij klmnopqrstuvwxyz", "cyrillic": "абвгдежзийк лмнопрстуфхцчш"}
             chars = alpha.get(script) or [chr(c) for c in range(0x4E00, 0x5E00)]
@@ -230,7 +232,8 @@ def neardup_docs() -> list[dict]:
     path = CORPORA / "neardup" / "lohelp-en-pairs.jsonl.gz"
     if not path.exists():
         return []
-    docs = [json.loads(line) for line in gzip.open(path, "rt")]
+    with gzip.open(path, "rt") as fh:
+        docs = [json.loads(line) for line in fh]
     for d in docs:
         d.update(script="latin", kind="real", rate=0.0, quality=1.0, group=str(d["group"]))
     return docs
@@ -255,7 +258,7 @@ def main() -> None:
             print(f"## {name}: corpus absent, skipped\n")
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            stats, clusters, secs, seen = run_thresher(docs, Path(tmp), cfg)
+            _, clusters, secs, seen = run_thresher(docs, Path(tmp), cfg)
         # documents exact dedup removed never reach near dedup: score what it saw
         docs_seen = [d for d in docs if d["id"] in seen]
         t0 = time.perf_counter()

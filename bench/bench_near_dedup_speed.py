@@ -145,8 +145,8 @@ def thresher_clusters(work: Path) -> tuple[dict, list]:
 def datatrove_clusters(work: Path) -> tuple[dict, list]:
     def rows(sub):
         for f in sorted((work / sub).glob("*.jsonl.gz")):
-            for line in gzip.open(f, "rt"):
-                yield json.loads(line)
+            with gzip.open(f, "rt") as fh:
+                yield from (json.loads(line) for line in fh)
 
     cluster_of, keeper_of = {}, {}
     for d in rows("kept"):

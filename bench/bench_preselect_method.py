@@ -12,13 +12,15 @@ target tier T ("the downstream benchmark") and seed:
    each member's benchmark score is minus its BPC on T's benchmark set.
 3. Losses of every member on the other half of the pool (the seed set) give S per
    chunk; positives S = 1 (or the top 10% by S when fewer, `--positive-fraction`),
-   negatives as many lowest-S chunks; fastText (PreSelect's settings) is trained on them.
+   negatives as many chunks sampled from the rest (`--negatives lowest`: PreSelect's
+   lowest-S rule); fastText (PreSelect's settings) is trained on them.
 4. The scorer scores the whole pool; the top 10% of characters are selected.
 5. A fresh order-5 char LM is trained on the selection, and one on a random 10% of the
    pool's characters; both are evaluated (BPC) on T's held-out evaluation set.
 
 Usage: python bench/bench_preselect_method.py [--targets bible docs-rst] [--seeds 0 1 2]
        [--mixtures 8 | --mixtures 0 --orders 1,2,3,4,5,6 --sizes 0.25,1] [--positive-fraction 0.1]
+       [--negatives random|lowest] [--epoch 3]
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def top_chars(scores: np.ndarray, lengths: np.ndarray, fraction: float, order=No
 
 
 def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orders=(1, 2, 3, 4, 5, 6),
-               sizes=(0.25, 1.0), positive_fraction=None, mixtures=0) -> dict:
+               sizes=(0.25, 1.0), positive_fraction=None, mixtures=0, negatives="lowest") -> dict:
     rng = np.random.default_rng(seed)
     tdocs = docs[target]
     perm = rng.permutation(len(tdocs))
@@ -114,7 +116,7 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orde
     matrix = np.stack([by_name[m].doc_nll(seed_texts) for m in models], axis=1)
     conc = concordant_pairs(matrix)
     pos, neg, _ = choose_labels([str(i) for i in seed_idx], conc, len(models),
-                                positive_fraction, seed=seed)
+                                positive_fraction, seed=seed, negatives=negatives)
     model, report = train_fasttext([seed_texts[i] for i in pos], [seed_texts[i] for i in neg],
                                    settings)
     scores = FastTextScorer.from_model(model, POSITIVE_LABEL).score_batch(pool)
@@ -160,10 +162,14 @@ def main() -> None:
     ap.add_argument("--mixtures", type=int, default=8,
                     help="family: N order-5 members on random source mixtures (0: orders x sizes)")
     ap.add_argument("--epoch", type=int, default=3, help="fastText epochs (PreSelect: 3)")
+    ap.add_argument("--negatives", choices=["lowest", "random"], default="random",
+                    help="negatives: a random sample of the non-positives (default here) or "
+                    "the lowest S (PreSelect's rule)")
     args = ap.parse_args()
     family = {"orders": [int(x) for x in args.orders.split(",")],
               "sizes": [float(x) for x in args.sizes.split(",")],
-              "positive_fraction": args.positive_fraction or None, "mixtures": args.mixtures}
+              "positive_fraction": args.positive_fraction or None, "mixtures": args.mixtures,
+              "negatives": args.negatives}
     docs = load()
     # PreSelect's lr / wordNgrams (and epoch unless overridden); a smaller table for speed
     settings = TrainSettings(bucket=200_000, dim=50, thread=1, epoch=args.epoch)

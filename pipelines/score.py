@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import shutil
 from pathlib import Path
 
 import apache_beam as beam
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipelines import io, reasons, schemas
 from pipelines.beam_util import make_pipeline, record_counts
 from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, read_counts, run_stage
+from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
 from scorers.fasttext_scorer import FastTextScorer, scorer_name
 
 STAGE = "score"
@@ -213,16 +214,26 @@ def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[s
     raw = not all(is_documents_table(p) for p in inputs)
     settings = ReaderSettings(batch_size=cfg.batch_size)
     outputs = [f"scores/{cfg.scorer}"] + ([SELECTED_OUT] if cfg.rule else []) + ([REJECTS_OUT] if raw else [])
+    # Scores depend on the model, label and inputs only: a new selection rule reuses them.
+    score_print = fingerprint(_fingerprint(cfg.model), cfg.positive_label, cfg.scorer,
+                              [_fingerprint(p) for p in inputs], upstream and ctx.stats(upstream[0]).get("fingerprint"))
+    previous = ctx.stats(STAGE) if ctx.stats_path(STAGE).exists() else {}
+    reuse = (not raw and previous.get("score_fingerprint") == score_print
+             and (ctx.run_dir / "scores" / cfg.scorer).is_dir())
 
     def body(staging: Path) -> dict:
-        # Load once here first: a missing or wrong label then fails as one clear line
-        # (inside a Beam worker the error would come back wrapped in a traceback).
-        FastTextScorer(cfg.model, cfg.positive_label)
-        gc.collect()
-        with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
-            (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
-             | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings)))
-        counts = {"in": 0, "rejected": 0, **read_counts(staging)}
+        if reuse:
+            counts = _reuse_scores(ctx.run_dir / "scores" / cfg.scorer, staging, elements, cfg.scorer)
+        else:
+            # Load once here first: a missing or wrong label then fails as one clear line
+            # (inside a Beam worker the error would come back wrapped in a traceback).
+            FastTextScorer(cfg.model, cfg.positive_label)
+            gc.collect()
+            with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
+                (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
+                 | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings)))
+            counts = {"in": 0, "rejected": 0, **read_counts(staging)}
+        counts.update(score_fingerprint=score_print, scores_reused=reuse)
         cut = compute_cut(cfg, staging / RANKED)
         counts.update(kept=cut["documents"], dropped={}, selection=None, scores_summary=_summary(cut))
         if cfg.rule:
@@ -243,6 +254,29 @@ def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[s
         "model_file": _fingerprint(cfg.model),
     }
     return run_stage(ctx, STAGE, config, upstream, outputs, body)
+
+
+def _reuse_scores(published: Path, staging: Path, elements, scorer: str) -> dict:
+    """Link the published scores into staging and rebuild the (score, id, n_chars) table
+    from them and the documents' n_chars column (same row order: written part by part)."""
+    n = 0
+    for index, path in elements:
+        name = f"part-{index:05d}.parquet"
+        src = published / name
+        if not src.exists():
+            continue
+        dst = staging / "scores" / scorer / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:  # another filesystem: copy instead
+            shutil.copyfile(src, dst)
+        scores = pq.read_table(src)
+        lengths = io.read_parquet_file(path).read(columns=["n_chars"]).column("n_chars")
+        io.write_parquet(pa.table({"score": scores["score"], "id": scores["id"], "n_chars": lengths}),
+                         staging / RANKED / name)
+        n += scores.num_rows
+    return {"in": n, "rejected": 0}
 
 
 def _summary(cut: dict) -> dict:

@@ -1,12 +1,15 @@
 """Shard stage: documents -> tokenized Megatron `.bin/.idx` shards, one set per source.
 
-Plan (tokens never go through a GroupByKey, so memory stays flat in corpus size):
-  files -> Tokenize (batches; tokens spilled to a staging file per batch, a small metadata
-  row per document emitted) -> GroupByKey(metadata only) -> Plan (per source: seeded hash
-  order of ids, mixture copies, cut into shards of ~shard_tokens) -> Reshuffle ->
-  WriteShard (copy each document's tokens from the spill files, in plan order).
+Plan (Beam carries only file paths; tokens and metadata go through staging files):
+  files -> Tokenize (per batch: encode, tokens to `_tokens/<file>-<line>.u32`, one metadata
+  row per document to a spilled Arrow file) -> GroupByKey(one key) -> Plan (per source:
+  seeded hash order of ids, mixture copies, cut into shards of ~shard_tokens; each shard's
+  document list to a spilled file) -> Reshuffle -> WriteShard (copy each document's tokens
+  from the token files, in plan order, into .bin/.idx).
 The order depends only on ids, seed and config, so identical inputs give byte-identical
-shards on any runner, bundle size or input order.
+shards on any runner, bundle size or input order. Memory: tokens are never held beyond one
+batch or one document; the planner holds the metadata (~60 bytes a document) in one worker,
+which a global order and a global mixture need.
 """
 
 from __future__ import annotations

@@ -99,8 +99,8 @@ class FastTextScorer:
             (_prob_of(pos, lab, pr) for lab, pr in zip(labels, probs, strict=True)),
             dtype=np.float64, count=len(texts),
         )
-        # fastText reports exp(log(p + 1e-5)): clip the epsilon away at the top.
-        return np.minimum(out, 1.0)
+        # fastText reports exp(log(p + 1e-5)): take the epsilon back off, so P is in [0, 1].
+        return np.clip(out - 1e-5, 0.0, 1.0)
 
 
 def _prob_of(label: str, labels, probs) -> float:

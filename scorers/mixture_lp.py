@@ -119,6 +119,22 @@ class Segments:
         return out
 
 
+def _quiet(make):
+    """HiGHS prints a banner on construction, straight to fd 1; keep CLI output clean."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        return make()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def range_argmin(x: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
     """argmin of x over [s_j, e_j] for every j (sparse table, vectorised queries)."""
     idx = [np.arange(len(x))]
@@ -160,7 +176,7 @@ class LazyLP:
     def __init__(self, n: int, T: int):
         import highspy
 
-        self.h = highspy.Highs()
+        self.h = _quiet(highspy.Highs)
         self.h.setOptionValue("output_flag", False)
         # Rows only ever get added: a warm dual simplex beats presolving every round.
         self.h.setOptionValue("presolve", "off")
@@ -192,8 +208,11 @@ class LazyLP:
         idx[:, n] = n + steps
         idx[:, n + 1] = [self.pair_col[p] for p in pids.tolist()]
         val[:, n:] = -1.0
-        self.h.addRows(k, np.full(k, -self.inf), np.zeros(k), idx.size,
-                       np.arange(0, idx.size, n + 2, dtype=np.int32), idx.ravel(), val.ravel())
+        # Categories without the pair or the merge add zeros: leave them out of the matrix.
+        nz = val != 0
+        starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
+        self.h.addRows(k, np.full(k, -self.inf), np.zeros(k), int(nz.sum()), starts,
+                       idx[nz], val[nz])
         self.rows += k
 
     def solve(self, P: int):

@@ -111,13 +111,15 @@ def _tiebreak(ids: list[str], seed: int) -> np.ndarray:
 
 def choose_labels(
     ids: list[str], concordant: np.ndarray, n_models: int,
-    positive_fraction: float | None = None, seed: int = 0,
+    positive_fraction: float | None = None, seed: int = 0, negatives: str = "lowest",
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(positive row indices, negative row indices, the rule used for positives).
 
     Positives: the documents with S = 1; when `positive_fraction` is given and fewer than
     that share of documents have S = 1, the top `positive_fraction` by S instead.
-    Negatives: the same number of lowest-S documents among the rest.
+    Negatives: the same number of lowest-S documents among the rest (PreSelect), or with
+    `negatives="random"` a seeded random sample of the rest (a broader contrast when the
+    lowest-S documents all come from one corner of the pool).
     """
     pairs = n_models * (n_models - 1) // 2
     tie = _tiebreak(ids, seed)
@@ -136,7 +138,9 @@ def choose_labels(
         )
     chosen = np.zeros(len(ids), dtype=bool)
     chosen[positives] = True
-    rest = np.lexsort((tie, concordant))
+    if negatives not in ("lowest", "random"):
+        raise ConfigError(f"negatives must be 'lowest' or 'random', got {negatives!r}")
+    rest = np.lexsort((tie, concordant)) if negatives == "lowest" else np.argsort(tie, kind="stable")
     rest = rest[~chosen[rest]]
     negatives = rest[: len(positives)]
     if len(negatives) == 0 or concordant[negatives].min() == pairs:
@@ -155,7 +159,8 @@ def s_histogram(concordant: np.ndarray, n_models: int) -> dict[str, int]:
 
 
 def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settings,
-                 positive_fraction: float | None = None, name: str = "scorer"):
+                 positive_fraction: float | None = None, name: str = "scorer",
+                 negatives: str = "lowest"):
     """The whole PreSelect recipe on in-memory tables.
 
     documents: id, text; losses: id, model, nll_sum or bpc; benchmarks: model -> score.
@@ -165,13 +170,14 @@ def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settin
 
     from scorers.scorer_training import POSITIVE_LABEL, train_fasttext
 
+    negative_mode = negatives
     models = order_models(benchmarks)
     ids = documents.column("id").combine_chunks()
     matrix, column, extra = loss_matrix(losses, ids, models)
     concordant = concordant_pairs(matrix)
     id_list = ids.to_pylist()
     positives, negatives, rule = choose_labels(id_list, concordant, len(models),
-                                               positive_fraction, settings.seed)
+                                               positive_fraction, settings.seed, negative_mode)
     texts = documents.column("text").to_pylist()
     model, report = train_fasttext([texts[i] for i in positives], [texts[i] for i in negatives],
                                    settings)
@@ -188,6 +194,7 @@ def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settin
         "loss_column": column, "documents": len(id_list), "losses_without_document": extra,
         "s_histogram": s_histogram(concordant, len(models)),
         "positive_rule": rule, "positives": len(positives), "negatives": len(negatives),
+        "negative_rule": "lowest S" if negative_mode == "lowest" else "random sample of the rest",
         "negative_max_s": round(float(concordant[negatives].max() / pairs), 4),
         "hyperparameters": settings.model_dump(), "validation": report,
         "fasttext": getattr(fasttext, "__version__", None) or "fasttext-numpy2-wheel",

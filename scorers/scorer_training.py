@@ -8,8 +8,11 @@ small experiments should lower `bucket`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 
@@ -96,15 +99,25 @@ def train_fasttext(
 
 
 def _train_with_retry(fasttext, path: str, args: dict, attempts: int = 5):
-    """fastText (this build) sometimes stops with "Encountered NaN" on a first call in a
-    long-lived process and then trains the same file fine: retry, then give up loudly."""
-    for attempt in range(attempts):
-        try:
-            return fasttext.train_supervised(input=path, verbose=0, **args)
-        except RuntimeError as exc:
-            if "NaN" not in str(exc) or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
+    """fastText (this build) sometimes stops with "Encountered NaN" on a file it trains
+    fine at other times, more often in a process that has trained before. Try here once,
+    then in fresh interpreters (each a clean start), then give up loudly."""
+    try:
+        return fasttext.train_supervised(input=path, verbose=0, **args)
+    except RuntimeError as exc:
+        if "NaN" not in str(exc):
+            raise
+    out = path + ".bin"
+    code = ("import fasttext, json, sys; fasttext.train_supervised(input=sys.argv[1], verbose=0, "
+            "**json.loads(sys.argv[2])).save_model(sys.argv[3])")
+    for _ in range(attempts - 1):
+        done = subprocess.run([sys.executable, "-c", code, path, json.dumps(args), out],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return fasttext.load_model(out)
+        if "NaN" not in done.stderr:
+            raise RuntimeError(f"fastText training failed: {done.stderr.strip()[-500:]}")
+    raise RuntimeError(f"fastText training hit NaN {attempts} times; try a lower --lr")
 
 
 def card_markdown(card: dict) -> str:
@@ -120,7 +133,7 @@ def card_markdown(card: dict) -> str:
         "", "## Labels", "",
         f"- documents with losses: {card['documents']} (loss column `{card['loss_column']}`)",
         f"- positives: {card['positives']} ({card['positive_rule']}); negatives: {card['negatives']}"
-        f" (lowest S; highest S among them {card['negative_max_s']})",
+        f" ({card.get('negative_rule', 'lowest S')}; highest S among them {card['negative_max_s']})",
         "", "| S | documents |", "|---:|---:|",
         *[f"| {s} | {n} |" for s, n in card["s_histogram"].items()],
         "", "## Hyper-parameters", "",

@@ -108,7 +108,7 @@ def test_unsupported_tokenizer_exits_1_with_one_line(cli, tmp_path):
     wp = Tokenizer(models.WordPiece({"[UNK]": 0, "a": 1, "##b": 2}, unk_token="[UNK]"))
     wp.save(str(tmp_path / "tokenizer.json"))
     (tmp_path / "c.jsonl").write_text('{"text": "ab"}\n')
-    code, out, err = cli("mixture", "infer", "--tokenizer", tmp_path / "tokenizer.json",
+    code, _out, err = cli("mixture", "infer", "--tokenizer", tmp_path / "tokenizer.json",
                          "--category", f"c={tmp_path / 'c.jsonl'}", "--out", tmp_path / "o")
     assert code == 1
     assert err.strip().count("\n") == 0
@@ -117,7 +117,7 @@ def test_unsupported_tokenizer_exits_1_with_one_line(cli, tmp_path):
 
 def test_category_glob_matching_nothing_exits_1(cli, trained, tmp_path):
     d, _ = trained
-    code, out, err = cli("mixture", "infer", "--tokenizer", d / "tokenizer.json",
+    code, _out, err = cli("mixture", "infer", "--tokenizer", d / "tokenizer.json",
                          "--category", f"web={tmp_path / 'nothing' / '*.jsonl'}",
                          "--out", tmp_path / "o")
     assert code == 1

@@ -44,20 +44,29 @@ def test_demo_rerun_resumes_and_changes_nothing(demo_out, cli):
 
 
 def test_query_counts_match_stats(demo_out, cli):
+    import pyarrow.parquet as pq
+
     run = next((demo_out / "runs").iterdir())
-    ingest = json.loads((run / "stats" / "ingest.json").read_text())
-    exact = json.loads((run / "stats" / "exact_dedup.json").read_text())
+
+    def stats(stage):
+        return json.loads((run / "stats" / f"{stage}.json").read_text())
+
+    record = json.loads((run / "run.json").read_text())
+    final_rows = sum(pq.ParquetFile(p).metadata.num_rows
+                     for p in (run / record["final_documents"]).glob("part-*.parquet"))
     code, out, _ = cli("query", "--out", demo_out, "--format", "json",
                        "SELECT (SELECT count(*) FROM rejects) AS rejects, "
-                       "(SELECT count(*) FROM duplicates) AS dups, "
+                       "(SELECT count(*) FROM duplicates WHERE kind = 'exact') AS exact, "
+                       "(SELECT count(*) FROM duplicates WHERE kind = 'near') AS near, "
                        "(SELECT count(*) FROM documents) AS docs, "
                        "(SELECT sum(rejected) FROM stage_stats) AS stat_rejects, "
                        "(SELECT count(*) FROM runs WHERE status = 'succeeded') AS runs")
     assert code == 0
     row = json.loads(out)[0]
-    assert row["rejects"] == ingest["rejected"] == row["stat_rejects"]
-    assert row["dups"] == exact["dropped"]["exact_duplicate"] > 0
-    assert row["docs"] == exact["kept"]
+    assert row["rejects"] == stats("ingest")["rejected"] == row["stat_rejects"]
+    assert row["exact"] == stats("exact_dedup")["dropped"]["exact_duplicate"] > 0
+    assert row["near"] == stats("near_dedup")["dropped"]["near_duplicate"] > 0
+    assert row["docs"] == final_rows > 0
     assert row["runs"] == 1
     code, out, _ = cli("query", "--out", demo_out, "--format", "csv",
                        "SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY reason")

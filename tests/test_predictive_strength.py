@@ -100,6 +100,9 @@ def test_labels_positives_and_negatives():
     pos, neg, rule = choose_labels(ids, conc, 3, positive_fraction=0.5)
     assert len(pos) == 5 and set(pos) >= {0, 1, 5} and set(conc[pos]) <= {2, 3}
     assert len(neg) == 5 and set(conc[neg]) <= {0, 1} and not set(pos) & set(neg)
+    pos, neg, _ = choose_labels(ids, conc, 3, negatives="random")
+    assert pos.tolist() == [0, 1, 5] and len(neg) == 3 and not set(pos) & set(neg)
+    assert choose_labels(ids, conc, 3, negatives="random", seed=0)[1].tolist() == neg.tolist()
     with pytest.raises(InputError, match=r"no document has S = 1.*--positive-fraction"):
         choose_labels(ids, np.minimum(conc, 2), 3)
 

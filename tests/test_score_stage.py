@@ -113,3 +113,20 @@ def test_curate_flow_scores_and_selects(tmp_path, model_path, cli, jsonl, prefec
     assert rc == 0, err
     row = json.loads(text)[0]
     assert row["scored"] == 60 and row["selected"] == row["documents"] > 0
+
+
+def test_new_rule_reuses_scores(tmp_path, model_path):
+    ctx, stats, rows, score = run_score(tmp_path, model_path, keep_top_chars=0.25)
+    assert stats["scores_reused"] is False
+    cfg = score_stage.ScoreConfig(model=str(model_path), keep_top_docs=0.5)
+    inputs = [str(p) for p in io.iter_parts(tmp_path / "docs")]
+    stats = score_stage.run(ctx, cfg, inputs, [])
+    assert stats["scores_reused"] is True and not stats["skipped"]
+    want = {r["id"] for r in sorted(rows, key=lambda r: (-score[r["id"]], r["id"]))[:60]}
+    assert selected_ids(ctx) == want
+    assert stats["in"] == len(rows) == stats["kept"] + stats["dropped"][reasons.BELOW_QUALITY_THRESHOLD]
+    # a retrained model (new file) scores again
+    (tmp_path / "m2.bin").write_bytes(model_path.read_bytes())
+    stats = score_stage.run(ctx, cfg.model_copy(update={"model": str(tmp_path / "m2.bin"),
+                                                        "name": "quality"}), inputs, [])
+    assert stats["scores_reused"] is False

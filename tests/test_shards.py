@@ -139,7 +139,7 @@ def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp
     out_b = tmp_path / "b"
     rc, _, err = cli("shards", "--tokenizer", tok, "--input", tmp_path / "shuffled", "--out", out_b,
                      "--shard-tokens", "2000", "--batch-size", "50", "--no-fast-path",
-                     "--direct_num_workers=2", "--direct_running_mode=multi_threading")
+                     "--direct_num_workers", "2", "--direct_running_mode=multi_threading")
     assert rc == 0, err
     a, b = shard_files(out_a), shard_files(out_b)
     assert len(a) > 6 and a.keys() == b.keys()
@@ -211,6 +211,8 @@ def test_user_errors_are_one_line(cli, corpus, tmp_path):
         assert rc == 1, (extra, err)
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+    rc, _, err = cli("shards", "verfy", tmp_path)
+    assert rc == 1 and "unknown shards subcommand 'verfy'" in err
 
 
 def test_curate_run_emits_shards_and_query_view(cli, prefect_api, corpus, tmp_path):
@@ -256,3 +258,28 @@ def test_tiktoken_rank_file(cli, corpus, tmp_path):
     assert rc == 0, err
     got = emitted(tmp_path / "out", rank_file)
     assert sorted(got) == sorted(("code", x["text"] + EOS) for x in docs["code"])
+
+
+def test_mixture_files_and_plan_rules(tmp_path):
+    from scorers import blend
+    from scorers.errors import ConfigError
+
+    (tmp_path / "a.yaml").write_text("web: 2\ncode: 1\nbooks: 1\n")
+    (tmp_path / "b.json").write_text(json.dumps({"proportions": {"web": 0.5, "code": 0.25, "books": 0.25}}))
+    (tmp_path / "c.json").write_text(json.dumps([{"category": "web", "proportion": 0.5},
+                                                 {"category": "code", "proportion": 0.25},
+                                                 {"category": "books", "proportion": 0.25}]))
+    shares = [blend.load_shares(tmp_path / n) for n in ("a.yaml", "b.json", "c.json")]
+    assert shares[0] == shares[1] == shares[2] == {"books": 0.25, "code": 0.25, "web": 0.5}
+    (tmp_path / "bad.yaml").write_text("web: -1\n")
+    with pytest.raises(ConfigError, match="must be a number >= 0"):
+        blend.load_shares(tmp_path / "bad.yaml")
+
+    tokens = {"web": np.full(100, 10), "code": np.full(100, 10), "books": np.full(10, 10)}
+    plans = blend.plan_mixture(tokens, shares[0], None)  # no budget: books (scarcest) used whole
+    assert plans["books"].achieved == 100 and (plans["books"].copies(10) == 1).all()
+    assert plans["web"].copies(100).sum() == 20 and plans["web"].copies(100).max() == 1
+    assert plans["web"].achieved == 200 and plans["code"].achieved == 100
+    plans = blend.plan_mixture(tokens, shares[0], 4000)  # books repeated 10 times
+    assert plans["books"].repeats == 10 and plans["books"].copies(10).sum() == 100
+    assert {s: p.achieved for s, p in plans.items()} == {"books": 1000, "code": 1000, "web": 2000}

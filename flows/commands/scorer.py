@@ -32,6 +32,9 @@ def _register_train(cmds) -> None:
     t.add_argument("--positive-fraction", type=float, metavar="F",
                    help="when fewer than F of the documents have S = 1, positives = the top F "
                    "by S (default: S = 1 only)")
+    t.add_argument("--negatives", choices=["lowest", "random"], default="lowest",
+                   help="negatives: the lowest-S documents (PreSelect, default) or a random "
+                   "sample of the non-positives")
     for flag, kind, default, text in (
         ("--epoch", int, 3, "fastText epochs"), ("--lr", float, 0.1, "learning rate"),
         ("--word-ngrams", int, 2, "word n-grams"), ("--dim", int, 100, "embedding size"),
@@ -146,7 +149,8 @@ def handle_train(args) -> int:
         raise InputError("no documents to train on")
     out = Path(args.out)
     model, card, per_doc = train_scorer(docs, losses, benchmarks, settings,
-                                        args.positive_fraction, name=out.name)
+                                        args.positive_fraction, name=out.name,
+                                        negatives=args.negatives)
     io.write_with(model.save_model, out / "model.bin")
     card["model_file"] = str((out / "model.bin").resolve())
     io.write_parquet(per_doc.cast(schemas.PREDICTIVE_STRENGTH), out / "predictive_strength.parquet")
