@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import make_corpus, run_isolated  # noqa: E402
+from common import make_corpus, run_isolated
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flows.render import table_text  # noqa: E402
+from flows.render import table_text
 
 BASELINE = """
 import gzip, json, sys, time, resource

@@ -6,6 +6,7 @@ otherwise they fall back to generated text. Tests never use this module.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -32,6 +33,10 @@ def real_paragraphs() -> list[str]:
     return paras
 
 
+def _open_text(path: Path, gz: bool):
+    return gzip.open(path, "wt", compresslevel=6) if gz else path.open("w")
+
+
 def make_corpus(directory: Path, n_docs: int, files: int = 8, seed: int = 1,
                 gz: bool = False) -> tuple[list[str], int]:
     """N docs of ~2-4 KB assembled from real paragraphs, 5% exact copies (case/space
@@ -46,26 +51,25 @@ def make_corpus(directory: Path, n_docs: int, files: int = 8, seed: int = 1,
     directory.mkdir(parents=True, exist_ok=True)
     suffix = ".jsonl.gz" if gz else ".jsonl"
     paths = [directory / f"part-{i:03d}{suffix}" for i in range(files)]
-    handles = [gzip.open(p, "wt", compresslevel=6) if gz else p.open("w") for p in paths]
     nbytes = 0
     docs: list[str] = []
-    for i in range(n_docs):
-        if docs and rng.random() < 0.05:
-            text = rng.choice(docs).upper()
-        else:
-            target = rng.randint(2000, 4000)
-            chunks, size = [], 0
-            while size < target:
-                chunks.append(rng.choice(paras))
-                size += len(chunks[-1]) + 2
-            text = "\n\n".join(chunks)[:target]
-            if len(docs) < 5000:
-                docs.append(text)
-        line = json.dumps({"id": f"doc-{i:07d}", "text": text}) + "\n"
-        nbytes += len(line.encode())
-        handles[i % files].write(line)
-    for h in handles:
-        h.close()
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(_open_text(p, gz)) for p in paths]
+        for i in range(n_docs):
+            if docs and rng.random() < 0.05:
+                text = rng.choice(docs).upper()
+            else:
+                target = rng.randint(2000, 4000)
+                chunks, size = [], 0
+                while size < target:
+                    chunks.append(rng.choice(paras))
+                    size += len(chunks[-1]) + 2
+                text = "\n\n".join(chunks)[:target]
+                if len(docs) < 5000:
+                    docs.append(text)
+            line = json.dumps({"id": f"doc-{i:07d}", "text": text}) + "\n"
+            nbytes += len(line.encode())
+            handles[i % files].write(line)
     print(f"corpus: {n_docs} docs from {source} text in {directory}", file=sys.stderr)
     return [str(p) for p in paths], nbytes
 

@@ -85,9 +85,9 @@ def _ascii_table(lowercase: bool, collapse_whitespace: bool, strip_punctuation: 
         c = chr(b)
         if lowercase and c.isupper():
             table[b] = ord(c.lower())
-        elif collapse_whitespace and c.isspace():  # includes \x1c-\x1f, as str.split does
-            table[b] = 0x20
-        elif strip_punctuation and not c.isalnum() and not c.isspace():
+        elif (collapse_whitespace and c.isspace()) or (  # isspace: \x1c-\x1f too, as str.split
+            strip_punctuation and not c.isalnum() and not c.isspace()
+        ):
             table[b] = 0x20
         elif normalize_digits and c.isdigit():
             table[b] = 0x30
