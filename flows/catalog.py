@@ -12,7 +12,7 @@ Views (each has a `run_id` column):
   selected    documents kept by the score stage's selection rule
   mixtures    inferred mixtures: mixture, tokenizer, category, proportion (share of training
               bytes), sample_bytes, merges_used, objective, truth (experiments); run_id null
-  stage_stats one row per stage per run: in, kept, dropped (JSON), rejected, seconds
+  stage_stats one row per stage per run: docs_in, kept, dropped, dropped_by_reason (JSON), rejected, seconds
   runs        one row per run: status, timings, config (JSON)
 Stages add views by appending to `VIEWS`.
 """
@@ -189,7 +189,7 @@ def _stats_table(root: Path) -> pa.Table:
             {
                 "run_id": path.parent.parent.name,
                 "stage": s.get("stage", path.stem),
-                "in": s.get("in"),
+                "docs_in": s.get("in"),  # `in` is an SQL keyword
                 "kept": s.get("kept"),
                 "dropped": sum((s.get("dropped") or {}).values()),
                 "dropped_by_reason": json.dumps(s.get("dropped") or {}, sort_keys=True),
@@ -200,7 +200,7 @@ def _stats_table(root: Path) -> pa.Table:
             }
         )
     schema = pa.schema(
-        [("run_id", pa.string()), ("stage", pa.string()), ("in", pa.int64()),
+        [("run_id", pa.string()), ("stage", pa.string()), ("docs_in", pa.int64()),
          ("kept", pa.int64()), ("dropped", pa.int64()), ("dropped_by_reason", pa.string()),
          ("rejected", pa.int64()), ("seconds", pa.float64()), ("finished_at", pa.string()),
          ("stats", pa.string())]

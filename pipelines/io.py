@@ -110,6 +110,30 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_parquet_batches(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike) -> int:
+    """Stream tables into one Parquet file atomically, one row group per non-empty table,
+    so memory is one table, not the file. Returns rows written; writes no file for 0 rows."""
+    path = Path(path)
+    tmp, writer, rows = _tmp_name(path), None, 0
+    try:
+        for table in tables:
+            if table.num_rows == 0:
+                continue
+            if writer is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                dictionary = [f.name for f in schema
+                              if f.name not in UNIQUE_COLUMNS and f.type != pa.large_string()]
+                writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary)
+            writer.write_table(table.cast(schema))
+            rows += table.num_rows
+        if writer is not None:
+            writer.close()
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write a JSON file atomically, pretty and key-sorted so diffs stay readable."""
     path = Path(path)

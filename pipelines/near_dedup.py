@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, split_by_partition, write_part
+from pipelines.beam_util import make_pipeline, record_counts, split_by_partition
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers import minhash
 from scorers.components import anchor_clusters, connected_components
@@ -39,6 +39,7 @@ from scorers.components import anchor_clusters, connected_components
 STAGE = "near_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
 CLUSTERS_OUT = "dedup/clusters.parquet"
+SURVIVOR_BATCH = 16_384  # rows per output row group (~50 MB of 3 KB documents)
 
 
 class NearDedupConfig(BaseModel):
@@ -272,13 +273,18 @@ class Survivors(beam.DoFn):
 
     def process(self, element, removed: pa.Array):
         index, path = element
-        table = io.read_table([path])
-        drop = pc.is_in(table["id"], value_set=removed)
-        kept = table.filter(pc.invert(drop))
-        write_part(kept, Path(self.staging) / DOCS_OUT, index)
-        n_drop = table.num_rows - kept.num_rows
+        pf = io.read_parquet_file(path)
+        total = pf.metadata.num_rows
+
+        def kept_batches():  # streamed: memory is one batch, not the whole part
+            for rb in pf.iter_batches(batch_size=SURVIVOR_BATCH):
+                t = pa.Table.from_batches([rb])
+                yield t.filter(pc.invert(pc.is_in(t["id"], value_set=removed)))
+
+        out = Path(self.staging) / DOCS_OUT / f"part-{index:05d}.parquet"
+        kept = io.write_parquet_batches(kept_batches(), pf.schema_arrow, out)
         record_counts(self.staging, f"write-{index:05d}",
-                      {"kept": kept.num_rows, "dropped": {reasons.NEAR_DUPLICATE: n_drop}})
+                      {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}})
 
 
 def _write_clusters(clusters: pa.Table, staging: str) -> None:

@@ -36,7 +36,7 @@ def dedup_config(args):
     from flows.commands.run import load_run_config
     from pipelines.config import load_config
 
-    base = load_run_config(args).model_dump(exclude_unset=True)
+    base = load_run_config(args, with_models=False).model_dump(exclude_unset=True)
     flags = {k: getattr(args, k) for k in NEAR_FLAGS if getattr(args, k) is not None}
     base["near_dedup"] = {**base.get("near_dedup", {}), **flags, "enabled": True}
     return load_config(None, **base)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEMO_CONFIG = {"ingest": {"max_chars": 100_000}}
-
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", action="append", metavar="GLOB",
@@ -29,8 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle, accepts_beam_args=True)
 
 
-def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool = False,
-                    demo_score: bool = False):
+def load_run_config(args, with_models: bool = True):
+    """The run config from --config plus flags; without inputs, the demo's settings
+    (corpus generated under <out>/demo-input, and with `with_models` its own scorer and
+    tokenizer) under anything the user gave."""
     from pipelines.config import load_config
 
     overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
@@ -38,63 +38,22 @@ def load_run_config(args, demo_overrides: dict | None = None, demo_shards: bool 
         overrides["beam_args"] = args.beam_args
     if args.input:
         overrides["inputs"] = args.input
-        return load_config(args.config, **overrides)
-    # The demo: generated inputs, demo settings under anything the user gave.
-    from flows.demo import write_demo_corpus
-
     config = load_config(args.config, **overrides)
     if config.inputs:
         return config
-    demo_dir = Path(config.out) / "demo-input"
+    from flows.demo import write_demo_corpus
+    from flows.demo_models import DEMO_SETTINGS, demo_score_settings, demo_shards_settings
+
+    out, demo_dir = Path(config.out), Path(config.out) / "demo-input"
     write_demo_corpus(demo_dir)
     data = config.model_dump(exclude_unset=True)
-    for section, values in (demo_overrides or DEMO_CONFIG).items():
+    for section, values in DEMO_SETTINGS.items():
         data[section] = {**values, **data.get(section, {})}
-    if demo_score and "score" not in data:
-        data["score"] = demo_score_config(Path(config.out), demo_dir)
-    if demo_shards and "shards" not in data:
-        data["shards"] = demo_shards_config(Path(config.out), demo_dir)
+    if with_models:
+        data.setdefault("score", demo_score_settings(out, demo_dir))
+        data.setdefault("shards", demo_shards_settings(out, demo_dir))
     data["inputs"] = [str(demo_dir)]
     return load_config(None, **data)
-
-
-def demo_shards_config(out: Path, demo_dir: Path) -> dict:
-    """Shard settings for the demo, with a small byte-level BPE trained on the demo corpus
-    itself (written once to <out>/demo-tokenizer/; nothing is downloaded)."""
-    path = (out / "demo-tokenizer" / "tokenizer.json").resolve()
-    if not path.exists():
-        from pipelines import io
-        from pipelines.records import ReaderSettings, RecordReader
-        from scorers.text_tokenizers import train_byte_level_bpe
-
-        reader = RecordReader(ReaderSettings())
-        texts = [t for f in io.expand_inputs([str(demo_dir)]) for docs, _, _ in reader.read_file(f)
-                 for t in docs.column("text").to_pylist()]
-        io.write_text(train_byte_level_bpe(texts, 4096).to_str(), path)
-    return {"tokenizer": str(path), "name": "demo", "shard_tokens": 250_000}
-
-
-def demo_score_config(out: Path, demo_dir: Path) -> dict:
-    """Score settings for the demo, with a small fastText scorer the project trains on the
-    demo corpus's known quality tiers (edited prose = positive; spam and forum chatter =
-    negative), written once to <out>/demo-scorer/model.bin; nothing is downloaded."""
-    path = (out / "demo-scorer" / "model.bin").resolve()
-    if not path.exists():
-        from pipelines import io
-        from pipelines.records import ReaderSettings, RecordReader
-        from scorers.scorer_training import TrainSettings, train_fasttext
-
-        reader = RecordReader(ReaderSettings())
-        tiers: dict[str, list[str]] = {}
-        for f in io.expand_inputs([str(demo_dir)]):
-            for docs, _, _ in reader.read_file(f):
-                for src, text in zip(docs["source"].to_pylist(), docs["text"].to_pylist(), strict=True):
-                    tiers.setdefault(src, []).append(text)
-        settings = TrainSettings(dim=32, bucket=50_000, epoch=10, valid_fraction=0.1)
-        model, _ = train_fasttext(tiers.get("news", []), tiers.get("spam", []) + tiers.get("forum", []),
-                                  settings)
-        io.write_with(model.save_model, path)
-    return {"model": str(path), "name": "demo-quality", "keep_top_chars": 0.3}
 
 
 def print_summary(summary: dict) -> None:
@@ -117,7 +76,7 @@ def print_summary(summary: dict) -> None:
 
 
 def handle(args) -> int:
-    config = load_run_config(args, demo_shards=True, demo_score=True)
+    config = load_run_config(args)
     from flows.curate import curate
 
     summary = curate(config)
