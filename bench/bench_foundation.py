@@ -43,14 +43,15 @@ logging.disable(logging.WARNING)
 from pathlib import Path
 from pipelines import ingest, exact_dedup
 from pipelines.stage import StageContext
-ctx = StageContext(run_dir=Path({run_dir!r}), partitions={partitions})
+ctx = StageContext(run_dir=Path({run_dir!r}), partitions={partitions}, beam_args={beam_args!r})
 t = time.perf_counter()
 s1 = ingest.run(ctx, {paths!r}, ingest.IngestConfig())
 t1 = time.perf_counter()
 s2 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
 t2 = time.perf_counter()
 print(json.dumps({{"ingest": t1 - t, "exact_dedup": t2 - t1, "docs": s1["in"], "kept": s2["kept"],
-                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                   "rss": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024}}))
 """
 
 
@@ -58,18 +59,24 @@ def bench(n_docs: int, work: Path, partitions: int, gz: bool) -> list[dict]:
     paths, nbytes = make_corpus(work / f"in-{n_docs}", n_docs, gz=gz)
     mb = nbytes / 1e6
     base = run_isolated(BASELINE.format(paths=paths))
-    got = run_isolated(STAGES.format(paths=paths, run_dir=str(work / f"run-{n_docs}"), partitions=partitions))
     rows = []
 
-    def row(stage, seconds, rss):
-        return {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage, "MB": round(mb, 1), "seconds": round(seconds, 2),
+    def row(stage, workers, seconds, rss):
+        return {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage,
+                "workers": workers, "MB": round(mb, 1), "seconds": round(seconds, 2),
                 "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
                 "peak RSS MB": round(rss), "vs json.loads": round(base["seconds"] / seconds, 2)}
 
-    rows.append(row("json.loads loop (baseline)", base["seconds"], base["rss"]))
-    rows.append(row("ingest", got["ingest"], got["rss"]))
-    rows.append(row("exact_dedup", got["exact_dedup"], got["rss"]))
-    rows.append(row("ingest + exact_dedup", got["ingest"] + got["exact_dedup"], got["rss"]))
+    rows.append(row("json.loads loop (baseline)", 1, base["seconds"], base["rss"]))
+    for workers in (1, 2):
+        beam_args = [] if workers == 1 else [
+            f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+        got = run_isolated(STAGES.format(paths=paths, run_dir=str(work / f"run-{n_docs}-{workers}"),
+                                         partitions=partitions, beam_args=beam_args))
+        rss = got["rss"]  # the largest single process (driver or a worker)
+        rows.append(row("ingest", workers, got["ingest"], rss))
+        rows.append(row("exact_dedup", workers, got["exact_dedup"], rss))
+        rows.append(row("ingest + exact_dedup", workers, got["ingest"] + got["exact_dedup"], rss))
     return rows
 
 

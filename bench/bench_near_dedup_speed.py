@@ -1,6 +1,7 @@
 """Near-dedup speed and quality side by side: thresher vs datatrove's 4-stage MinHash dedup.
 
-    python bench/bench_near_dedup_speed.py [--docs 20000] [--beam-workers 1]
+    python bench/bench_near_dedup_speed.py [--docs 100000] [--beam-workers 1,2]
+    python bench/bench_near_dedup_speed.py --memory-scaling 10000,100000,300000
 
 One corpus (2-4 KB documents from ../shared/corpora lines, ~10% planted near copies at
 1-15% edits, 5% exact copies), written as two .jsonl.gz files. Each side runs in its own
@@ -81,7 +82,7 @@ def make_corpus(n_docs: int, out: Path) -> list[dict]:
     rng.shuffle(docs)
     out.mkdir(parents=True, exist_ok=True)
     for k in range(2):
-        with gzip.open(out / f"part{k}.jsonl.gz", "wt") as f:
+        with gzip.open(out / f"part{k}.jsonl.gz", "wt", compresslevel=1) as f:
             for d in docs[k::2]:
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
     return docs
@@ -112,19 +113,45 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     return time.perf_counter() - t, peak[0] / 2**20, out
 
 
+class TreeSampler:
+    """Samples RSS of this process and its children (Beam workers) every 0.1 s."""
+
+    def __init__(self):
+        self.proc, self.samples, self.stop = psutil.Process(), [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                rss = sum(q.memory_info().rss for q in [self.proc, *self.proc.children(recursive=True)])
+                self.samples.append((time.perf_counter(), rss))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def peak_mb(self, t0: float, t1: float) -> float:
+        return max((r for t, r in self.samples if t0 <= t <= t1), default=0) / 2**20
+
+
 def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     from pipelines import exact_dedup, ingest, near_dedup
     from pipelines.near_dedup import NearDedupConfig
     from pipelines.stage import StageContext
 
+    sampler = TreeSampler()
     args = [] if beam_workers == 1 else [
         f"--direct_num_workers={beam_workers}", "--direct_running_mode=multi_processing"]
     ctx = StageContext(run_dir=Path(work) / "run", partitions=4, beam_args=args)
+    t0 = time.perf_counter()
     ingest.run(ctx, [inp], ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
     near_dedup.run(ctx, NearDedupConfig(), exact_dedup.DOCS_OUT, exact_dedup.STAGE)
-    print(json.dumps({"near_seconds": time.perf_counter() - t}))
+    t1 = time.perf_counter()
+    time.sleep(0.2)
+    print(json.dumps({"near_seconds": t1 - t, "near_peak_mb": sampler.peak_mb(t, t1),
+                      "before_near_peak_mb": sampler.peak_mb(t0, t)}))
 
 
 def thresher_clusters(work: Path) -> tuple[dict, list]:
@@ -162,16 +189,90 @@ def datatrove_clusters(work: Path) -> tuple[dict, list]:
     return cluster_of, pairs
 
 
+def pair_truth(docs: list[dict], extra_pairs, spec, min_jaccard: float):
+    """Exact Jaccard for candidate pairs only: all pairs inside a planted group (originals,
+    edited and exact copies) plus every (removed, keeper) pair any pipeline asserted.
+    Used above BRUTE_MAX docs, where the all-pairs product is too dense (the line pools are
+    small, so most documents share some shingles). Same (rows, cols, jaccard) as true_pairs."""
+    import numpy as np
+
+    from scorers.minhash import shingle_hashes
+
+    index = {d["id"]: i for i, d in enumerate(docs)}
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(docs):
+        groups.setdefault(d["group"], []).append(i)
+    cand = {(a, b) for g in groups.values() if len(g) > 1 for a in g for b in g if a < b}
+    for x, k in extra_pairs:
+        a, b = index[x], index[k]
+        if a != b:
+            cand.add((min(a, b), max(a, b)))
+    need = sorted({i for p in cand for i in p})
+    sets = {}
+    for lo in range(0, len(need), 2000):
+        chunk = need[lo : lo + 2000]
+        h, off = shingle_hashes([docs[i]["text"] for i in chunk], spec)
+        for k, i in enumerate(chunk):
+            sets[i] = np.unique(h[off[k] : off[k + 1]])
+    rows, cols, jac = [], [], []
+    for a, b in sorted(cand):
+        inter = len(np.intersect1d(sets[a], sets[b], assume_unique=True))
+        union = len(sets[a]) + len(sets[b]) - inter
+        j = inter / union if union else 1.0
+        if j >= min_jaccard:
+            rows.append(a), cols.append(b), jac.append(j)
+    return np.array(rows, np.int64), np.array(cols, np.int64), np.array(jac)
+
+
+BRUTE_MAX = 20_000
+
+
+def thresher_cmd(root: Path, tag: str, workers: int) -> list[str]:
+    return [sys.executable, __file__, "--side", "thresher", "--input", str(root / "input"),
+            "--work", str(root / f"thresher-{tag}"), "--beam-workers", str(workers)]
+
+
+def memory_scaling(sizes: list[int]) -> None:
+    """Peak RSS of thresher (ingest+exact+near, one process) and of the near-dedup stage's
+    window in that process, per corpus size. Each size: fresh corpus, fresh run directory."""
+    rows = []
+    for n in sizes:
+        root = HERE / "out" / f"near_dedup_mem_{n}"
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+        docs = make_corpus(n, root / "input")
+        mb = sum(len(d["text"].encode()) for d in docs) / 1e6
+        del docs
+        secs, rss, out = measure(thresher_cmd(root, "1", 1))
+        info = json.loads(out.strip().splitlines()[-1])
+        rows.append({"docs": n, "MB": round(mb, 1), "seconds (all 3 stages)": round(secs, 1),
+                     "near seconds": round(info["near_seconds"], 1),
+                     "near docs/s": round(n / info["near_seconds"]),
+                     "peak RSS MB ingest+exact": round(info["before_near_peak_mb"]),
+                     "peak RSS MB near window": round(info["near_peak_mb"]),
+                     "peak RSS MB whole process": round(max(rss, info["near_peak_mb"]))})
+        print(json.dumps(rows[-1]), flush=True)
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+    from bench_near_dedup_quality import table
+
+    print(f"\n# near dedup memory scaling: partitions 4, Beam in-process runner, 1 worker, "
+          f"{psutil.cpu_count()} cores\n")
+    print(table(rows, list(rows[0])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=20000)
-    ap.add_argument("--beam-workers", type=int, default=1)
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--beam-workers", default="1", help="comma list: one thresher row each, e.g. 1,2")
+    ap.add_argument("--memory-scaling", metavar="SIZES",
+                    help="comma list of corpus sizes (e.g. 10000,100000,300000): thresher peak RSS only")
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side == "thresher":
-        return thresher_side(args.input, args.work, args.beam_workers)
+        return thresher_side(args.input, args.work, int(args.beam_workers))
+    if args.memory_scaling:
+        return memory_scaling([int(x) for x in args.memory_scaling.split(",")])
 
     from bench_near_dedup_quality import evaluate, table, true_pairs
 
@@ -183,18 +284,30 @@ def main() -> None:
     docs = make_corpus(args.docs, root / "input")
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     (root / "dt_run.py").write_text(DATATROVE_SCRIPT)
-    results = []
-    secs, rss, out = measure([sys.executable, __file__, "--side", "thresher", "--input",
-                              str(root / "input"), "--work", str(root / "thresher"),
-                              "--beam-workers", str(args.beam_workers)])
-    near = json.loads(out.strip().splitlines()[-1])["near_seconds"]
-    results.append(("thresher (ingest+exact+near)", secs, rss, thresher_clusters(root / "thresher")))
-    results.append(("thresher near-dedup stage only", near, None, None))
+    results, timings = [], {}
+    for w in [int(x) for x in args.beam_workers.split(",")]:
+        secs, rss, out = measure(thresher_cmd(root, str(w), w))
+        info = json.loads(out.strip().splitlines()[-1])
+        rss = max(rss, info["near_peak_mb"], info["before_near_peak_mb"])  # two samplers, same tree
+        label = "" if w == 1 else f", {w} Beam workers (multi_processing)"
+        results.append((f"thresher (ingest+exact+near){label}", secs, rss,
+                        thresher_clusters(root / f"thresher-{w}")))
+        results.append((f"thresher near-dedup stage only{label}", info["near_seconds"],
+                        info["near_peak_mb"], None))
+        timings[w] = {"seconds": secs, "peak_mb": rss, **info}
+        print(json.dumps({"thresher_workers": w, **timings[w]}), flush=True)
     secs, rss, _ = measure([str(python), str(root / "dt_run.py"), str(root / "input"), str(root / "dt")])
     results.append(("datatrove 4-stage MinHash", secs, rss, datatrove_clusters(root / "dt")))
+    print(json.dumps({"datatrove_seconds": secs, "peak_mb": rss}), flush=True)
 
     ids = [d["id"] for d in docs]
-    pairs = true_pairs([d["text"] for d in docs], 0.75, ShingleSpec())
+    if len(docs) <= BRUTE_MAX:
+        truth = "brute force, all pairs"
+        pairs = true_pairs([d["text"] for d in docs], 0.75, ShingleSpec())
+    else:
+        truth = "exact Jaccard of all planted-group pairs and all asserted pairs"
+        asserted = [p for *_, c in results if c for p in c[1]]
+        pairs = pair_truth(docs, asserted, ShingleSpec(), 0.75)
     dt_secs = results[-1][1]
     rows = []
     for name, s, r, clusters in results:
@@ -205,8 +318,8 @@ def main() -> None:
             q = evaluate(ids, pairs, clusters[0], clusters[1], 0.8)
             row.update(precision=q["precision"], recall=q["recall"], f1=q["f1"])
         rows.append(row)
-    print(f"# near dedup speed: {len(docs)} docs, {mb:.1f} MB, beam workers {args.beam_workers}, "
-          f"{psutil.cpu_count()} cores\n")
+    print(f"\n# near dedup speed: {len(docs)} docs, {mb:.1f} MB, {psutil.cpu_count()} cores; "
+          f"quality truth: {truth}\n")
     print(table(rows, ["pipeline", "seconds", "docs/s", "MB/s", "peak RSS MB",
                        "speedup vs datatrove", "precision", "recall", "f1"]))
 

@@ -27,8 +27,12 @@ def package_versions() -> dict:
 
 
 def default_run_id(config: dict, input_files: list) -> str:
-    """Same config + same input files -> same run id, so a rerun resumes that run."""
-    settings = {k: v for k, v in config.items() if k not in {"out", "run_id", "inputs"}}
+    """Same config + same input files -> same run id, so a rerun resumes that run.
+
+    Runner flags are left out: outputs are byte-identical on every runner, so a run
+    started locally can be resumed on a cluster."""
+    settings = {k: v for k, v in config.items()
+                if k not in {"out", "run_id", "inputs", "beam_args"}}
     return "run-" + fingerprint(settings, input_files)[:12]
 
 
