@@ -4,8 +4,10 @@ Parts (each prints a table and appends to bench/results/mixture.json):
   accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
   curve     error against count-sample size (n=5 languages, one set of tokenizers)
   speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
+  speed30   only the n=30 experiment (see `thirty_categories` for how the 30 are made)
 
-Usage: python bench/bench_mixture.py [accuracy|curve|speed ...] [--trials R]
+Usage: python bench/bench_mixture.py [accuracy|curve|speed|speed30 ...] [--trials R]
+       [--only languages-5 ...] [--solve '{"per_round": 1500}']
 The reference ("peer") numbers are the paper's (1 GB samples, 10 GB training text) and
 random guessing, which the report prints next to ours.
 """
@@ -54,10 +56,12 @@ def save(key: str, value) -> None:
     RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
-def accuracy(trials: int, tmp: Path) -> None:
+def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
     from flows.mixture import run_experiment
 
     for name, (cats, n) in SETTINGS.items():
+        if only and name not in only:
+            continue
         t0 = time.perf_counter()
         r = run_experiment(cats, tmp / name, n=n, trials=trials, log=None)
         row = {"setting": name, "n": r["n"], "trials": trials,
@@ -88,7 +92,7 @@ def curve(trials: int, tmp: Path) -> None:
 
 def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:
     """10 categories (~1 MB each), fresh cache: Beam counting + replay at T=30,000; then a
-    30-category solve (categories made by splitting every file's documents in two)."""
+    30-category experiment (`speed30`)."""
     from flows.mixture import count_step, read_texts
     from pipelines import pair_counts
     from scorers import mixture_experiment as mx
@@ -170,6 +174,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("parts", nargs="*", default=["speed", "accuracy", "curve"])
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--only", nargs="*", help="accuracy settings to run (default: all)")
     ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
@@ -177,7 +182,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-mixture-") as d:
         for part in a.parts:
-            {"accuracy": lambda: accuracy(a.trials, Path(d)), "curve": lambda: curve(a.trials, Path(d)),
+            {"accuracy": lambda: accuracy(a.trials, Path(d), a.only), "curve": lambda: curve(a.trials, Path(d)),
              "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
              "speed30": lambda: speed30(Path(d), json.loads(a.solve))}[part]()
     return 0

@@ -54,6 +54,8 @@ def summary(name: str, spec: BPESpec, categories, metas, result: SolveResult, me
         "merges_used": merges_used, "objective": result.objective,
         "upper_bound": result.upper_bound, "rounds": result.rounds,
         "constraints": result.constraints, "stop_reason": result.stop_reason,
+        "gap": result.gap, "max_rel_violation": result.max_rel_violation,
+        "rows_dropped": result.rows_dropped, "simplex_iterations": result.simplex_iterations,
         "sample_bytes": {c.name: int(m["bytes"]) for c, m in zip(categories, metas, strict=True)},
         "seconds": round(sum(v for k, v in timings.items() if k != "events"), 3),
         "timings": {k: round(v, 3) for k, v in timings.items()}, "truth": truth,

@@ -11,7 +11,10 @@ Plan (every element is a batch, never one document):
 
 No LSH index is held in memory: band keys are shuffled through Beam, and the only
 corpus-wide in-memory sets are the candidate edges and the removed ids, both sized by
-the duplicates found, not by the corpus.
+the duplicates found, not by the corpus. Parts are read and written in batches (never a
+whole part). On Beam's in-process runner the shuffles themselves are buffered in memory
+(~30 bytes x bands per document for the band keys), which is what still grows with the
+corpus there; distributed runners spill shuffles to disk.
 Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
 where priority comes from `keep` (default: longest text first).
 """
@@ -39,7 +42,7 @@ from scorers.components import anchor_clusters, connected_components
 STAGE = "near_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
 CLUSTERS_OUT = "dedup/clusters.parquet"
-SURVIVOR_BATCH = 16_384  # rows per output row group (~50 MB of 3 KB documents)
+SURVIVOR_BATCH = 8192  # rows per output row group (~25 MB of 3 KB documents)
 
 
 class NearDedupConfig(BaseModel):

@@ -21,7 +21,14 @@ within `alpha_tol`-scale of the converged one. Every round also reports a certif
 on what is left: the relaxed LP's objective L is a lower bound on the full LP's optimum, and
 raising each v_t by the largest remaining violation at step t (a range maximum over
 segments) gives a feasible point, so U = L + sum_t max violation_t is an upper bound; the
-result carries L, U and the gap (U - L) / U. Round and time limits are reported as such.
+result carries L, U and the gap (U - L) / U, and the largest relative violation left
+(violation / the competing pair's mixed count). With `rel_tol` > 0, "converged" means no
+constraint violated by more than that share. Round and time limits are reported as such.
+
+Round cost. The model is one HiGHS instance for the whole solve: rows are only appended, so
+each re-solve starts from the previous optimal basis (a few dual simplex iterations per new
+row). Rows whose slack stayed basic (zero dual) for `drop_after` solves are deleted; deleting
+basic rows keeps the basis valid, and a dropped row that is violated again is re-found.
 """
 
 from __future__ import annotations
@@ -36,14 +43,18 @@ from scorers.merge_replay import Replay
 
 @dataclass
 class SolveOptions:
-    per_step: int = 10  # new constraints per merge step per round
-    per_round: int = 5000  # new constraints per round
+    # Rows per round: bigger batches cost more simplex iterations per round without
+    # settling the proportions in fewer rounds (measured at n = 30; bench/results/mixture.md).
+    per_step: int = 3  # new constraints per merge step per round
+    per_round: int = 1500  # new constraints per round
     viol_tol: float = 1e-6  # counts per MB: below this a constraint counts as satisfied
+    rel_tol: float = 0.0  # ... or below this share of the competing pair's mixed count
     alpha_tol: float = 5e-4  # max |change| of any proportion over `patience` rounds
     patience: int = 5
     max_rounds: int = 500
     time_limit: float = 600.0
     stop: str = "stable"  # "stable" (the rule above) or "converged" (no violation left)
+    drop_after: int = 3  # delete a row basic (zero dual) this many solves running (0: never)
 
 
 @dataclass
@@ -57,6 +68,10 @@ class SolveResult:
     seconds: float
     seconds_violations: float
     seconds_lp: float
+    gap: float = float("nan")  # (upper_bound - objective) / upper_bound at the stop
+    max_rel_violation: float = 0.0  # largest violation left / the competing pair's count
+    rows_dropped: int = 0
+    simplex_iterations: int = 0
     history: list[dict] = field(default_factory=list)
 
 
@@ -183,15 +198,22 @@ class LazyLP:
         self.n, self.T = n, T
         inf = highspy.kHighsInf
         self.inf = inf
+        self._basic = highspy.HighsBasisStatus.kBasic
         cost = np.r_[np.zeros(n), np.ones(T)]
         self.h.addCols(n + T, cost, np.zeros(n + T), np.full(n + T, inf), 0,
                        np.array([], np.int32), np.array([], np.int32), np.array([]))
         self.h.addRows(1, np.array([1.0]), np.array([1.0]), n, np.array([0], np.int32),
                        np.arange(n, dtype=np.int32), np.ones(n))
         self.pair_col: dict[int, int] = {}
-        self.rows = 0
+        self.rows = 0  # rows ever added (the `constraints` reported)
+        # Per live constraint row (HiGHS row i + 1; row 0 is sum alpha = 1): its key
+        # step * P + pair and how many consecutive solves it was slack.
+        self.keys = np.zeros(0, np.int64)
+        self.slack = np.zeros(0, np.int32)
+        self.dropped = 0
+        self.iterations = 0
 
-    def add(self, steps, pids, coef) -> None:
+    def add(self, steps, pids, coef, P: int) -> None:
         """Rows: coef . alpha - v_t - v_p <= 0 (coef already net of the merged pair)."""
         new = [p for p in dict.fromkeys(pids.tolist()) if p not in self.pair_col]
         if new:
@@ -214,10 +236,34 @@ class LazyLP:
         self.h.addRows(k, np.full(k, -self.inf), np.zeros(k), int(nz.sum()), starts,
                        idx[nz], val[nz])
         self.rows += k
+        self.keys = np.r_[self.keys, steps * P + pids]
+        self.slack = np.r_[self.slack, np.zeros(k, np.int32)]
+
+    def drop(self, after: int) -> int:
+        """Delete rows slack for `after` solves in a row. They are basic (their slack is
+        in the basis), so the basis stays valid and the next solve stays warm; the LP keeps
+        the size of its active set instead of growing every round. A dropped row that
+        becomes violated again is simply found and added again."""
+        idx = np.flatnonzero(self.slack >= after) if after > 0 else np.zeros(0, np.int64)
+        if len(idx):
+            self.h.deleteRows(len(idx), (idx + 1).astype(np.int32))
+            keep = np.ones(len(self.keys), bool)
+            keep[idx] = False
+            self.keys, self.slack = self.keys[keep], self.slack[keep]
+            self.dropped += len(idx)
+        return len(idx)
 
     def solve(self, P: int):
         self.h.run()
-        x = np.asarray(self.h.getSolution().col_value)
+        self.iterations += self.h.getInfo().simplex_iteration_count
+        sol = self.h.getSolution()
+        x = np.asarray(sol.col_value)
+        # A row whose slack variable is basic has a zero dual: removing it leaves the
+        # current solution optimal (it may be tight, degenerately, but it binds nothing).
+        basic = self._basic
+        status = self.h.getBasis().row_status[1:]
+        free = np.fromiter((st == basic for st in status), bool, len(status))
+        self.slack = np.where(free, self.slack + 1, 0).astype(np.int32)
         alpha = np.clip(x[: self.n], 0, None)
         alpha /= alpha.sum()
         vp = np.zeros(P)
@@ -237,27 +283,33 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
     lp = LazyLP(seg.n, T)
     alpha = np.full(seg.n, 1.0 / seg.n)
     vt, vp, lower = np.zeros(T), np.zeros(seg.P), 0.0
-    added = np.zeros(0, np.int64)
     history, t_viol, t_lp, reason = [], 0.0, 0.0, "max_rounds"
     upper = np.inf
     for rnd in range(opt.max_rounds + 1):
         ta = time.perf_counter()
         thr = alpha @ seg.merge + vt
-        vals = seg.values(alpha) - vp[seg.pid[seg.rows]]
+        mixed = seg.values(alpha)
+        vals = mixed - vp[seg.pid[seg.rows]]
         at = range_argmin(thr, seg.s, seg.e)
         viol = vals - thr[at]
         step_max = range_max_cover(seg.s, seg.e, vals, T) - thr
         upper = lower + float(np.clip(step_max, 0, None).sum())
-        cand = np.flatnonzero(viol > opt.viol_tol)
-        if len(added) and len(cand):
+        # Relative violation: the share of the competitor's mixed count by which it beats
+        # the merge (plus slacks); in [0, 1], and defined where the merge never occurs.
+        base = np.maximum(mixed, 1e-12)
+        rel = float((viol / base).max(initial=0.0))
+        cand = np.flatnonzero(viol > np.maximum(opt.viol_tol, opt.rel_tol * base))
+        if len(lp.keys) and len(cand):  # rows in the LP are satisfied up to its tolerance
             keys = at[cand] * seg.P + seg.pid[seg.rows[cand]]
-            cand = cand[~np.isin(keys, added)]
+            cand = cand[~np.isin(keys, lp.keys)]
         t_viol += time.perf_counter() - ta
         gap = (upper - lower) / max(upper, 1e-12)
         moved = _moved(history, alpha, opt.patience)
         history.append({"round": rnd, "alpha": alpha.tolist(), "lower": lower, "upper": upper,
                         "gap": gap, "violated_segments": len(cand), "rows": lp.rows,
-                        "max_violation": float(viol.max(initial=0.0)), "moved": moved})
+                        "live_rows": len(lp.keys), "dropped": lp.dropped,
+                        "iterations": lp.iterations, "max_violation": float(viol.max(initial=0.0)),
+                        "max_rel_violation": rel, "moved": moved})
         if log:
             log(history[-1])
         if not len(cand):
@@ -276,8 +328,8 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
         steps = at[pick]
         pids = seg.pid[rows].astype(np.int64)
         coef = seg.coefficients(rows) - seg.merge[:, steps].T
-        lp.add(steps, pids, coef)
-        added = np.union1d(added, steps * seg.P + pids)
+        lp.drop(opt.drop_after)
+        lp.add(steps, pids, coef, seg.P)
         tb = time.perf_counter()
         alpha, vt, vp, lower = lp.solve(seg.P)
         t_lp += time.perf_counter() - tb
@@ -285,7 +337,8 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
         proportions=alpha, objective=float(lower), upper_bound=float(upper),
         rounds=len(history) - 1, constraints=lp.rows, stop_reason=reason,
         seconds=time.perf_counter() - t0, seconds_violations=t_viol, seconds_lp=t_lp,
-        history=history,
+        gap=history[-1]["gap"], max_rel_violation=history[-1]["max_rel_violation"],
+        rows_dropped=lp.dropped, simplex_iterations=lp.iterations, history=history,
     )
 
 

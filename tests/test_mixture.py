@@ -69,7 +69,9 @@ def test_exact_counts_give_exact_proportions(three, tmp_path):
     assert np.abs(est - truth).max() < 1e-4, (est, truth, s["objective"])
 
 
-def test_stopping_early_matches_convergence(three):
+@pytest.fixture(scope="module")
+def replays3(three):
+    """The three count samples replayed through every merge: (replays, sample bytes)."""
     d, cats, _, _ = three
     spec = load_tokenizer(str(d / "tokenizer.json"))
     got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats), d / "out" /
@@ -77,12 +79,41 @@ def test_stopping_early_matches_convergence(three):
     tables = [got[f"c{i}"][0] for i in range(3)]
     metas = [got[f"c{i}"][1] for i in range(3)]
     replays = pair_counts.replay_categories(spec, tables, len(spec.merges), workers=1)
-    sb = pair_counts.sample_bytes(metas)
-    early = solve(replays, sb, options=SolveOptions(stop="stable", per_round=200))
-    full = solve(replays, sb, options=SolveOptions(stop="converged", per_round=200))
-    assert full.stop_reason == "converged" and early.rounds < full.rounds
-    assert np.abs(early.proportions - full.proportions).max() < 2 * SolveOptions().alpha_tol
-    assert early.objective <= full.objective + 1e-6 <= early.upper_bound + 1e-3
+    return replays, pair_counts.sample_bytes(metas)
+
+
+@pytest.fixture(scope="module")
+def converged(replays3):
+    """The full LP's optimum: rounds until no constraint is violated, no row ever dropped."""
+    res = solve(*replays3, options=SolveOptions(stop="converged", per_round=200, drop_after=0))
+    assert res.stop_reason == "converged" and res.rows_dropped == 0
+    return res
+
+
+def test_stopping_early_matches_convergence(replays3, converged):
+    early = solve(*replays3, options=SolveOptions(stop="stable", per_round=200))
+    assert early.rounds < converged.rounds
+    assert np.abs(early.proportions - converged.proportions).max() < 2 * SolveOptions().alpha_tol
+    # The reported bounds bracket the full optimum.
+    assert early.objective <= converged.objective + 1e-6 <= early.upper_bound + 1e-3
+
+
+def test_relative_tolerance_stop_is_bounded(replays3, converged):
+    """Stopping once no constraint is violated by more than 1% of its merge's count: the
+    violation left is reported (and below the tolerance), and the answer stays close."""
+    loose = solve(*replays3, options=SolveOptions(stop="converged", rel_tol=0.01, per_round=200))
+    assert loose.stop_reason == "converged"
+    assert loose.max_rel_violation <= 0.01 + 1e-9 and converged.max_rel_violation < 1e-6
+    assert np.abs(loose.proportions - converged.proportions).max() < 2 * SolveOptions().alpha_tol
+
+
+def test_dropping_slack_rows_keeps_the_optimum(replays3, converged):
+    """Deleting rows that stayed slack (to keep the LP small) must not change the optimum."""
+    dropping = solve(*replays3, options=SolveOptions(stop="converged", per_round=200,
+                                                     drop_after=1))
+    assert dropping.stop_reason == "converged" and dropping.rows_dropped > 0
+    assert abs(dropping.objective - converged.objective) <= 1e-6 * max(1.0, converged.objective)
+    assert np.abs(dropping.proportions - converged.proportions).max() < 1e-4
 
 
 def test_two_category_experiment_cli_and_query(cli, tmp_path):
