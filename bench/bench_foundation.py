@@ -55,8 +55,12 @@ print(json.dumps({{"ingest": t1 - t, "exact_dedup": t2 - t1, "docs": s1["in"], "
 """
 
 
-def bench(n_docs: int, work: Path, partitions: int, gz: bool) -> list[dict]:
+def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_counts) -> list[dict]:
     paths, nbytes = make_corpus(work / f"in-{n_docs}", n_docs, gz=gz)
+    if partitions is None:
+        from pipelines.stage import default_partitions
+
+        partitions = default_partitions(sum(Path(p).stat().st_size for p in paths))
     mb = nbytes / 1e6
     base = run_isolated(BASELINE.format(paths=paths))
     rows = []
@@ -68,7 +72,7 @@ def bench(n_docs: int, work: Path, partitions: int, gz: bool) -> list[dict]:
                 "peak RSS MB": round(rss), "vs json.loads": round(base["seconds"] / seconds, 2)}
 
     rows.append(row("json.loads loop (baseline)", 1, base["seconds"], base["rss"]))
-    for workers in (1, 2):
+    for workers in worker_counts:
         beam_args = [] if workers == 1 else [
             f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
         got = run_isolated(STAGES.format(paths=paths, run_dir=str(work / f"run-{n_docs}-{workers}"),
@@ -83,13 +87,15 @@ def bench(n_docs: int, work: Path, partitions: int, gz: bool) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--partitions", type=int, help="default: the run's own rule (32 MB of input each)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="Beam worker processes to measure (1 = in-process)")
     ap.add_argument("--plain", action="store_true", help="uncompressed JSONL (default: .jsonl.gz)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus and outputs")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="thresher-bench-"))
     try:
-        rows = [r for n in args.docs for r in bench(n, work, args.partitions, not args.plain)]
+        rows = [r for n in args.docs for r in bench(n, work, args.partitions, not args.plain, args.workers)]
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

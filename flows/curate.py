@@ -21,7 +21,7 @@ from pipelines import shards as shard_stage  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
 from pipelines.ingest import _file_fingerprint  # noqa: E402
 from pipelines.runs import RunRecord, default_run_id  # noqa: E402
-from pipelines.stage import StageContext  # noqa: E402
+from pipelines.stage import StageContext, default_partitions  # noqa: E402
 from scorers.errors import AccountingError, UserError  # noqa: E402
 
 FUNNEL_COLUMNS = ("stage", "in", "kept", "dropped", "rejected", "seconds", "skipped")
@@ -65,15 +65,21 @@ def shards_task(ctx: StageContext, cfg: shard_stage.ShardsConfig, docs: str, ups
     return shard_stage.run(ctx, cfg, docs, upstream)
 
 def prepare_run(config: RunConfig) -> StageContext:
-    """Resolve inputs (fails fast on a bad path) and the run directory."""
+    """Resolve inputs (fails fast on a bad path), the run directory and the partition count.
+
+    Stages hold one partition's rows at a time, so the default partition count grows with
+    the input; it is a pure function of the inputs, so reruns resume the same run.
+    """
     files = io.expand_inputs(config.inputs)
-    run_id = config.run_id or default_run_id(
-        config.model_dump(), [_file_fingerprint(f) for f in files]
+    fingerprints = [_file_fingerprint(f) for f in files]
+    run_id = config.run_id or default_run_id(config.model_dump(), fingerprints)
+    partitions = config.partitions or default_partitions(
+        sum(size or 0 for _, size, _ in fingerprints)
     )
     return StageContext(
         run_dir=Path(config.out).resolve() / "runs" / run_id,
         beam_args=list(config.beam_args),
-        partitions=config.partitions,
+        partitions=partitions,
     )
 
 

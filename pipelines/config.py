@@ -31,7 +31,11 @@ class RunConfig(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="run directory name (default: a hash of config + input files, so reruns resume)",
     )
-    partitions: int = Field(8, ge=1, le=65536, description="output part files per table")
+    partitions: int | None = Field(
+        None, ge=1, le=65536,
+        description="output part files per table (default: one per 32 MB of input files, at "
+        "least 8, so a partition's rows fit in a worker's memory whatever the corpus size)",
+    )
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="reading raw records")
     exact_dedup: ExactDedupConfig = Field(

@@ -35,6 +35,15 @@ class StageContext:
         return io.read_json(self.stats_path(stage))
 
 
+PARTITION_INPUT_BYTES = 32 << 20  # ~100 MB of text per partition for gzipped JSONL
+
+
+def default_partitions(input_bytes: int) -> int:
+    """Part files per table for this much input: stages hold one partition's rows at a
+    time, so the count grows with the corpus to keep worker memory flat."""
+    return max(8, -(-input_bytes // PARTITION_INPUT_BYTES))
+
+
 def fingerprint(*parts) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
