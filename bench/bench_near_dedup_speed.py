@@ -134,15 +134,22 @@ class TreeSampler:
         return max((r for t, r in self.samples if t0 <= t <= t1), default=0) / 2**20
 
 
+def _bytes_under(path: str) -> int:
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+
+
 def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     from pipelines import exact_dedup, ingest, near_dedup
     from pipelines.near_dedup import NearDedupConfig
-    from pipelines.stage import StageContext
+    from pipelines.stage import StageContext, default_partitions
 
     sampler = TreeSampler()
     args = [] if beam_workers == 1 else [
         f"--direct_num_workers={beam_workers}", "--direct_running_mode=multi_processing"]
-    ctx = StageContext(run_dir=Path(work) / "run", partitions=4, beam_args=args)
+    # partitions as `thresher run` picks them: from the input size (32 MB of input each)
+    ctx = StageContext(run_dir=Path(work) / "run", partitions=default_partitions(_bytes_under(inp)),
+                       beam_args=args)
     t0 = time.perf_counter()
     ingest.run(ctx, [inp], ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
@@ -260,7 +267,7 @@ def memory_scaling(sizes: list[int]) -> None:
         subprocess.run(["rm", "-rf", str(root)], check=True)
     from bench_near_dedup_quality import table
 
-    print(f"\n# near dedup memory scaling: partitions 4, Beam in-process runner, 1 worker, "
+    print(f"\n# near dedup memory scaling: partitions from input size, Beam in-process runner, 1 worker, "
           f"{psutil.cpu_count()} cores\n")
     print(table(rows, list(rows[0])))
 

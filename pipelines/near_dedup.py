@@ -9,12 +9,11 @@ Plan (every element is a batch, never one document):
         -> dedup/clusters.parquet (id, cluster_id, kept, similarity_to_keeper)
   parts + removed ids -> Survivors: documents/stage=near_dedup/part-NNNNN (input part N)
 
-No LSH index is held in memory: band keys are shuffled through Beam, and the only
-corpus-wide in-memory sets are the candidate edges and the removed ids, both sized by
+No LSH index is held in memory: band keys go through Beam's GroupByKey as spilled Arrow
+files (only their paths are shuffled), one bucket partition is loaded at a time, and the
+only corpus-wide in-memory sets are the candidate edges and the removed ids, both sized by
 the duplicates found, not by the corpus. Parts are read and written in batches (never a
-whole part). On Beam's in-process runner the shuffles themselves are buffered in memory
-(~30 bytes x bands per document for the band keys), which is what still grows with the
-corpus there; distributed runners spill shuffles to disk.
+whole part).
 Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
 where priority comes from `keep` (default: longest text first).
 """
@@ -34,7 +33,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, split_by_partition
+from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers import minhash
 from scorers.components import anchor_clusters, connected_components
@@ -159,7 +158,9 @@ class Bands(beam.DoFn):
             bounds = np.flatnonzero(np.diff(bucket[order])) + 1
             for chunk in np.split(order, bounds) if len(order) else []:
                 idx = pa.array(chunk)
-                yield int(bucket[chunk[0]]), pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
+                part = int(bucket[chunk[0]])
+                band_rows = pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
+                yield part, spill(band_rows, self.staging, part)  # to disk, not runner memory
         record_counts(self.staging, f"bands-{index:05d}", counts)
 
 
@@ -302,7 +303,7 @@ def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitio
         docs
         | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging))
         | "GroupBuckets" >> beam.GroupByKey()
-        | "StarEdges" >> beam.MapTuple(lambda _, ts: star_edges(pa.concat_tables(list(ts))))
+        | "StarEdges" >> beam.MapTuple(lambda _, paths: star_edges(unspill(list(paths))))
         | "AllEdges" >> beam.combiners.ToList()
         | "Components" >> beam.Map(components_table)
     )
