@@ -19,7 +19,6 @@ from pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
 from pipelines import score as score_stage  # noqa: E402
 from pipelines import shards as shard_stage  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
-from pipelines.ingest import _file_fingerprint  # noqa: E402
 from pipelines.runs import RunRecord, default_run_id  # noqa: E402
 from pipelines.stage import StageContext, default_partitions  # noqa: E402
 from scorers.errors import AccountingError, UserError  # noqa: E402
@@ -71,7 +70,7 @@ def prepare_run(config: RunConfig) -> StageContext:
     the input; it is a pure function of the inputs, so reruns resume the same run.
     """
     files = io.expand_inputs(config.inputs)
-    fingerprints = [_file_fingerprint(f) for f in files]
+    fingerprints = [io.file_fingerprint(f) for f in files]
     run_id = config.run_id or default_run_id(config.model_dump(), fingerprints)
     partitions = config.partitions or default_partitions(
         sum(size or 0 for _, size, _ in fingerprints)

@@ -147,7 +147,7 @@ def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, stagin
 def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
     """Run the ingest stage (or skip it when this exact run already finished)."""
     files = io.expand_inputs(inputs)
-    fingerprints = [_file_fingerprint(f) for f in files]
+    fingerprints = [io.file_fingerprint(f) for f in files]
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
@@ -162,13 +162,6 @@ def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
 
     config = {"ingest": cfg.model_dump(), "files": fingerprints, "partitions": ctx.partitions}
     return run_stage(ctx, STAGE, config, [], [DOCS_OUT, REJECTS_OUT], body)
-
-
-def _file_fingerprint(path: str) -> list:
-    from apache_beam.io.filesystems import FileSystems
-
-    meta = FileSystems.match([path])[0].metadata_list[0]
-    return [path, meta.size_in_bytes, getattr(meta, "last_updated_in_seconds", None)]
 
 
 def _reasons(directory: Path) -> dict:

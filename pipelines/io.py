@@ -53,6 +53,12 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
     return sorted(files)
 
 
+def file_fingerprint(path: str) -> list:
+    """[path, size, mtime]: what decides whether an input file changed since a run."""
+    meta = FileSystems.match([path])[0].metadata_list[0]
+    return [path, meta.size_in_bytes, getattr(meta, "last_updated_in_seconds", None)]
+
+
 def file_format(path: str) -> str | None:
     """'jsonl' or 'parquet' by file name, None for files we do not read."""
     name = path.lower()

@@ -417,7 +417,6 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     import time
     import uuid
 
-    from pipelines.ingest import _file_fingerprint
     from pipelines.stage import check_accounting
 
     files = io.expand_inputs(inputs)
@@ -427,7 +426,7 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     prepared = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
     _, dtype, shares, info = prepared
     print_ = fingerprint(output_print(cfg, dtype, shares, info),
-                         [_file_fingerprint(f) for f in files])
+                         [io.file_fingerprint(f) for f in files])
     stats_path = out / "stats.json"
     if stats_path.exists() and (out / "manifest.parquet").exists():
         old = io.read_json(stats_path)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines import io
+from pipelines.beam_util import merge_counts
 from scorers.errors import AccountingError
 
 
@@ -126,8 +127,6 @@ def run_stage(
 
 def read_counts(staging: Path) -> dict:
     """Sum the per-unit count files the stage's workers wrote (see beam_util.record_counts)."""
-    from pipelines.beam_util import merge_counts
-
     directory = staging / "_counts"
     counts = merge_counts(io.read_json(p) for p in sorted(directory.glob("*.json")))
     shutil.rmtree(directory, ignore_errors=True)
