@@ -121,6 +121,15 @@ def synthetic(n: int, seed: int) -> tuple[list[str], list[str]]:
     return [doc(good) for _ in range(n)], [doc(bad) for _ in range(n)]
 
 
+def train_tiny_scorer(path, n: int, seed: int, epoch: int):
+    """A small fastText scorer (labels __label__0/__label__1) trained on `synthetic` data,
+    saved at `path`; shared by the score-stage and CLI tests."""
+    pos, neg = synthetic(n, seed=seed)
+    model, _ = train_fasttext(pos, neg, TrainSettings(dim=16, bucket=20_000, epoch=epoch))
+    model.save_model(str(path))
+    return path
+
+
 def test_trained_scorer_separates_held_out(tmp_path):
     pos, neg = synthetic(150, seed=1)
     model, report = train_fasttext(pos, neg, SMALL)

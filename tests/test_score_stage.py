@@ -8,21 +8,16 @@ import math
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_predictive_strength import synthetic
+from test_predictive_strength import synthetic, train_tiny_scorer
 
 from pipelines import io, reasons, schemas
 from pipelines import score as score_stage
 from pipelines.stage import StageContext
-from scorers.scorer_training import TrainSettings, train_fasttext
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    pos, neg = synthetic(120, seed=2)
-    model, _ = train_fasttext(pos, neg, TrainSettings(dim=16, bucket=20_000, epoch=10))
-    path = tmp_path_factory.mktemp("model") / "quality.bin"
-    model.save_model(str(path))
-    return path
+    return train_tiny_scorer(tmp_path_factory.mktemp("model") / "quality.bin", 120, seed=2, epoch=10)
 
 
 def documents_parts(directory, n=120, parts=3):

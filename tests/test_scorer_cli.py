@@ -7,20 +7,15 @@ import random
 
 import pyarrow as pa
 import pytest
-from test_predictive_strength import synthetic
+from test_predictive_strength import train_tiny_scorer
 
 from pipelines import io, schemas
-from scorers.scorer_training import TrainSettings, train_fasttext
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A small scorer with labels __label__0/__label__1 (no __label__hq)."""
-    pos, neg = synthetic(60, seed=8)
-    model, _ = train_fasttext(pos, neg, TrainSettings(dim=16, bucket=20_000, epoch=5))
-    path = tmp_path_factory.mktemp("m") / "m.bin"
-    model.save_model(str(path))
-    return path
+    return train_tiny_scorer(tmp_path_factory.mktemp("m") / "m.bin", 60, seed=8, epoch=5)
 
 
 def write_docs(path, texts):
