@@ -4,8 +4,12 @@ Keeper rule (documented, order-independent): among documents whose normalised te
 the same, the one with the smallest `id` (byte-wise string order) is kept; every other
 one is recorded in `dedup/exact` as `id -> kept_id`.
 
-Plan: one element per documents part -> hash texts, split rows by hash partition ->
-GroupByKey(partition) -> sort by (hash, id), first per hash kept -> write parts.
+Plan: only (id, hash) rows travel; the text is read where it lies.
+  documents part -> hash its texts (vectorised) -> (hash partition, spilled id/hash rows)
+  -> GroupByKey -> per hash partition: sort by (hash, id), first of each hash kept; write
+  that partition of the removed -> kept map; send every removed id to the part it is in
+  -> GroupByKey(part) -> per part: drop the removed ids, write it under the same name.
+Output parts therefore keep the input's partitioning by id and its order.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,11 +33,12 @@ from pipelines.beam_util import (
     write_part,
 )
 from pipelines.stage import StageContext, read_counts, run_stage
-from scorers.textnorm import make_hasher
+from scorers.textnorm import hash_texts
 
 STAGE = "exact_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
 MAP_OUT = "dedup/exact"
+_PART = "part"  # the value that marks "this documents part exists" in the last grouping
 
 
 class ExactDedupConfig(BaseModel):
@@ -45,39 +51,33 @@ class ExactDedupConfig(BaseModel):
     strip_punctuation: bool = Field(False, description="treat punctuation and symbols as spaces")
     normalize_digits: bool = Field(False, description="treat every digit as 0")
 
-    def hasher(self):
-        return make_hasher(
-            lowercase=self.lowercase,
-            collapse_whitespace=self.collapse_whitespace,
-            strip_punctuation=self.strip_punctuation,
-            normalize_digits=self.normalize_digits,
-        )
-
 
 class HashPart(beam.DoFn):
+    """A documents part -> (hash partition, spilled (id, text_hash, part) rows) elements."""
+
     def __init__(self, cfg: ExactDedupConfig, partitions: int, staging: str):
-        self.cfg = cfg
+        self.switches = cfg.model_dump()
         self.partitions = partitions
         self.staging = staging
 
-    def setup(self):
-        self.hash_text = self.cfg.hasher()
-
     def process(self, path: str):
-        pf = pq.ParquetFile(path)
         rows = 0
-        for rb in pf.iter_batches(batch_size=4096):
-            table = pa.Table.from_batches([rb])
-            hashes = [self.hash_text(t) for t in table.column("text").to_pylist()]
-            table = table.append_column("text_hash", pa.array(hashes, pa.string()))
-            rows += table.num_rows
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=16384, columns=["id", "text"]):
+            hashes = hash_texts(batch.column("text"), **self.switches)
+            table = pa.table({
+                "id": batch.column("id"),
+                "text_hash": pa.array(hashes, pa.string()),
+                "part": pa.array([path] * batch.num_rows, pa.string()),
+            })
+            rows += batch.num_rows
             for part, chunk in split_by_partition(table, hashes, self.partitions):
                 yield part, spill(chunk, self.staging, part)
         record_counts(self.staging, f"read-{Path(path).stem}", {"in": rows})
 
 
 def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(kept documents, removed id -> kept id) for the rows of one partition."""
+    """(removed id -> kept id map, removed rows' (id, part)) for the rows of one hash
+    partition."""
     table = table.sort_by([("text_hash", "ascending"), ("id", "ascending")])
     hashes = table.column("text_hash").to_numpy(zero_copy_only=False)
     first = np.ones(len(hashes), dtype=bool)
@@ -85,41 +85,69 @@ def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
         first[1:] = hashes[1:] != hashes[:-1]
     # index of the keeper (first row of its hash run) for every row
     keeper_index = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
-    ids = table.column("id")
     removed = pa.array(~first)
     dup_map = pa.table(
         {
-            "id": ids.filter(removed),
-            "kept_id": ids.take(pa.array(keeper_index[~first])),
+            "id": table.column("id").filter(removed),
+            "kept_id": table.column("id").take(pa.array(keeper_index[~first])),
             "text_hash": table.column("text_hash").filter(removed),
         },
         schema=schemas.EXACT_DUPLICATES,
     )
-    kept = table.filter(pa.array(first)).drop_columns(["text_hash"]).sort_by("id")
-    return kept, dup_map.sort_by("id")
+    return dup_map.sort_by("id"), table.filter(removed).select(["id", "part"])
 
 
-class WriteKeepers(beam.DoFn):
+class Decide(beam.DoFn):
+    """One hash partition -> its part of the map, and (part, spilled removed ids) elements."""
+
     def __init__(self, staging: str):
         self.staging = staging
 
     def process(self, element):
-        part, spilled = element
-        kept, dup_map = pick_keepers(unspill(list(spilled)))
-        write_part(kept, Path(self.staging) / DOCS_OUT, part)
-        write_part(dup_map, Path(self.staging) / MAP_OUT, part)
-        record_counts(self.staging, f"write-{part:05d}",
-                      {"kept": kept.num_rows, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
+        hash_part, spilled = element
+        dup_map, removed = pick_keepers(unspill(list(spilled)))
+        write_part(dup_map, Path(self.staging) / MAP_OUT, hash_part)
+        record_counts(self.staging, f"map-{hash_part:05d}",
+                      {"dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
+        parts = removed.column("part").to_numpy(zero_copy_only=False)
+        for path in np.unique(parts).tolist():
+            ids = removed.filter(pa.array(parts == path)).select(["id"])
+            yield path, spill(ids, self.staging, hash_part)
+
+
+class FilterPart(beam.DoFn):
+    """A documents part and the ids removed from it -> the part without them."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, element):
+        path, values = element
+        removed = [v for v in values if v != _PART]
+        table = pq.read_table(path)
+        if removed:
+            ids = unspill(removed).column("id")
+            table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=ids)))
+        if table.num_rows:
+            io.write_parquet(table, Path(self.staging) / DOCS_OUT / Path(path).name)
+        record_counts(self.staging, f"write-{Path(path).stem}", {"kept": table.num_rows})
 
 
 def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):
-    return (
-        pipeline
-        | "Parts" >> beam.Create(parts)
+    part_paths = pipeline | "Parts" >> beam.Create(parts)
+    removed = (
+        part_paths
         | "Reshuffle" >> beam.Reshuffle()
         | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging))
-        | "Group" >> beam.GroupByKey()
-        | "Keep" >> beam.ParDo(WriteKeepers(staging))
+        | "GroupByHash" >> beam.GroupByKey()
+        | "Decide" >> beam.ParDo(Decide(staging))
+    )
+    named = part_paths | "NameParts" >> beam.Map(lambda path: (path, _PART))
+    return (
+        (named, removed)
+        | "Together" >> beam.Flatten()
+        | "GroupByPart" >> beam.GroupByKey()
+        | "Filter" >> beam.ParDo(FilterPart(staging))
     )
 
 
@@ -136,5 +164,6 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str)
         counts.setdefault("dropped", {reasons.EXACT_DUPLICATE: 0})
         return counts
 
-    config = {"exact_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions}
+    config = {"exact_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions,
+              "method": 2}  # method: bump when the hash definition changes, so reruns redo it
     return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, MAP_OUT], body)
