@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import io, schemas
+from pipelines.docsets import DocSet
 from scorers.errors import InputError, UserError
 
 _RUN_ID = "regexp_extract(filename, '/runs/([^/]+)/', 1)"
@@ -92,19 +93,31 @@ def _duplicates(root: Path) -> str:
 
 
 def _documents(root: Path) -> str:
-    """Each run's surviving documents: the directory its run.json names as final."""
+    """Each run's surviving documents: the document set its run.json names as final
+    (a documents directory, minus the ids in any removal tables; see pipelines.docsets)."""
     selects = []
     for path in sorted(root.glob("runs/*/run.json")):
         final = io.read_json(path).get("final_documents")
-        if final and any((path.parent / final).glob("part-*.parquet")):
-            glob = str(path.parent / final / "part-*.parquet")
-            run_id = path.parent.name.replace("'", "''")
-            selects.append(
-                f"SELECT *, '{run_id}' AS run_id FROM read_parquet('{glob}', union_by_name=true)"
-            )
+        if not final:
+            continue
+        docs = DocSet.parse(final)
+        if not any((path.parent / docs.parts).glob("part-*.parquet")):
+            continue
+        run_id = path.parent.name.replace("'", "''")
+        select = f"SELECT *, '{run_id}' AS run_id FROM {_read(path.parent / docs.parts)}"
+        removed = [_read(path.parent / d) for d in docs.minus if any((path.parent / d).glob("part-*.parquet"))]
+        if removed:
+            union = " UNION ALL ".join(f"SELECT id FROM {r}" for r in removed)
+            select = f"SELECT * FROM ({select}) AS d ANTI JOIN ({union}) AS r USING (id)"
+        selects.append(select)
     if not selects:
         return _empty(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
     return " UNION ALL BY NAME ".join(selects)
+
+
+def _read(directory: Path) -> str:
+    glob = str(directory / "part-*.parquet").replace("'", "''")
+    return f"read_parquet('{glob}', union_by_name=true)"
 
 
 def _shards(root: Path) -> str:

@@ -19,10 +19,13 @@ from pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
 from pipelines import score as score_stage  # noqa: E402
 from pipelines import shards as shard_stage  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
+from pipelines.docsets import DocSet  # noqa: E402
 from pipelines.runs import RunRecord, default_run_id  # noqa: E402
 from pipelines.stage import StageContext, default_partitions  # noqa: E402
 from scorers.errors import AccountingError, UserError  # noqa: E402
 
+# What later stages read after exact dedup: ingest's documents minus its removals.
+EXACT_SURVIVORS = exact_dedup.surviving(DocSet(ingest.DOCS_OUT))
 FUNNEL_COLUMNS = ("stage", "in", "kept", "dropped", "rejected", "seconds", "skipped")
 
 
@@ -51,12 +54,14 @@ def exact_dedup_task(ctx: StageContext, cfg: exact_dedup.ExactDedupConfig) -> di
 
 @stage_task(name="near_dedup")
 def near_dedup_task(ctx: StageContext, cfg: near_dedup.NearDedupConfig) -> dict:
-    return near_dedup.run(ctx, cfg, exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+    return near_dedup.run(ctx, cfg, EXACT_SURVIVORS, exact_dedup.STAGE)
 
 
 @stage_task(name="score")
 def score_task(ctx: StageContext, cfg: score_stage.ScoreConfig, docs: str, upstream: str) -> dict:
-    return score_stage.run(ctx, cfg, [str(p) for p in io.iter_parts(ctx.run_dir / docs)], [upstream])
+    docs = DocSet.parse(docs)
+    return score_stage.run(ctx, cfg, docs.part_paths(ctx.run_dir), [upstream],
+                           docs.removed_map(ctx.run_dir))
 
 
 @stage_task(name="shards")
@@ -109,7 +114,7 @@ def curate(config: RunConfig) -> dict:
         record.stage_done(s, ingest.DOCS_OUT)
         s = exact_dedup_task(ctx, config.exact_dedup)
         stats.append(s)
-        record.stage_done(s, exact_dedup.DOCS_OUT)
+        record.stage_done(s, str(EXACT_SURVIVORS))
         if config.near_dedup.enabled:
             s = near_dedup_task(ctx, config.near_dedup)
             stats.append(s)

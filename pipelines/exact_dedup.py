@@ -4,12 +4,14 @@ Keeper rule (documented, order-independent): among documents whose normalised te
 the same, the one with the smallest `id` (byte-wise string order) is kept; every other
 one is recorded in `dedup/exact` as `id -> kept_id`.
 
-Plan: only (id, hash) rows travel; the text is read where it lies.
-  documents part -> hash its texts (vectorised) -> (hash partition, spilled id/hash rows)
-  -> GroupByKey -> per hash partition: sort by (hash, id), first of each hash kept; write
-  that partition of the removed -> kept map; send every removed id to the part it is in
-  -> GroupByKey(part) -> per part: drop the removed ids, write it under the same name.
-Output parts therefore keep the input's partitioning by id and its order.
+The stage writes only its decisions: `dedup/exact/<part>` lists the ids removed from
+documents part `<part>`, and later stages read the documents minus those ids (see
+`pipelines.docsets`). So the text is read once here, to hash it, and never rewritten.
+
+Plan: documents part -> hash its texts (vectorised) -> (hash partition, spilled
+(id, hash, part) rows) -> GroupByKey -> per hash partition: sort by (hash, id), the first
+of each hash is kept, the others go to the part they are in -> GroupByKey(part) -> write
+that part's removed -> kept map, sorted by id.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,15 +31,13 @@ from pipelines.beam_util import (
     spill,
     split_by_partition,
     unspill,
-    write_part,
 )
+from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers.textnorm import hash_texts
 
 STAGE = "exact_dedup"
-DOCS_OUT = f"documents/stage={STAGE}"
 MAP_OUT = "dedup/exact"
-_PART = "part"  # the value that marks "this documents part exists" in the last grouping
 
 
 class ExactDedupConfig(BaseModel):
@@ -75,9 +74,9 @@ class HashPart(beam.DoFn):
         record_counts(self.staging, f"read-{Path(path).stem}", {"in": rows})
 
 
-def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(removed id -> kept id map, removed rows' (id, part)) for the rows of one hash
-    partition."""
+def pick_keepers(table: pa.Table) -> tuple[pa.Table, int]:
+    """For the (id, text_hash, part) rows of one hash partition: (the removed rows as
+    id -> kept_id, text_hash, with their `part`; how many rows were kept)."""
     table = table.sort_by([("text_hash", "ascending"), ("id", "ascending")])
     hashes = table.column("text_hash").to_numpy(zero_copy_only=False)
     first = np.ones(len(hashes), dtype=bool)
@@ -86,69 +85,62 @@ def pick_keepers(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     # index of the keeper (first row of its hash run) for every row
     keeper_index = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
     removed = pa.array(~first)
-    dup_map = pa.table(
-        {
-            "id": table.column("id").filter(removed),
-            "kept_id": table.column("id").take(pa.array(keeper_index[~first])),
-            "text_hash": table.column("text_hash").filter(removed),
-        },
-        schema=schemas.EXACT_DUPLICATES,
-    )
-    return dup_map.sort_by("id"), table.filter(removed).select(["id", "part"])
+    dup_map = pa.table({
+        "id": table.column("id").filter(removed),
+        "kept_id": table.column("id").take(pa.array(keeper_index[~first])),
+        "text_hash": table.column("text_hash").filter(removed),
+        "part": table.column("part").filter(removed),
+    })
+    return dup_map, int(first.sum())
 
 
 class Decide(beam.DoFn):
-    """One hash partition -> its part of the map, and (part, spilled removed ids) elements."""
+    """One hash partition -> (documents part, spilled removed -> kept rows) elements."""
 
     def __init__(self, staging: str):
         self.staging = staging
 
     def process(self, element):
         hash_part, spilled = element
-        dup_map, removed = pick_keepers(unspill(list(spilled)))
-        write_part(dup_map, Path(self.staging) / MAP_OUT, hash_part)
-        record_counts(self.staging, f"map-{hash_part:05d}",
-                      {"dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
-        parts = removed.column("part").to_numpy(zero_copy_only=False)
+        dup_map, kept = pick_keepers(unspill(list(spilled)))
+        # Counted here, apart from the map parts written next: in = kept + dropped then
+        # checks that every hashed row got a decision.
+        record_counts(self.staging, f"decide-{hash_part:05d}",
+                      {"kept": kept, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
+        parts = dup_map.column("part").to_numpy(zero_copy_only=False)
+        rows = dup_map.select(schemas.EXACT_DUPLICATES.names)
         for path in np.unique(parts).tolist():
-            ids = removed.filter(pa.array(parts == path)).select(["id"])
-            yield path, spill(ids, self.staging, hash_part)
+            yield path, spill(rows.filter(pa.array(parts == path)), self.staging, hash_part)
 
 
-class FilterPart(beam.DoFn):
-    """A documents part and the ids removed from it -> the part without them."""
+class WriteMap(beam.DoFn):
+    """A documents part's removed rows -> `dedup/exact/<part name>`, sorted by id."""
 
     def __init__(self, staging: str):
         self.staging = staging
 
     def process(self, element):
-        path, values = element
-        removed = [v for v in values if v != _PART]
-        table = pq.read_table(path)
-        if removed:
-            ids = unspill(removed).column("id")
-            table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=ids)))
-        if table.num_rows:
-            io.write_parquet(table, Path(self.staging) / DOCS_OUT / Path(path).name)
-        record_counts(self.staging, f"write-{Path(path).stem}", {"kept": table.num_rows})
+        path, spilled = element
+        io.write_parquet(unspill(list(spilled)).sort_by("id"),
+                         Path(self.staging) / MAP_OUT / Path(path).name)
 
 
 def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):
-    part_paths = pipeline | "Parts" >> beam.Create(parts)
-    removed = (
-        part_paths
+    return (
+        pipeline
+        | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
         | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging))
         | "GroupByHash" >> beam.GroupByKey()
         | "Decide" >> beam.ParDo(Decide(staging))
-    )
-    named = part_paths | "NameParts" >> beam.Map(lambda path: (path, _PART))
-    return (
-        (named, removed)
-        | "Together" >> beam.Flatten()
         | "GroupByPart" >> beam.GroupByKey()
-        | "Filter" >> beam.ParDo(FilterPart(staging))
+        | "WriteMap" >> beam.ParDo(WriteMap(staging))
     )
+
+
+def surviving(docs: DocSet) -> DocSet:
+    """The documents of `docs` that exact dedup keeps."""
+    return docs.without(MAP_OUT)
 
 
 def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str) -> dict:
@@ -166,4 +158,4 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str)
 
     config = {"exact_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions,
               "method": 2}  # method: bump when the hash definition changes, so reruns redo it
-    return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, MAP_OUT], body)
+    return run_stage(ctx, STAGE, config, [upstream], [MAP_OUT], body)

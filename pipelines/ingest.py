@@ -1,10 +1,13 @@
 """Ingest stage: JSONL / Parquet files -> `documents/stage=ingest` + `rejects/stage=ingest`.
 
-Plan: one element per input file -> read into Arrow batches, each split by a hash of
-the document id into partitions -> GroupByKey(partition) -> in each partition the
-first occurrence of an id (smallest file, then line) is kept, later ones are rejected
-as `duplicate_id` -> one Parquet part per partition, sorted by id. Output is therefore
-identical whatever the input order, bundle sizes or runner.
+Plan: the text is written once, where it is read; only ids travel.
+  input file number F -> records -> documents parts `part-FFFFF-CCCCC` (C: every
+  `part_docs` documents of the file), rejects part `part-FFFFF`; (id, file, line) keys
+  -> GroupByKey(id partition) -> the first occurrence (file order, then line) of each id
+  wins -> later ones go to their part -> GroupByKey(part) -> that part is rewritten
+  without them and they become `duplicate_id` rejects. Parts with no repeated id (usually
+  all) are written exactly once. Files are numbered in sorted path order, so the output
+  does not depend on the order the inputs were given in, on batch sizes or on the runner.
 """
 
 from __future__ import annotations
@@ -18,21 +21,16 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
-from pipelines.beam_util import (
-    make_pipeline,
-    partition_of,
-    record_counts,
-    spill,
-    split_by_partition,
-    unspill,
-    write_part,
-)
+from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
 from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from pipelines.stage import StageContext, read_counts, run_stage
 
 STAGE = "ingest"
 DOCS_OUT = f"documents/stage={STAGE}"
 REJECTS_OUT = f"rejects/stage={STAGE}"
+KEYS = pa.schema([("id", pa.string()), ("file_no", pa.int64()), ("line", pa.int64()),
+                  ("part", pa.string()), ("file", pa.string())])
+_KEYS_PER_SPILL = 200_000
 
 
 class IngestConfig(BaseModel):
@@ -49,104 +47,143 @@ class IngestConfig(BaseModel):
         1_000_000, ge=1, description="longer texts are rejected as text_too_long"
     )
     raw_chars: int = Field(2000, ge=0, description="how much of a rejected record to keep")
-    batch_size: int = Field(2000, ge=1, le=1_000_000, description="documents per Beam element")
+    batch_size: int = Field(2000, ge=1, le=1_000_000, description="records parsed per batch")
+    part_docs: int = Field(
+        100_000, ge=1, description="documents per output part (a part is one unit of work later)"
+    )
 
 
 class ReadFile(beam.DoFn):
-    """One input file -> (partition, ("docs" | "rejects", spilled batch path)) elements."""
+    """(file number, path) -> its documents and rejects parts, written here; yields
+    (id partition, spilled keys) for the duplicate-id check."""
 
-    def __init__(self, settings: ReaderSettings, partitions: int, staging: str):
-        self.settings = settings
-        self.partitions = partitions
-        self.staging = staging
+    def __init__(self, settings: ReaderSettings, part_docs: int, partitions: int, staging: str):
+        self.settings, self.part_docs = settings, part_docs
+        self.partitions, self.staging = partitions, staging
 
     def setup(self):
         self.reader = RecordReader(self.settings)
 
-    def process(self, path: str):
-        seen = 0
-        # Rejects go to the partition of their file, so a file's rejects share a part file.
-        reject_part = partition_of(path, self.partitions)
-        for docs, rejects, n in self.reader.read_file(path):
-            seen += n
-            ids = docs.column("id").to_pylist()
-            for part, table in split_by_partition(docs, ids, self.partitions):
-                yield part, ("docs", spill(table, self.staging, part))
-            if rejects.num_rows:
-                yield reject_part, ("rejects", spill(rejects, self.staging, reject_part))
-        record_counts(self.staging, f"read-{fingerprint(path)}", {"in": seen})
+    def process(self, element):
+        number, path = element
+        docs_dir = Path(self.staging) / DOCS_OUT
+        seen, chunk, in_chunk, out, keys = 0, 0, 0, None, []
+        with io.ParquetStream(Path(self.staging) / REJECTS_OUT / f"part-{number:05d}.parquet",
+                              schemas.REJECTS) as rejects:
+            for docs, bad, n in self.reader.read_file(path):
+                seen += n
+                rejects.write(bad)
+                while docs.num_rows:
+                    if out is None:
+                        name = f"part-{number:05d}-{chunk:05d}"
+                        out = io.ParquetStream(docs_dir / f"{name}.parquet", schemas.DOCUMENTS)
+                    piece = docs.slice(0, self.part_docs - in_chunk)
+                    out.write(piece)
+                    keys.append(_keys(piece, number, name, path))
+                    in_chunk += piece.num_rows
+                    docs = docs.slice(piece.num_rows)
+                    if in_chunk == self.part_docs:
+                        out.close()
+                        out, chunk, in_chunk = None, chunk + 1, 0
+                if sum(k.num_rows for k in keys) >= _KEYS_PER_SPILL:
+                    yield from self._spill(keys)
+                    keys = []
+        if out is not None:
+            out.close()
+        yield from self._spill(keys)
+        record_counts(self.staging, f"read-{number:05d}", {"in": seen})
+
+    def _spill(self, keys: list[pa.Table]):
+        if keys:
+            table = pa.concat_tables(keys)
+            ids = table.column("id").to_pylist()
+            for part, chunk in split_by_partition(table, ids, self.partitions):
+                yield part, spill(chunk, self.staging, part)
 
 
-def resolve_duplicate_ids(docs: pa.Table, raw_chars: int) -> tuple[pa.Table, pa.Table]:
-    """Keep the first occurrence (file, line) of every id; the rest become rejects."""
-    docs = docs.sort_by([("id", "ascending"), ("file", "ascending"), ("line", "ascending")])
-    ids = docs.column("id").to_numpy(zero_copy_only=False)
+def _keys(docs: pa.Table, number: int, part: str, path: str) -> pa.Table:
+    n = docs.num_rows
+    return pa.table({"id": docs.column("id"), "file_no": pa.repeat(number, n).cast(pa.int64()),
+                     "line": docs.column("line"), "part": pa.repeat(part, n).cast(pa.string()),
+                     "file": pa.repeat(path, n).cast(pa.string())}, schema=KEYS)
+
+
+def find_repeats(keys: pa.Table) -> pa.Table:
+    """Rows whose id already occurred earlier (by file number, then line), with a detail
+    naming that first occurrence: (part, line, detail)."""
+    keys = keys.sort_by([("id", "ascending"), ("file_no", "ascending"), ("line", "ascending")])
+    ids = keys.column("id").to_numpy(zero_copy_only=False)
     repeat = np.zeros(len(ids), dtype=bool)
     if len(ids) > 1:
         repeat[1:] = ids[1:] == ids[:-1]
     if not repeat.any():
-        return docs, schemas.empty(schemas.REJECTS)
-    dups = docs.filter(pa.array(repeat))
-    first = {}
-    for i in np.flatnonzero(~repeat):
-        first[ids[i]] = (docs["file"][i].as_py(), docs["line"][i].as_py())
-    texts = dups.column("text").to_pylist()
-    rejects = pa.table(
-        {
-            "reason": [reasons.DUPLICATE_ID] * dups.num_rows,
+        return pa.table({"part": [], "line": [], "detail": []},
+                        schema=pa.schema([("part", pa.string()), ("line", pa.int64()),
+                                          ("detail", pa.string())]))
+    first = np.maximum.accumulate(np.where(~repeat, np.arange(len(ids)), 0))[repeat]
+    files, lines = keys.column("file").to_pylist(), keys.column("line").to_pylist()
+    detail = [f"id already used at {files[i]}:{lines[i]}" for i in first.tolist()]
+    dups = keys.filter(pa.array(repeat))
+    return pa.table({"part": dups.column("part"), "line": dups.column("line"),
+                     "detail": pa.array(detail, pa.string())})
+
+
+class FindRepeats(beam.DoFn):
+    """One id partition -> (part, spilled repeats in that part) elements."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, element):
+        id_part, spilled = element
+        repeats = find_repeats(unspill(list(spilled)))
+        parts = repeats.column("part").to_numpy(zero_copy_only=False)
+        for part in np.unique(parts).tolist():
+            yield part, spill(repeats.filter(pa.array(parts == part)), self.staging, id_part)
+
+
+class DropRepeats(beam.DoFn):
+    """A documents part and its repeated ids -> the part without them, plus their rejects."""
+
+    def __init__(self, staging: str, raw_chars: int):
+        self.staging, self.raw_chars = staging, raw_chars
+
+    def process(self, element):
+        part, spilled = element
+        repeats = unspill(list(spilled)).sort_by("line")
+        path = Path(self.staging) / DOCS_OUT / f"{part}.parquet"
+        docs = io.read_table([path])
+        is_repeat = pc.is_in(docs.column("line"), value_set=repeats.column("line"))
+        dups = docs.filter(is_repeat).sort_by("line")
+        rejects = pa.table({
+            "reason": pa.repeat(reasons.DUPLICATE_ID, dups.num_rows).cast(pa.string()),
             "file": dups.column("file"),
             "line": dups.column("line"),
             "id": dups.column("id"),
-            "detail": [
-                "id already used at {}:{}".format(*first[i]) for i in dups.column("id").to_pylist()
-            ],
-            "raw": [t[:raw_chars] for t in texts],
-        },
-        schema=schemas.REJECTS,
-    )
-    return docs.filter(pa.array(~repeat)), rejects
-
-
-class WritePartition(beam.DoFn):
-    """All batches of one partition -> one sorted documents part and one rejects part."""
-
-    def __init__(self, staging: str, raw_chars: int):
-        self.staging = staging
-        self.raw_chars = raw_chars
-
-    def process(self, element):
-        part, values = element
-        values = list(values)
-        kept = schemas.empty(schemas.DOCUMENTS)
-        dup_rejects = schemas.empty(schemas.REJECTS)
-        docs = [path for kind, path in values if kind == "docs"]
-        if docs:
-            kept, dup_rejects = resolve_duplicate_ids(unspill(docs), self.raw_chars)
-        read_rejects = [path for kind, path in values if kind == "rejects"]
-        rejects = pa.concat_tables(
-            [dup_rejects, unspill(read_rejects)] if read_rejects else [dup_rejects]
-        ).sort_by([("file", "ascending"), ("line", "ascending"), ("reason", "ascending")])
-        write_part(kept, Path(self.staging) / DOCS_OUT, part)
-        write_part(rejects, Path(self.staging) / REJECTS_OUT, part)
-        record_counts(self.staging, f"write-{part:05d}",
-                      {"kept": kept.num_rows, "rejected": rejects.num_rows})
+            "detail": repeats.column("detail"),
+            "raw": pc.utf8_slice_codeunits(dups.column("text"), 0, self.raw_chars).cast(pa.string()),
+        }, schema=schemas.REJECTS)
+        io.write_parquet(rejects, Path(self.staging) / REJECTS_OUT / f"{part}-duplicate-ids.parquet")
+        io.write_parquet(docs.filter(pc.invert(is_repeat)), path)
 
 
 def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, staging: str):
-    settings = ReaderSettings(**cfg.model_dump())
+    settings = ReaderSettings(**cfg.model_dump(exclude={"part_docs"}))
     return (
         pipeline
-        | "Files" >> beam.Create(files)
+        | "Files" >> beam.Create(list(enumerate(files)))
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers on distributed runners
-        | "Read" >> beam.ParDo(ReadFile(settings, partitions, staging))
-        | "Group" >> beam.GroupByKey()
-        | "Write" >> beam.ParDo(WritePartition(staging, cfg.raw_chars))
+        | "Read" >> beam.ParDo(ReadFile(settings, cfg.part_docs, partitions, staging))
+        | "GroupById" >> beam.GroupByKey()
+        | "FindRepeats" >> beam.ParDo(FindRepeats(staging))
+        | "GroupByPart" >> beam.GroupByKey()
+        | "DropRepeats" >> beam.ParDo(DropRepeats(staging, cfg.raw_chars))
     )
 
 
 def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
     """Run the ingest stage (or skip it when this exact run already finished)."""
-    files = io.expand_inputs(inputs)
+    files = io.expand_inputs(inputs)  # sorted: file numbers follow path order
     fingerprints = [io.file_fingerprint(f) for f in files]
 
     def body(staging: Path) -> dict:
@@ -154,7 +191,10 @@ def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
             build(p, files, cfg, ctx.partitions, str(staging))
         counts = read_counts(staging)
         counts.setdefault("in", 0)
-        counts.setdefault("kept", 0)
+        # kept and rejected are counted from the files written, so the accounting identity
+        # checks the outputs against the records read
+        counts["kept"] = io.parquet_rows(io.iter_parts(staging / DOCS_OUT))
+        counts["rejected"] = io.parquet_rows(io.iter_parts(staging / REJECTS_OUT))
         counts["files"] = len(files)
         counts["rejected_by_reason"] = _reasons(staging / REJECTS_OUT)
         counts["chars_kept"] = _sum_column(staging / DOCS_OUT, "n_chars")

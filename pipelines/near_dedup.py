@@ -32,8 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines import io, reasons, schemas
+from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
+from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers import minhash
 from scorers.components import anchor_clusters, connected_components
@@ -143,10 +144,9 @@ class Bands(beam.DoFn):
         self.bands, self.rows = self.cfg.band_rows()
 
     def process(self, element):
-        index, path = element
-        pf = io.read_parquet_file(path)
+        index, path, removed = element
         counts = {"in": 0, "no_shingles": 0}
-        for rb in pf.iter_batches(batch_size=self.cfg.batch_size, columns=["id", "text"]):
+        for rb in docsets.read_batches(path, removed, self.cfg.batch_size, ["id", "text"]):
             sig, _, offsets = _signatures(self.cfg, rb.column("text").to_pylist())
             has = np.flatnonzero(offsets[1:] > offsets[:-1])
             counts["in"] += rb.num_rows
@@ -194,14 +194,14 @@ class Candidates(beam.DoFn):
     def process(self, element, comps: pa.Table):
         if comps.num_rows == 0:
             return
-        _, path = element
+        _, path, removed = element
         columns = ["id", "text", "n_chars", "metadata"]
-        for rb in io.read_parquet_file(path).iter_batches(self.cfg.batch_size, columns=columns):
+        for rb in docsets.read_batches(path, removed, self.cfg.batch_size, columns):
             where = pc.index_in(rb.column("id"), value_set=comps["id"])
             found = pc.is_valid(where)
             if not pc.any(found).as_py():
                 continue
-            t = pa.Table.from_batches([rb]).filter(found)
+            t = rb.filter(found)
             comp = comps["comp"].take(where.filter(found))
             sig, hashes, offsets = _signatures(self.cfg, t["text"].to_pylist())
             cols = {
@@ -275,18 +275,19 @@ class Survivors(beam.DoFn):
     def __init__(self, staging: str):
         self.staging = staging
 
-    def process(self, element, removed: pa.Array):
-        index, path = element
-        pf = io.read_parquet_file(path)
-        total = pf.metadata.num_rows
+    def process(self, element, near_removed: pa.Array):
+        index, path, removed = element
+        total = 0
 
         def kept_batches():  # streamed: memory is one batch, not the whole part
-            for rb in pf.iter_batches(batch_size=SURVIVOR_BATCH):
-                t = pa.Table.from_batches([rb])
-                yield t.filter(pc.invert(pc.is_in(t["id"], value_set=removed)))
+            nonlocal total
+            for t in docsets.read_batches(path, removed, SURVIVOR_BATCH):
+                total += t.num_rows
+                yield t.filter(pc.invert(pc.is_in(t["id"], value_set=near_removed)))
 
         out = Path(self.staging) / DOCS_OUT / f"part-{index:05d}.parquet"
-        kept = io.write_parquet_batches(kept_batches(), pf.schema_arrow, out)
+        schema = io.read_parquet_file(path).schema_arrow
+        kept = io.write_parquet_batches(kept_batches(), schema, out)
         record_counts(self.staging, f"write-{index:05d}",
                       {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}})
 
@@ -323,10 +324,12 @@ def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitio
     _ = clusters | "WriteClusters" >> beam.Map(_write_clusters, staging)
 
 
-def run(ctx: StageContext, cfg: NearDedupConfig, input_dir: str, upstream: str) -> dict:
-    """Near-dedup the documents under `input_dir` (relative to the run), written by `upstream`."""
-    # output part N holds what survives of input part N
-    parts = [(int(p.stem.split("-")[-1]), str(p)) for p in io.iter_parts(ctx.run_dir / input_dir)]
+def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: str) -> dict:
+    """Near-dedup the document set `docs` (see pipelines.docsets), written by `upstream`."""
+    docs = DocSet.parse(docs)
+    removed = docs.removed_map(ctx.run_dir)
+    # output part N holds what survives of input part N (input parts in name order)
+    parts = [(i, path, removed.get(path, ())) for i, path in enumerate(docs.part_paths(ctx.run_dir))]
     bands, rows = cfg.band_rows()
 
     def body(staging: Path) -> dict:
@@ -342,5 +345,5 @@ def run(ctx: StageContext, cfg: NearDedupConfig, input_dir: str, upstream: str) 
             io.write_parquet(schemas.empty(schemas.NEAR_CLUSTERS), Path(staging) / CLUSTERS_OUT)
         return counts
 
-    config = {"near_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions}
+    config = {"near_dedup": cfg.model_dump(), "input": str(docs), "partitions": ctx.partitions}
     return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, CLUSTERS_OUT], body)

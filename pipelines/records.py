@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,9 +36,6 @@ class _Batch:
     def __init__(self):
         self.docs = {name: [] for name in schemas.DOCUMENTS.names}
         self.rejects = {name: [] for name in schemas.REJECTS.names}
-
-    def __len__(self):
-        return len(self.docs["id"]) + len(self.rejects["reason"])
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return (
@@ -87,6 +83,11 @@ class RecordReader:
 
     # -- one record -------------------------------------------------------------------
     def _reject(self, batch: _Batch, reason, path, line, detail, raw, rec_id=None):
+        """`raw`: the record's bytes (JSONL), a callable giving its text (Parquet), or None."""
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace").rstrip("\n")
+        elif callable(raw):
+            raw = raw()
         r = batch.rejects
         r["reason"].append(reason)
         r["file"].append(path)
@@ -96,40 +97,24 @@ class RecordReader:
         r["raw"].append(raw[: self.s.raw_chars] if raw is not None else None)
 
     def _add_record(self, batch: _Batch, obj, path: str, line: int, stem: str, raw) -> None:
+        # The hot path of ingest: plain lookups first, the reason for a reject only when
+        # there is one, and no copy of the record unless it has metadata to keep.
         s = self.s
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return self._reject(
                 batch, reasons.NOT_AN_OBJECT, path, line,
-                f"expected a JSON object, got {type(obj).__name__}", raw(),
+                f"expected a JSON object, got {type(obj).__name__}", raw,
             )
-        obj = dict(obj)  # popped below; the caller's raw() may still need the original
-        text = obj.pop(s.text_field, _MISSING)
-        raw_id = obj.pop(s.id_field, None)
+        text = obj.get(s.text_field, _MISSING)
+        raw_id = obj.get(s.id_field)
         rec_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id != "" else None
-        if text is _MISSING or text is None:
-            return self._reject(
-                batch, reasons.MISSING_TEXT, path, line,
-                f"no '{s.text_field}' field", raw(), rec_id,
-            )
-        if not isinstance(text, str):
-            return self._reject(
-                batch, reasons.TEXT_NOT_STRING, path, line,
-                f"'{s.text_field}' is {type(text).__name__}, not a string", raw(), rec_id,
-            )
-        if not text or text.isspace():
-            return self._reject(
-                batch, reasons.EMPTY_TEXT, path, line, "text is empty or whitespace only", raw(),
-                rec_id,
-            )
-        if len(text) > s.max_chars:
-            return self._reject(
-                batch, reasons.TEXT_TOO_LONG, path, line,
-                f"{len(text)} characters > max_chars={s.max_chars}", raw(), rec_id,
-            )
+        if type(text) is not str or not text or len(text) > s.max_chars or text.isspace():
+            return self._reject_text(batch, text, path, line, raw, rec_id)
         text = for_storage(text)
-        source = obj.pop("source", None)
-        if not isinstance(source, str) or not source:
+        source = obj.get("source")
+        if type(source) is not str or not source:
             source = s.source or stem
+        known = (s.text_field in obj) + (s.id_field in obj) + ("source" in obj)
         d = batch.docs
         d["id"].append(rec_id if rec_id is not None else derived_id(path, line))
         d["source"].append(source)
@@ -137,72 +122,85 @@ class RecordReader:
         d["n_chars"].append(len(text))
         d["file"].append(path)
         d["line"].append(line)
-        d["metadata"].append(
-            orjson.dumps(obj, default=str, option=orjson.OPT_SORT_KEYS).decode() if obj else None
-        )
+        if len(obj) > known:
+            meta = {k: v for k, v in obj.items() if k not in (s.text_field, s.id_field, "source")}
+            d["metadata"].append(orjson.dumps(meta, default=str, option=orjson.OPT_SORT_KEYS).decode())
+        else:
+            d["metadata"].append(None)
+
+    def _reject_text(self, batch: _Batch, text, path, line, raw, rec_id) -> None:
+        s = self.s
+        if text is _MISSING or text is None:
+            reason, detail = reasons.MISSING_TEXT, f"no '{s.text_field}' field"
+        elif not isinstance(text, str):
+            reason = reasons.TEXT_NOT_STRING
+            detail = f"'{s.text_field}' is {type(text).__name__}, not a string"
+        elif len(text) > s.max_chars:
+            reason = reasons.TEXT_TOO_LONG
+            detail = f"{len(text)} characters > max_chars={s.max_chars}"
+        else:
+            reason, detail = reasons.EMPTY_TEXT, "text is empty or whitespace only"
+        self._reject(batch, reason, path, line, detail, raw, rec_id)
 
     # -- one file ---------------------------------------------------------------------
     def read_file(self, path: str) -> Iterator[tuple[pa.Table, pa.Table, int]]:
-        """Yield (documents, rejects, records_seen) batches for one input file."""
+        """Yield (documents, rejects, records_seen) batches for one input file; every record
+        seen lands in exactly one of the two tables."""
         reader = self._read_parquet if io.file_format(path) == "parquet" else self._read_jsonl
-        # The file readers append to whatever batch is current; we swap in a new one
-        # whenever the current one is full.
-        current, seen = [_Batch()], 0
-        for n in reader(path, lambda: current[0]):
-            seen += n
-            if len(current[0]) >= self.s.batch_size:
-                yield (*current[0].tables(), seen)
-                current[0], seen = _Batch(), 0
-        if len(current[0]) or seen:
-            yield (*current[0].tables(), seen)
+        for batch, seen in reader(path):
+            yield (*batch.tables(), seen)
 
-    def _read_jsonl(self, path: str, current):
-        stem = io.file_stem(path)
-        line = 0
+    def _read_jsonl(self, path: str) -> Iterator[tuple[_Batch, int]]:
+        stem, size, add = io.file_stem(path), self.s.batch_size, self._add_record
+        batch, seen, line = _Batch(), 0, 0
         try:
-            with io.open_input(path) as stream:
-                for line, raw_line in enumerate(stream, start=1):
-                    if raw_line.isspace():
-                        continue  # blank lines are not records (JSON Lines allows a trailing one)
-                    yield 1
-                    batch = current()
-                    raw = lambda r=raw_line: r.decode("utf-8", "replace").rstrip("\n")
-                    try:
-                        obj = orjson.loads(raw_line)  # validates UTF-8 too
-                    except orjson.JSONDecodeError as exc:
-                        obj, reason, detail = _diagnose(raw_line, exc)
-                        if reason:
-                            self._reject(batch, reason, path, line, detail, raw())
-                            continue
-                        if _has_surrogates(obj.get(self.s.text_field) if isinstance(obj, dict) else None):
-                            self._reject(batch, reasons.INVALID_UTF8, path, line,
-                                         "text holds unpaired surrogates", raw())
-                            continue
-                    self._add_record(batch, obj, path, line, stem, raw)
-        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            for line, raw_line in enumerate(io.read_lines(path), start=1):
+                if not raw_line or raw_line.isspace():
+                    continue  # blank lines are not records (JSON Lines allows a trailing one)
+                seen += 1
+                try:
+                    obj = orjson.loads(raw_line)  # validates UTF-8 too
+                except orjson.JSONDecodeError as exc:
+                    obj, reason, detail = _diagnose(raw_line, exc)
+                    if reason is None and _has_surrogates(
+                        obj.get(self.s.text_field) if isinstance(obj, dict) else None
+                    ):
+                        reason, detail = reasons.INVALID_UTF8, "text holds unpaired surrogates"
+                    if reason:
+                        self._reject(batch, reason, path, line, detail, raw_line)
+                        obj = _MISSING
+                if obj is not _MISSING:
+                    add(batch, obj, path, line, stem, raw_line)
+                if seen == size:
+                    yield batch, seen
+                    batch, seen = _Batch(), 0
+        except io.DECOMPRESSION_ERRORS as exc:
             # Truncated or corrupt file: the records before the damage still count.
-            yield 1
+            seen += 1
             self._reject(
-                current(), reasons.UNREADABLE_FILE, path, line + 1,
+                batch, reasons.UNREADABLE_FILE, path, line + 1,
                 f"{type(exc).__name__}: {exc}; records before line {line + 1} were read", None,
             )
+        if seen:
+            yield batch, seen
 
-    def _read_parquet(self, path: str, current):
-        stem = io.file_stem(path)
-        row = 0
+    def _read_parquet(self, path: str) -> Iterator[tuple[_Batch, int]]:
+        stem, add = io.file_stem(path), self._add_record
+        batch, seen, row = _Batch(), 0, 0
         try:
             pf = io.read_parquet_file(path)
             for rb in pf.iter_batches(batch_size=self.s.batch_size):
                 for rec in rb.to_pylist():
                     row += 1
-                    yield 1
-                    self._add_record(
-                        current(), rec, path, row, stem,
-                        lambda r=rec: orjson.dumps(r, default=str).decode(),
-                    )
-        except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
-            yield 1
+                    seen += 1
+                    add(batch, rec, path, row, stem, lambda r=rec: orjson.dumps(r, default=str).decode())
+                yield batch, seen
+                batch, seen = _Batch(), 0
+        except (*io.DECOMPRESSION_ERRORS, pa.ArrowException) as exc:
+            seen += 1
             self._reject(
-                current(), reasons.UNREADABLE_FILE, path, row + 1,
+                batch, reasons.UNREADABLE_FILE, path, row + 1,
                 f"{type(exc).__name__}: {exc}; rows before {row + 1} were read", None,
             )
+        if seen:
+            yield batch, seen

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines import io, reasons, schemas
+from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import make_pipeline, record_counts
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
@@ -86,12 +86,13 @@ def is_documents_table(path: str) -> bool:
     )
 
 
-def read_documents(path: str, batch_size: int, reader: RecordReader):
-    """Yield (documents, rejects, records seen) batches: a documents table is read as is,
-    anything else (JSONL, other Parquet) goes through ingest's record rules."""
+def read_documents(path: str, batch_size: int, reader: RecordReader, removed=()):
+    """Yield (documents, rejects, records seen) batches: a documents table is read as is
+    (minus the `removed` id parts, see pipelines.docsets), anything else (JSONL, other
+    Parquet) goes through ingest's record rules."""
     if is_documents_table(path):
-        for rb in io.read_parquet_file(path).iter_batches(batch_size=batch_size):
-            yield pa.Table.from_batches([rb]), None, rb.num_rows
+        for table in docsets.read_batches(path, removed, batch_size):
+            yield table, None, table.num_rows
     else:
         yield from reader.read_file(path)
 
@@ -108,10 +109,10 @@ class ScorePart(beam.DoFn):
         self.reader = RecordReader(self.settings)
 
     def process(self, element):
-        index, path = element
+        index, path, removed = element
         staging = Path(self.staging)
         scored, ranked, rejects, seen = [], [], [], 0
-        for docs, rej, n in read_documents(path, self.cfg.batch_size, self.reader):
+        for docs, rej, n in read_documents(path, self.cfg.batch_size, self.reader, removed):
             seen += n
             if rej is not None and rej.num_rows:
                 rejects.append(rej)
@@ -142,14 +143,14 @@ class SelectPart(beam.DoFn):
         self.reader = RecordReader(self.settings)
 
     def process(self, element):
-        index, path = element
+        index, path, removed = element
         name = f"part-{index:05d}.parquet"
         scores_path = Path(self.staging) / "scores" / self.cfg.scorer / name
         if not scores_path.exists():
             return
         scores = pq.read_table(scores_path).column("score")
         kept, offset = [], 0
-        for docs, _, _ in read_documents(path, self.cfg.batch_size, self.reader):
+        for docs, _, _ in read_documents(path, self.cfg.batch_size, self.reader, removed):
             s = scores.slice(offset, docs.num_rows)
             offset += docs.num_rows
             kept.append(docs.filter(passes(self.cut, s, docs.column("id"))))
@@ -208,9 +209,12 @@ def _beam_args(ctx: StageContext, workers: int) -> list[str]:
     return args
 
 
-def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[str]) -> dict:
-    """Score `inputs` (documents parts, or raw files) and select; outputs under the run."""
-    elements = list(enumerate(sorted(inputs)))
+def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[str],
+        removed: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """Score `inputs` (documents parts, or raw files) and select; outputs under the run.
+    `removed`: documents part -> removed-id parts to leave out (see pipelines.docsets)."""
+    removed = removed or {}
+    elements = [(i, path, removed.get(path, ())) for i, path in enumerate(sorted(inputs))]
     raw = not all(is_documents_table(p) for p in inputs)
     settings = ReaderSettings(batch_size=cfg.batch_size)
     outputs = [f"scores/{cfg.scorer}"] + ([SELECTED_OUT] if cfg.rule else []) + ([REJECTS_OUT] if raw else [])
@@ -260,7 +264,7 @@ def _reuse_scores(published: Path, staging: Path, elements, scorer: str) -> dict
     """Link the published scores into staging and rebuild the (score, id, n_chars) table
     from them and the documents' n_chars column (same row order: written part by part)."""
     n = 0
-    for index, path in elements:
+    for index, path, removed in elements:
         name = f"part-{index:05d}.parquet"
         src = published / name
         if not src.exists():
@@ -272,7 +276,7 @@ def _reuse_scores(published: Path, staging: Path, elements, scorer: str) -> dict
         except OSError:  # another filesystem: copy instead
             shutil.copyfile(src, dst)
         scores = pq.read_table(src)
-        lengths = io.read_parquet_file(path).read(columns=["n_chars"]).column("n_chars")
+        lengths = docsets.read_part(path, removed, ["n_chars"]).column("n_chars")
         io.write_parquet(pa.table({"score": scores["score"], "id": scores["id"], "n_chars": lengths}),
                          staging / RANKED / name)
         n += scores.num_rows

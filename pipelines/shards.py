@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines import io, reasons, schemas
+from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import make_pipeline, record_counts, spill, unspill
+from pipelines.docsets import DocSet
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
 from scorers import blend, megatron
@@ -87,8 +88,9 @@ class Tokenize(beam.DoFn):
     to `<work>/_tokens/<file hash>-<line>.u32`."""
 
     def __init__(self, spec: TokenizerSpec, settings: ReaderSettings | None, seed: int,
-                 work: str, batch_size: int):
+                 work: str, batch_size: int, removed=None):
         self.spec, self.settings, self.seed, self.work = spec, settings, seed, work
+        self.removed = removed or {}  # documents part -> removed-id parts (pipelines.docsets)
         self.batch_size = batch_size
 
     def setup(self):
@@ -98,10 +100,9 @@ class Tokenize(beam.DoFn):
         if self.settings is not None:  # user files: ingest's record rules
             yield from RecordReader(self.settings).read_file(path)
             return
-        pf = io.read_parquet_file(path)  # a run's documents parts: already clean
-        row = 0
-        for rb in pf.iter_batches(batch_size=self.batch_size, columns=["id", "source", "text"]):
-            t = pa.Table.from_batches([rb])
+        row = 0  # a run's documents parts: already clean
+        for t in docsets.read_batches(path, self.removed.get(path, ()), self.batch_size,
+                                      ["id", "source", "text"]):
             t = t.append_column("line", pa.array(np.arange(row, row + len(t)), pa.int64()))
             row += len(t)
             yield t, None, len(t)
@@ -283,13 +284,14 @@ class WriteShard(beam.DoFn):
         return True
 
 
-def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previous, dtype, print_):
+def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previous, dtype, print_,
+          removed=None):
     prev = str(previous) if previous else None
     return (
         p
         | "Files" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size))
+        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size, removed))
         | "OneKey" >> beam.Map(lambda path: (0, path))
         | "Gather" >> beam.GroupByKey()
         | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work)))
@@ -347,7 +349,7 @@ def output_print(cfg: ShardsConfig, dtype, shares, info) -> str:
 
 
 def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, work: Path,
-                    raw_inputs: bool, prepared: tuple | None = None) -> dict:
+                    raw_inputs: bool, prepared: tuple | None = None, removed=None) -> dict:
     """Write one shard set into the empty directory `dest`; returns the stage counts."""
     settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
     spec, dtype, shares, info = prepared or prepare(cfg, files, settings)
@@ -355,7 +357,7 @@ def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, wo
     (work / "_tokens").mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     with make_pipeline(beam_args) as p:
-        build(p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_)
+        build(p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_, removed)
     if (work / "_error.json").exists():
         raise ConfigError(io.read_json(work / "_error.json")["error"])
     counts = read_counts(work)
@@ -396,17 +398,19 @@ def write_blend(rows: list[dict], dest: Path) -> None:
                   dest / "blend.txt")
 
 
-def run(ctx: StageContext, cfg: ShardsConfig, input_dir: str, upstream: str) -> dict:
-    """Shard the run's documents under `input_dir` into `shards/<name>/`."""
-    files = [str(p) for p in io.iter_parts(ctx.run_dir / input_dir)]
+def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str) -> dict:
+    """Shard the run's document set `docs` (see pipelines.docsets) into `shards/<name>/`."""
+    docs = DocSet.parse(docs)
+    files = docs.part_paths(ctx.run_dir)
     out = f"shards/{cfg.name}"
 
     def body(staging: Path) -> dict:
         return build_shard_set(files, cfg, staging / out, ctx.run_dir / out, ctx.beam_args,
-                               staging / "_work", raw_inputs=False)
+                               staging / "_work", raw_inputs=False,
+                               removed=docs.removed_map(ctx.run_dir))
 
     _, _, shares, info = prepare(cfg, [], None)  # fails fast on a bad tokenizer or mixture
-    config = {"shards": cfg.model_dump(), "input": input_dir,
+    config = {"shards": cfg.model_dump(), "input": str(docs),
               "tokenizer_sha256": info.get("tokenizer_sha256"), "shares": shares}
     return run_stage(ctx, STAGE, config, [upstream], [out], body)
 

@@ -87,7 +87,7 @@ def test_killed_mid_stage_then_rerun_gives_identical_outputs(tmp_path, jsonl):
     proc.wait()
     assert (crashed / "stats" / "ingest.json").exists()
     assert not (crashed / "stats" / "exact_dedup.json").exists(), "the kill came too late"
-    assert not (crashed / exact_dedup.DOCS_OUT).exists()  # nothing half-written looks complete
+    assert not (crashed / exact_dedup.MAP_OUT).exists()  # nothing half-written looks complete
 
     run_stages(crashed, paths, [])  # the rerun skips ingest and redoes exact dedup
     assert parquet_bytes(crashed) == parquet_bytes(clean)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines import exact_dedup, ingest, io
+from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, check_accounting, run_stage
 from scorers.errors import AccountingError
 
@@ -35,7 +36,7 @@ def dedup(tmp_path: Path, jsonl, recs, name="run", **cfg) -> tuple[dict, pa.Tabl
     ctx = StageContext(run_dir=tmp_path / name / "out", partitions=4)
     ingest.run(ctx, [str(path)], ingest.IngestConfig())
     stats = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(**cfg), ingest.DOCS_OUT, ingest.STAGE)
-    kept = io.read_table(io.iter_parts(ctx.run_dir / exact_dedup.DOCS_OUT))
+    kept = exact_dedup.surviving(DocSet(ingest.DOCS_OUT)).read(ctx.run_dir)
     parts = list(io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT))
     removed = io.read_table(parts) if parts else pa.table({"id": [], "kept_id": []})
     return stats, kept, removed
@@ -53,6 +54,24 @@ def test_case_and_whitespace_copies_removed_keeper_is_smallest_id(tmp_path, json
     assert stats["dropped"] == {"exact_duplicate": 3}
     assert stats["in"] == len(corpus()) == stats["kept"] + 3
     assert kept.num_rows == stats["kept"]
+
+
+def test_only_decisions_are_written_part_for_part_and_the_text_stays_where_it_was(tmp_path, jsonl):
+    recs = corpus() * 1 + [{"id": f"x{i:03d}", "text": BASE[i % 40]} for i in range(200)]
+    path = jsonl(tmp_path / "in.jsonl", recs)
+    ctx = StageContext(run_dir=tmp_path / "out", partitions=3)
+    ingest.run(ctx, [str(path)], ingest.IngestConfig(part_docs=60))  # several documents parts
+    stats = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
+    assert not (ctx.run_dir / "documents" / "stage=exact_dedup").exists()
+    doc_parts = {p.name: set(io.read_table([p]).column("id").to_pylist())
+                 for p in io.iter_parts(ctx.run_dir / ingest.DOCS_OUT)}
+    map_parts = list(io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT))
+    assert len(doc_parts) == 5 and len(map_parts) > 1
+    for part in map_parts:  # every removed id is listed beside the part that holds it
+        assert set(io.read_table([part]).column("id").to_pylist()) <= doc_parts[part.name]
+    survivors = exact_dedup.surviving(DocSet(ingest.DOCS_OUT)).read(ctx.run_dir)
+    assert survivors.num_rows == stats["kept"] == len(recs) - stats["dropped"]["exact_duplicate"]
+    assert len(set(survivors.column("id").to_pylist())) == survivors.num_rows
 
 
 def test_normalisation_switches(tmp_path, jsonl):
@@ -82,12 +101,12 @@ def test_rerun_of_same_config_is_skipped_and_changed_config_reruns(tmp_path, jso
     ctx = StageContext(run_dir=tmp_path / "out", partitions=2)
     first = ingest.run(ctx, [str(path)], ingest.IngestConfig())
     ex1 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
-    before = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.DOCS_OUT)}
+    before = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT)}
     again = ingest.run(ctx, [str(path)], ingest.IngestConfig())
     ex2 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     assert not first["skipped"] and again["skipped"] and ex2["skipped"]
     assert ex2["fingerprint"] == ex1["fingerprint"]
-    after = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.DOCS_OUT)}
+    after = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT)}
     assert before == after
     ex3 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(lowercase=False), ingest.DOCS_OUT,
                           ingest.STAGE)

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import exact_dedup, ingest, io, near_dedup, reasons, schemas
+from pipelines.docsets import DocSet
 from pipelines.near_dedup import NearDedupConfig
 from pipelines.stage import StageContext
 from scorers.minhash import ShingleSpec, jaccard, shingle_hashes
@@ -50,7 +51,7 @@ def run_stages(tmp_path, files, cfg: NearDedupConfig, partitions=4, name="run"):
     ctx = StageContext(run_dir=tmp_path / name, partitions=partitions)
     ingest.run(ctx, [str(f) for f in files], ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
-    stats = near_dedup.run(ctx, cfg, exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+    stats = near_dedup.run(ctx, cfg, exact_dedup.surviving(DocSet(ingest.DOCS_OUT)), exact_dedup.STAGE)
     clusters = pq.read_table(ctx.run_dir / near_dedup.CLUSTERS_OUT)
     survivors = io.read_table(list(io.iter_parts(ctx.run_dir / near_dedup.DOCS_OUT)))
     return stats, clusters, survivors

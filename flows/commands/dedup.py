@@ -45,8 +45,14 @@ def dedup_config(args):
 def dedup_flow_fn(config):
     from prefect import flow
 
-    from flows.curate import exact_dedup_task, ingest_task, near_dedup_task, prepare_run
-    from pipelines import near_dedup
+    from flows.curate import (
+        EXACT_SURVIVORS,
+        exact_dedup_task,
+        ingest_task,
+        near_dedup_task,
+        prepare_run,
+    )
+    from pipelines import ingest, near_dedup
     from pipelines.runs import RunRecord
 
     @flow(name="dedup", log_prints=True)
@@ -56,8 +62,8 @@ def dedup_flow_fn(config):
         stats = []
         try:
             for call, docs in (
-                (lambda: ingest_task(ctx, config.inputs, config.ingest), "documents/stage=ingest"),
-                (lambda: exact_dedup_task(ctx, config.exact_dedup), "documents/stage=exact_dedup"),
+                (lambda: ingest_task(ctx, config.inputs, config.ingest), ingest.DOCS_OUT),
+                (lambda: exact_dedup_task(ctx, config.exact_dedup), str(EXACT_SURVIVORS)),
                 (lambda: near_dedup_task(ctx, config.near_dedup), near_dedup.DOCS_OUT),
             ):
                 s = call()
