@@ -159,6 +159,7 @@ def evaluate(ids, pairs, cluster_of: dict, keeper_pairs, threshold: float) -> di
 def run_thresher(docs: list[dict], work: Path, cfg, partitions=2):
     """ingest + exact + near dedup: (near stats, cluster rows, seconds, ids after exact dedup)."""
     from pipelines import exact_dedup, ingest, near_dedup
+    from pipelines.docsets import DocSet
     from pipelines.stage import StageContext
 
     src = work / "input.jsonl"
@@ -169,9 +170,10 @@ def run_thresher(docs: list[dict], work: Path, cfg, partitions=2):
     ingest.run(ctx, [str(src)], ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
-    stats = near_dedup.run(ctx, cfg, exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+    survivors = exact_dedup.surviving(DocSet(ingest.DOCS_OUT))
+    stats = near_dedup.run(ctx, cfg, survivors, exact_dedup.STAGE)
     seconds = time.perf_counter() - t
-    seen = set(pq.read_table(ctx.run_dir / exact_dedup.DOCS_OUT, columns=["id"])["id"].to_pylist())
+    seen = set(survivors.read(ctx.run_dir, ["id"])["id"].to_pylist())
     clusters = pq.read_table(ctx.run_dir / near_dedup.CLUSTERS_OUT).to_pylist()
     return stats, clusters, seconds, seen
 

@@ -141,6 +141,7 @@ def _bytes_under(path: str) -> int:
 
 def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     from pipelines import exact_dedup, ingest, near_dedup
+    from pipelines.docsets import DocSet
     from pipelines.near_dedup import NearDedupConfig
     from pipelines.stage import StageContext, default_partitions
 
@@ -154,7 +155,8 @@ def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     ingest.run(ctx, [inp], ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
-    near_dedup.run(ctx, NearDedupConfig(), exact_dedup.DOCS_OUT, exact_dedup.STAGE)
+    near_dedup.run(ctx, NearDedupConfig(), exact_dedup.surviving(DocSet(ingest.DOCS_OUT)),
+                   exact_dedup.STAGE)
     t1 = time.perf_counter()
     time.sleep(0.2)
     print(json.dumps({"near_seconds": t1 - t, "near_peak_mb": sampler.peak_mb(t, t1),

@@ -2,7 +2,7 @@
 
 Views (each has a `run_id` column):
   documents   the documents that survived the run's last stage (run.json: final_documents)
-  documents_all  every stage's documents, with a `stage` column
+  documents_all  every document table a stage wrote (ingest, near dedup), with `stage`
   rejects     records that could not be processed, with stage, reason, file, line, raw
   duplicates  removed id -> kept id, with `kind` (exact, near) and similarity
   clusters    near-dedup clusters: id, cluster_id (= keeper id), kept, similarity_to_keeper

@@ -33,8 +33,8 @@ class RunConfig(BaseModel):
     )
     partitions: int | None = Field(
         None, ge=1, le=65536,
-        description="output part files per table (default: one per 32 MB of input files, at "
-        "least 8, so a partition's rows fit in a worker's memory whatever the corpus size)",
+        description="hash partitions of each shuffle (ids, text hashes, LSH bands; default: "
+        "one per 32 MB of input files, at least 8, so a partition fits a worker's memory)",
     )
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="reading raw records")

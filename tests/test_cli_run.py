@@ -125,3 +125,22 @@ def test_demo_corpus_is_deterministic(tmp_path):
     b = write_demo_corpus(tmp_path / "b")
     for pa_, pb in zip(a, b, strict=True):
         assert Path(pa_).read_bytes() == Path(pb).read_bytes()
+
+
+def test_documents_view_leaves_out_what_exact_dedup_removed(tmp_path, cli, jsonl, prefect_api):
+    """Exact dedup writes only its decisions; with near dedup off, the run's documents are
+    ingest's minus those, in the view as in run.json."""
+    recs = [{"id": f"d{i:02d}", "text": f"Text number {i % 7}."} for i in range(30)]
+    src = jsonl(tmp_path / "in.jsonl", recs)
+    (tmp_path / "cfg.yaml").write_text("near_dedup: {enabled: false}\n")
+    code, _, err = cli("run", "--input", src, "--out", tmp_path / "out", "--config", tmp_path / "cfg.yaml")
+    assert code == 0, err
+    run = next((tmp_path / "out" / "runs").iterdir())
+    assert json.loads((run / "run.json").read_text())["final_documents"] == "documents/stage=ingest - dedup/exact"
+    code, out, _ = cli("query", "--out", tmp_path / "out", "--format", "json",
+                       "SELECT (SELECT count(*) FROM documents) AS docs, "
+                       "(SELECT count(*) FROM documents WHERE id IN (SELECT id FROM exact_duplicates)) AS leaked, "
+                       "(SELECT list(id ORDER BY id) FROM documents) AS ids")
+    row = json.loads(out)[0]
+    assert row["docs"] == 7 and row["leaked"] == 0
+    assert row["ids"] == [f"d{i:02d}" for i in range(7)]  # the smallest id of each text is kept

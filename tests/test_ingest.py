@@ -118,6 +118,27 @@ def test_reads_gzip_zstd_and_parquet_with_source_from_config(tmp_path):
     assert stats["in"] == 7
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_corrupt_compressed_file_keeps_the_records_before_the_damage(tmp_path, suffix):
+    import zstandard
+
+    data = b"".join(json.dumps({"id": f"c{i:04d}", "text": f"record {i} " + "word " * 60}).encode()
+                    + b"\n" for i in range(3000))
+    packed = bytearray(gzip.compress(data) if suffix == ".gz" else zstandard.compress(data))
+    middle = len(packed) // 2
+    packed[middle:middle + 64] = bytes(64)  # a damaged stretch, not just a short file
+    path = tmp_path / "in" / f"bad.jsonl{suffix}"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(packed))
+    stats, docs, rejects = run_ingest(tmp_path, [path])
+    reasons_seen = rejects.column("reason").to_pylist()
+    assert reasons_seen.count("unreadable_file") == 1
+    ids = docs.column("id").to_pylist()
+    assert 500 < len(ids) < 3000  # the good records before the damage are all there
+    assert ids == [f"c{i:04d}" for i in range(len(ids))]  # in order, none skipped
+    assert stats["in"] == stats["kept"] + stats["rejected"]
+
+
 def test_missing_input_is_a_user_error(tmp_path):
     with pytest.raises(InputError, match="no input files match"):
         io.expand_inputs([str(tmp_path / "nope" / "*.jsonl")])
