@@ -21,7 +21,6 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import io, reasons, schemas
@@ -60,18 +59,21 @@ class HashPart(beam.DoFn):
         self.staging = staging
 
     def process(self, path: str):
-        rows = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=16384, columns=["id", "text"]):
-            hashes = hash_texts(batch.column("text"), **self.switches)
+        ids, hashes = [], []
+        # small batches keep the reader's memory low; the (id, hash) rows are gathered for
+        # the whole part, so each partition gets one spill file per part
+        for batch in io.read_parquet_file(path).iter_batches(batch_size=4096, columns=["id", "text"]):
+            ids.append(batch.column("id"))
+            hashes += hash_texts(batch.column("text"), **self.switches)
+        if hashes:
             table = pa.table({
-                "id": batch.column("id"),
+                "id": pa.concat_arrays(ids),
                 "text_hash": pa.array(hashes, pa.string()),
-                "part": pa.array([path] * batch.num_rows, pa.string()),
+                "part": pa.repeat(path, len(hashes)).cast(pa.string()),
             })
-            rows += batch.num_rows
             for part, chunk in split_by_partition(table, hashes, self.partitions):
                 yield part, spill(chunk, self.staging, part)
-        record_counts(self.staging, f"read-{Path(path).stem}", {"in": rows})
+        record_counts(self.staging, f"read-{Path(path).stem}", {"in": len(hashes)})
 
 
 def pick_keepers(table: pa.Table) -> tuple[pa.Table, int]:

@@ -177,7 +177,7 @@ class ParquetStream:
             out.write(table)
     """
 
-    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_bytes: int = 32 << 20):
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_bytes: int = 16 << 20):
         self.path, self.schema, self.row_group_bytes = Path(path), schema, row_group_bytes
         self.tmp, self.writer, self.rows = _tmp_name(self.path), None, 0
         self._pending: list[pa.Table] = []
