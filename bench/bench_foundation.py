@@ -67,11 +67,12 @@ def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_coun
 
     def row(stage, workers, seconds, rss):
         return {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage,
-                "workers": workers, "MB": round(mb, 1), "seconds": round(seconds, 2),
+                "runner": "threads" if workers == 1 else f"{workers} procs", "MB": round(mb, 1), "seconds": round(seconds, 2),
                 "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
                 "peak RSS MB": round(rss), "vs json.loads": round(base["seconds"] / seconds, 2)}
 
     rows.append(row("json.loads loop (baseline)", 1, base["seconds"], base["rss"]))
+    rows[-1]["runner"] = "1 process"
     for workers in worker_counts:
         beam_args = [] if workers == 1 else [
             f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
@@ -89,7 +90,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--partitions", type=int, help="default: the run's own rule (32 MB of input each)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
-                    help="Beam worker processes to measure (1 = in-process)")
+                    help="1 = the default local runner (in-process, one thread per core); "
+                         "N > 1 = N Beam worker processes")
     ap.add_argument("--plain", action="store_true", help="uncompressed JSONL (default: .jsonl.gz)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus and outputs")
     args = ap.parse_args()
