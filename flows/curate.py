@@ -71,8 +71,8 @@ def shards_task(ctx: StageContext, cfg: shard_stage.ShardsConfig, docs: str, ups
 def prepare_run(config: RunConfig) -> StageContext:
     """Resolve inputs (fails fast on a bad path), the run directory and the partition count.
 
-    Stages hold one partition's rows at a time, so the default partition count grows with
-    the input; it is a pure function of the inputs, so reruns resume the same run.
+    A stage holds one shuffle partition's rows at a time, so the default partition count
+    grows with the input; it is a pure function of the inputs, so reruns resume the same run.
     """
     files = io.expand_inputs(config.inputs)
     fingerprints = [io.file_fingerprint(f) for f in files]

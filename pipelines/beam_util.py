@@ -30,13 +30,14 @@ def make_pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
         return beam.Pipeline(options=options)
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+    # One worker thread per core (at most 4) unless the flags say otherwise: the heavy parts
+    # of every stage (inflate, Parquet encode/decode, Arrow and numpy kernels) release the
+    # GIL, so threads overlap them with the Python parts; worker processes cost ~1-2 s of
+    # start-up per stage, which the 100k-document benchmark does not win back.
     if not any(a.startswith("--direct_num_workers") for a in args):
-        # One worker thread per core (at most 4): the heavy parts of every stage (inflate,
-        # Parquet encode/decode, Arrow and numpy kernels) release the GIL, so threads
-        # overlap them with the Python parts; worker processes would cost ~1-2 s of
-        # start-up per stage, more than a typical nightly partition gains.
-        args += [f"--direct_num_workers={min(os.cpu_count() or 1, 4)}",
-                 "--direct_running_mode=multi_threading"]
+        args.append(f"--direct_num_workers={min(os.cpu_count() or 1, 4)}")
+    if not any(a.startswith("--direct_running_mode") for a in args):
+        args.append("--direct_running_mode=multi_threading")
     return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(args))
 
 
@@ -112,7 +113,7 @@ def spill(table: pa.Table, staging: str | Path, partition: int) -> str:
 def unspill(paths) -> pa.Table:
     """Read and concatenate spilled batches (memory-mapped), then delete the files."""
     tables = []
-    for path in sorted(paths):  # sorted: the concatenation order must not depend on the runner
+    for path in sorted(paths):  # one order per set of files (consumers sort what they need)
         with pa.memory_map(path) as source:
             tables.append(pa.ipc.open_file(source).read_all())
     table = pa.concat_tables(tables) if tables else None

@@ -158,6 +158,8 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str)
         counts.setdefault("dropped", {reasons.EXACT_DUPLICATE: 0})
         return counts
 
+    # The hash's case mapping comes from the Unicode tables inside pyarrow, so a new pyarrow
+    # (or a new hash method) redoes the stage instead of mixing two definitions in one run.
     config = {"exact_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions,
-              "method": 2}  # method: bump when the hash definition changes, so reruns redo it
+              "method": 2, "pyarrow": pa.__version__}
     return run_stage(ctx, STAGE, config, [upstream], [MAP_OUT], body)

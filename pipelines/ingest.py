@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines import io, reasons, schemas
+from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, read_counts, run_stage
@@ -31,6 +31,7 @@ REJECTS_OUT = f"rejects/stage={STAGE}"
 KEYS = pa.schema([("id", pa.string()), ("file_no", pa.int64()), ("line", pa.int64()),
                   ("part", pa.string()), ("file", pa.string())])
 _KEYS_PER_SPILL = 200_000
+PART_BYTES = 256 << 20  # text per documents part at most (besides IngestConfig.part_docs)
 
 
 class IngestConfig(BaseModel):
@@ -67,7 +68,7 @@ class ReadFile(beam.DoFn):
     def process(self, element):
         number, path = element
         docs_dir = Path(self.staging) / DOCS_OUT
-        seen, chunk, in_chunk, out, keys = 0, 0, 0, None, []
+        seen, chunk, in_chunk, in_bytes, out, keys = 0, 0, 0, 0, None, []
         with io.ParquetStream(Path(self.staging) / REJECTS_OUT / f"part-{number:05d}.parquet",
                               schemas.REJECTS) as rejects:
             for docs, bad, n in self.reader.read_file(path):
@@ -77,14 +78,24 @@ class ReadFile(beam.DoFn):
                     if out is None:
                         name = f"part-{number:05d}-{chunk:05d}"
                         out = io.ParquetStream(docs_dir / f"{name}.parquet", schemas.DOCUMENTS)
-                    piece = docs.slice(0, self.part_docs - in_chunk)
+                    # a part holds at most part_docs documents and PART_BYTES of text
+                    # (an empty part takes the next document whatever its size)
+                    ends = np.cumsum(pc.binary_length(docs.column("text")).to_numpy())
+                    fits = int(np.searchsorted(ends, PART_BYTES - in_bytes, "right"))
+                    take = min(self.part_docs - in_chunk, fits) or (0 if in_chunk else 1)
+                    if take == 0:  # the next document does not fit: this part is full
+                        out.close()
+                        out, chunk, in_chunk, in_bytes = None, chunk + 1, 0, 0
+                        continue
+                    piece = docs.slice(0, take)
                     out.write(piece)
                     keys.append(_keys(piece, number, name, path))
                     in_chunk += piece.num_rows
+                    in_bytes += int(ends[piece.num_rows - 1])
                     docs = docs.slice(piece.num_rows)
-                    if in_chunk == self.part_docs:
+                    if in_chunk == self.part_docs or in_bytes >= PART_BYTES:
                         out.close()
-                        out, chunk, in_chunk = None, chunk + 1, 0
+                        out, chunk, in_chunk, in_bytes = None, chunk + 1, 0, 0
                 if sum(k.num_rows for k in keys) >= _KEYS_PER_SPILL:
                     yield from self._spill(keys)
                     keys = []
@@ -121,8 +132,9 @@ def find_repeats(keys: pa.Table) -> pa.Table:
                         schema=pa.schema([("part", pa.string()), ("line", pa.int64()),
                                           ("detail", pa.string())]))
     first = np.maximum.accumulate(np.where(~repeat, np.arange(len(ids)), 0))[repeat]
-    files, lines = keys.column("file").to_pylist(), keys.column("line").to_pylist()
-    detail = [f"id already used at {files[i]}:{lines[i]}" for i in first.tolist()]
+    where = pa.array(first)
+    files, lines = keys.column("file").take(where).to_pylist(), keys.column("line").take(where).to_pylist()
+    detail = [f"id already used at {f}:{n}" for f, n in zip(files, lines, strict=True)]
     dups = keys.filter(pa.array(repeat))
     return pa.table({"part": dups.column("part"), "line": dups.column("line"),
                      "detail": pa.array(detail, pa.string())})
@@ -143,7 +155,11 @@ class FindRepeats(beam.DoFn):
 
 
 class DropRepeats(beam.DoFn):
-    """A documents part and its repeated ids -> the part without them, plus their rejects."""
+    """A documents part and its repeated ids -> the part without them, plus their rejects.
+
+    Streamed (memory is a batch, not the part). Safe to retry: the rejects are written
+    before the part is replaced, so a part that no longer holds the repeats was done.
+    """
 
     def __init__(self, staging: str, raw_chars: int):
         self.staging, self.raw_chars = staging, raw_chars
@@ -152,9 +168,18 @@ class DropRepeats(beam.DoFn):
         part, spilled = element
         repeats = unspill(list(spilled)).sort_by("line")
         path = Path(self.staging) / DOCS_OUT / f"{part}.parquet"
-        docs = io.read_table([path])
-        is_repeat = pc.is_in(docs.column("line"), value_set=repeats.column("line"))
-        dups = docs.filter(is_repeat).sort_by("line")
+        if not path.exists():
+            return  # an earlier attempt removed every document of this part
+        lines = repeats.column("line")
+        found = []
+        for batch in docsets.read_batches(str(path), batch_size=4096):
+            found.append(batch.filter(pc.is_in(batch.column("line"), value_set=lines)))
+        dups = pa.concat_tables(found).sort_by("line") if found else None
+        if dups is None or dups.num_rows == 0:
+            return  # an earlier attempt finished this part
+        if dups.num_rows != repeats.num_rows:
+            raise RuntimeError(f"{path.name}: {repeats.num_rows} repeated ids expected, "
+                               f"{dups.num_rows} found")
         rejects = pa.table({
             "reason": pa.repeat(reasons.DUPLICATE_ID, dups.num_rows).cast(pa.string()),
             "file": dups.column("file"),
@@ -164,7 +189,10 @@ class DropRepeats(beam.DoFn):
             "raw": pc.utf8_slice_codeunits(dups.column("text"), 0, self.raw_chars).cast(pa.string()),
         }, schema=schemas.REJECTS)
         io.write_parquet(rejects, Path(self.staging) / REJECTS_OUT / f"{part}-duplicate-ids.parquet")
-        io.write_parquet(docs.filter(pc.invert(is_repeat)), path)
+        kept = (b.filter(pc.invert(pc.is_in(b.column("line"), value_set=lines)))
+                for b in docsets.read_batches(str(path), batch_size=4096))
+        if io.write_parquet_batches(kept, schemas.DOCUMENTS, path) == 0:  # replaced atomically
+            path.unlink()  # nothing left: no part at all
 
 
 def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, staging: str):
@@ -200,7 +228,8 @@ def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
         counts["chars_kept"] = _sum_column(staging / DOCS_OUT, "n_chars")
         return counts
 
-    config = {"ingest": cfg.model_dump(), "files": fingerprints, "partitions": ctx.partitions}
+    # partitions only route the small id keys: the outputs do not depend on them
+    config = {"ingest": cfg.model_dump(), "files": fingerprints}
     return run_stage(ctx, STAGE, config, [], [DOCS_OUT, REJECTS_OUT], body)
 
 

@@ -298,7 +298,9 @@ def _write_clusters(clusters: pa.Table, staging: str) -> None:
     record_counts(staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows})
 
 
-def build(pipeline, parts: list[tuple[int, str]], cfg: NearDedupConfig, partitions: int, staging: str):
+def build(pipeline, parts: list[tuple[int, str, tuple[str, ...]]], cfg: NearDedupConfig,
+          partitions: int, staging: str):
+    """`parts`: (index, documents part path, removed-id parts that apply to it)."""
     docs = pipeline | "Parts" >> beam.Create(parts) | "Reshuffle" >> beam.Reshuffle()
     comps = (
         docs

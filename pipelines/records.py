@@ -54,27 +54,25 @@ def derived_id(path: str, line: int) -> str:
 
 
 def _diagnose(raw_line: bytes, exc: Exception):
-    """Why orjson refused a line: (obj, None, None) if the stdlib parser accepts it
-    (escaped lone surrogates such as "\\ud800", which orjson refuses), else
-    (None, reason, detail)."""
+    """Why orjson refused a line: (obj, None, None) if the record is fine after all (the
+    stdlib parser takes NaN and Infinity, which orjson refuses), else (None, reason, detail)."""
     try:
         decoded = raw_line.decode("utf-8")
     except UnicodeDecodeError as err:
         return None, reasons.INVALID_UTF8, str(err)
     try:
-        return json.loads(decoded), None, None
+        obj = json.loads(decoded)
     except ValueError:
         return None, reasons.INVALID_JSON, str(exc)
-
-
-def _has_surrogates(text) -> bool:
-    if not isinstance(text, str):
-        return False
-    try:
-        text.encode("utf-8")
+    try:  # escaped lone surrogates ("\\ud800") anywhere: not text at all
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return None, reasons.INVALID_UTF8, "the record holds unpaired surrogates"
+    try:  # what orjson cannot write back either (integers over 64 bits)
+        orjson.dumps(obj)
+    except TypeError as err:
+        return None, reasons.INVALID_JSON, f"{err}: {exc}"
+    return obj, None, None
 
 
 class RecordReader:
@@ -114,7 +112,7 @@ class RecordReader:
         source = obj.get("source")
         if type(source) is not str or not source:
             source = s.source or stem
-        known = (s.text_field in obj) + (s.id_field in obj) + ("source" in obj)
+        known = len(obj.keys() & {s.text_field, s.id_field, "source"})
         d = batch.docs
         d["id"].append(rec_id if rec_id is not None else derived_id(path, line))
         d["source"].append(source)
@@ -153,34 +151,35 @@ class RecordReader:
     def _read_jsonl(self, path: str) -> Iterator[tuple[_Batch, int]]:
         stem, size, add = io.file_stem(path), self.s.batch_size, self._add_record
         batch, seen, line = _Batch(), 0, 0
-        try:
-            for line, raw_line in enumerate(io.read_lines(path), start=1):
-                if not raw_line or raw_line.isspace():
-                    continue  # blank lines are not records (JSON Lines allows a trailing one)
+        lines = enumerate(io.read_lines(path), start=1)
+        while True:
+            try:  # only reading is guarded: a damaged file, never a bug below, is a reject
+                line, raw_line = next(lines)
+            except StopIteration:
+                break
+            except io.DECOMPRESSION_ERRORS as exc:
+                # Truncated or corrupt file: the records before the damage still count.
                 seen += 1
-                try:
-                    obj = orjson.loads(raw_line)  # validates UTF-8 too
-                except orjson.JSONDecodeError as exc:
-                    obj, reason, detail = _diagnose(raw_line, exc)
-                    if reason is None and _has_surrogates(
-                        obj.get(self.s.text_field) if isinstance(obj, dict) else None
-                    ):
-                        reason, detail = reasons.INVALID_UTF8, "text holds unpaired surrogates"
-                    if reason:
-                        self._reject(batch, reason, path, line, detail, raw_line)
-                        obj = _MISSING
-                if obj is not _MISSING:
-                    add(batch, obj, path, line, stem, raw_line)
-                if seen == size:
-                    yield batch, seen
-                    batch, seen = _Batch(), 0
-        except io.DECOMPRESSION_ERRORS as exc:
-            # Truncated or corrupt file: the records before the damage still count.
+                self._reject(
+                    batch, reasons.UNREADABLE_FILE, path, line + 1,
+                    f"{type(exc).__name__}: {exc}; records before line {line + 1} were read", None,
+                )
+                break
+            if not raw_line or raw_line.isspace():
+                continue  # blank lines are not records (JSON Lines allows a trailing one)
             seen += 1
-            self._reject(
-                batch, reasons.UNREADABLE_FILE, path, line + 1,
-                f"{type(exc).__name__}: {exc}; records before line {line + 1} were read", None,
-            )
+            try:
+                obj = orjson.loads(raw_line)  # validates UTF-8 too
+            except orjson.JSONDecodeError as exc:
+                obj, reason, detail = _diagnose(raw_line, exc)
+                if reason:
+                    self._reject(batch, reason, path, line, detail, raw_line)
+                    obj = _MISSING
+            if obj is not _MISSING:
+                add(batch, obj, path, line, stem, raw_line)
+            if seen == size:
+                yield batch, seen
+                batch, seen = _Batch(), 0
         if seen:
             yield batch, seen
 

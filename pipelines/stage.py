@@ -40,8 +40,8 @@ PARTITION_INPUT_BYTES = 32 << 20  # ~100 MB of text per partition for gzipped JS
 
 
 def default_partitions(input_bytes: int) -> int:
-    """Part files per table for this much input: stages hold one partition's rows at a
-    time, so the count grows with the corpus to keep worker memory flat."""
+    """Hash partitions per shuffle for this much input: a stage holds one partition's
+    rows at a time, so the count grows with the corpus to keep worker memory flat."""
     return max(8, -(-input_bytes // PARTITION_INPUT_BYTES))
 
 

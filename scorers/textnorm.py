@@ -53,7 +53,9 @@ def make_normalizer(
     """Build the hashing normaliser for one string; the definition `hash_texts` follows.
 
     Lowercasing is Unicode's simple one-to-one mapping ('İ' -> 'i', and 'Σ' -> 'σ' even at
-    the end of a word), because that is what Arrow's vectorised kernel does. Punctuation
+    the end of a word), because that is what Arrow's vectorised kernel does. Arrow's
+    Unicode tables can be newer than Python's: `normalize_array` is the definition used
+    for hashing, and this function equals it on characters both versions assign. Punctuation
     (anything but letters, numbers and whitespace) becomes a space, so 'end.Start' and
     'end. Start' agree once whitespace is collapsed; digits become '0'; whitespace is what
     `str.split()` splits on.

@@ -109,13 +109,18 @@ def test_help_lists_commands(cli):
 
 
 def test_beam_flags_pass_through_unchanged():
-    from apache_beam.options.pipeline_options import DebugOptions
+    from apache_beam.options.pipeline_options import DebugOptions, DirectOptions
 
     from pipelines.beam_util import make_pipeline
 
     p = make_pipeline(["--experiments", "thresher_test_flag"])
     assert "thresher_test_flag" in p.options.view_as(DebugOptions).experiments
     assert type(p.runner).__name__ == "FnApiRunner"  # never the downloading Prism runner
+    assert p.options.view_as(DirectOptions).direct_running_mode == "multi_threading"  # default
+    # a flag the user gives wins over the default, even without its companion flag
+    p = make_pipeline(["--direct_running_mode=multi_processing"])
+    assert p.options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert make_pipeline(["--direct_num_workers=3"]).options.view_as(DirectOptions).direct_num_workers == 3
 
 
 def test_demo_corpus_is_deterministic(tmp_path):

@@ -119,14 +119,18 @@ def test_reads_gzip_zstd_and_parquet_with_source_from_config(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".gz", ".zst"])
-def test_corrupt_compressed_file_keeps_the_records_before_the_damage(tmp_path, suffix):
+@pytest.mark.parametrize("damage", ["corrupt", "truncated"])
+def test_damaged_compressed_file_keeps_the_records_before_the_damage(tmp_path, suffix, damage):
     import zstandard
 
     data = b"".join(json.dumps({"id": f"c{i:04d}", "text": f"record {i} " + "word " * 60}).encode()
                     + b"\n" for i in range(3000))
     packed = bytearray(gzip.compress(data) if suffix == ".gz" else zstandard.compress(data))
     middle = len(packed) // 2
-    packed[middle:middle + 64] = bytes(64)  # a damaged stretch, not just a short file
+    if damage == "corrupt":
+        packed[middle:middle + 64] = bytes(64)  # a damaged stretch inside the file
+    else:
+        del packed[middle:]  # a file cut short
     path = tmp_path / "in" / f"bad.jsonl{suffix}"
     path.parent.mkdir(parents=True)
     path.write_bytes(bytes(packed))
@@ -137,6 +141,57 @@ def test_corrupt_compressed_file_keeps_the_records_before_the_damage(tmp_path, s
     assert 500 < len(ids) < 3000  # the good records before the damage are all there
     assert ids == [f"c{i:04d}" for i in range(len(ids))]  # in order, none skipped
     assert stats["in"] == stats["kept"] + stats["rejected"]
+
+
+def test_records_the_fast_parser_refuses_are_judged_whole(tmp_path, jsonl):
+    path = jsonl(tmp_path / "in" / "odd.jsonl", [
+        b'{"id": "s1", "text": "fine text", "note": "lone \\udc80 in metadata"}',  # invalid_utf8
+        # NaN sends it to the stdlib parser, which keeps the integer over 64 bits exact;
+        # orjson cannot write that back: rejected rather than crashing the stage
+        b'{"id": "b1", "text": "fine text", "x": NaN, "n": 123456789012345678901234567890}',
+        b'{"id": "n1", "text": "fine text", "x": NaN}',  # NaN: the stdlib accepts it
+        b'{"id": "m1", "text": "fine text", "source": "web", "lang": "en"}',
+    ])
+    stats, docs, rejects = run_ingest(tmp_path, [path], id_field="source")
+    assert dict(zip(rejects.column("line").to_pylist(), rejects.column("reason").to_pylist(),
+                    strict=True)) == {1: "invalid_utf8", 2: "invalid_json"}
+    meta = dict(zip(docs.column("line").to_pylist(), docs.column("metadata").to_pylist(), strict=True))
+    # the id field is "source" here: "id" and "lang" are metadata, none of it lost
+    assert json.loads(meta[4]) == {"id": "m1", "lang": "en"}
+    assert json.loads(meta[3]) == {"id": "n1", "x": None}
+    assert stats["in"] == 4 == stats["kept"] + stats["rejected"]
+
+
+def test_a_part_made_only_of_repeated_ids_disappears(tmp_path, jsonl):
+    first = jsonl(tmp_path / "in" / "a.jsonl", [{"id": f"r{i}", "text": f"first {i}"} for i in range(50)])
+    again = jsonl(tmp_path / "in" / "b.jsonl",
+                  [{"id": f"r{i}", "text": f"again {i}"} for i in range(50)]
+                  + [{"id": "r7", "text": "and again"}])  # the same id twice in one file too
+    stats, docs, rejects = run_ingest(tmp_path, [again, first], part_docs=20)
+    assert sorted(docs.column("text").to_pylist()) == sorted(f"first {i}" for i in range(50))
+    assert rejects.num_rows == 51 and set(rejects.column("reason").to_pylist()) == {"duplicate_id"}
+    assert all(d.startswith("id already used at ") and d.endswith("a.jsonl:" + str(n + 1))
+               for d, n in zip(rejects.sort_by("line").column("detail").to_pylist()[:50], range(50),
+                               strict=True))
+    parts = sorted(p.name for p in (tmp_path / "run" / ingest.DOCS_OUT).glob("*.parquet"))
+    assert parts == ["part-00000-00000.parquet", "part-00000-00001.parquet", "part-00000-00002.parquet"]
+    assert stats["in"] == 101 == stats["kept"] + stats["rejected"]
+
+
+def test_parts_end_at_part_docs_or_part_bytes(tmp_path, jsonl, monkeypatch):
+    monkeypatch.setattr(ingest, "PART_BYTES", 1000)
+    recs = [{"id": f"p{i:03d}", "text": "x" * 300} for i in range(20)] + [{"id": "big", "text": "y" * 5000}]
+    stats, docs, _ = run_ingest(tmp_path, [jsonl(tmp_path / "in" / "a.jsonl", recs)], part_docs=3)
+    sizes = [pq.ParquetFile(p).metadata.num_rows
+             for p in sorted((tmp_path / "run" / ingest.DOCS_OUT).glob("*.parquet"))]
+    assert sizes == [3, 3, 3, 3, 3, 3, 2, 1]  # 3 docs (900 B) fit in 1000 B; the 5 KB one alone
+    assert stats["kept"] == docs.num_rows == 21
+    monkeypatch.setattr(ingest, "PART_BYTES", 700)
+    stats, docs, _ = run_ingest(tmp_path / "b", [jsonl(tmp_path / "in" / "a.jsonl", recs)], part_docs=3)
+    sizes = [pq.ParquetFile(p).metadata.num_rows
+             for p in sorted((tmp_path / "b" / "run" / ingest.DOCS_OUT).glob("*.parquet"))]
+    assert sizes == [2] * 10 + [1]  # a third 300 B document would pass 700 B
+    assert docs.num_rows == 21
 
 
 def test_missing_input_is_a_user_error(tmp_path):

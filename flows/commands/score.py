@@ -11,8 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score documents with a fastText scorer; keep the top share",
         description="Score documents with any fastText supervised model (score = P(positive "
         "label)), write <out>/scores/<scorer>/ (id, score) and, with a selection rule, the kept "
-        "documents to <out>/selected/. Input: documents Parquet (a run's documents/ dir) or "
-        "raw JSONL/Parquet. Unrecognised --flags are passed to Beam.",
+        "documents to <out>/selected/. Input: documents Parquet (e.g. a run's "
+        "documents/stage=near_dedup/; inside `thresher run` the stage reads the run's final "
+        "document set) or raw JSONL/Parquet. Unrecognised --flags are passed to Beam.",
     )
     p.add_argument("--model", required=True, metavar="M.bin", help="fastText supervised model")
     p.add_argument("--positive-label", default="__label__1",
