@@ -155,12 +155,14 @@ def read_lines(path: str, block_size: int = 4 << 20) -> Iterator[bytes]:
             read = getattr(stream, "read1", stream.read)  # at most one raw read per call
             rest: list[bytes] = []  # the pieces of a line not ended yet (joined once: linear)
             while block := read(block_size):
-                cut = block.rfind(b"\n")
-                if cut < 0:
+                lines = block.split(b"\n")
+                if len(lines) == 1:
                     rest.append(block)
                     continue
-                lines = b"".join([*rest, block[:cut]]).split(b"\n")
-                rest = [block[cut + 1:]]
+                if rest:
+                    rest.append(lines[0])
+                    lines[0] = b"".join(rest)
+                rest = [lines.pop()]
                 done += len(lines)
                 yield from lines
             if tail := b"".join(rest):
