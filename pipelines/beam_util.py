@@ -111,14 +111,20 @@ def spill(table: pa.Table, staging: str | Path, partition: int) -> str:
 
 
 def unspill(paths) -> pa.Table:
-    """Read and concatenate spilled batches (memory-mapped), then delete the files."""
+    """Read and concatenate spilled batches (memory-mapped). The files stay until the
+    consumer calls `release`, when its work is done, so a retried bundle reads them again."""
     tables = []
     for path in sorted(paths):  # one order per set of files (consumers sort what they need)
         with pa.memory_map(path) as source:
             tables.append(pa.ipc.open_file(source).read_all())
     table = pa.concat_tables(tables) if tables else None
     if table is not None:
-        table = table.combine_chunks()  # copy out of the maps before the files go
+        table = table.combine_chunks()  # copy out of the maps: the files may go any time
+    return table
+
+
+def release(paths) -> None:
+    """Delete spill files whose consumer has finished with them (frees disk mid-stage;
+    whatever is left goes with the staging directory)."""
     for path in paths:
         Path(path).unlink(missing_ok=True)
-    return table

@@ -27,6 +27,7 @@ from pipelines import io, reasons, schemas
 from pipelines.beam_util import (
     make_pipeline,
     record_counts,
+    release,
     spill,
     split_by_partition,
     unspill,
@@ -104,7 +105,8 @@ class Decide(beam.DoFn):
 
     def process(self, element):
         hash_part, spilled = element
-        dup_map, kept = pick_keepers(unspill(list(spilled)))
+        spilled = list(spilled)
+        dup_map, kept = pick_keepers(unspill(spilled))
         # Counted here, apart from the map parts written next: in = kept + dropped then
         # checks that every hashed row got a decision.
         record_counts(self.staging, f"decide-{hash_part:05d}",
@@ -113,6 +115,7 @@ class Decide(beam.DoFn):
         rows = dup_map.select(schemas.EXACT_DUPLICATES.names)
         for path in np.unique(parts).tolist():
             yield path, spill(rows.filter(pa.array(parts == path)), self.staging, hash_part)
+        release(spilled)
 
 
 class WriteMap(beam.DoFn):
@@ -123,8 +126,9 @@ class WriteMap(beam.DoFn):
 
     def process(self, element):
         path, spilled = element
-        io.write_parquet(unspill(list(spilled)).sort_by("id"),
-                         Path(self.staging) / MAP_OUT / Path(path).name)
+        spilled = list(spilled)
+        io.write_parquet(unspill(spilled).sort_by("id"), Path(self.staging) / MAP_OUT / Path(path).name)
+        release(spilled)
 
 
 def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):

@@ -21,7 +21,14 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
+from pipelines.beam_util import (
+    make_pipeline,
+    record_counts,
+    release,
+    spill,
+    split_by_partition,
+    unspill,
+)
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, read_counts, run_stage
 
@@ -148,10 +155,12 @@ class FindRepeats(beam.DoFn):
 
     def process(self, element):
         id_part, spilled = element
-        repeats = find_repeats(unspill(list(spilled)))
+        spilled = list(spilled)
+        repeats = find_repeats(unspill(spilled))
         parts = repeats.column("part").to_numpy(zero_copy_only=False)
         for part in np.unique(parts).tolist():
             yield part, spill(repeats.filter(pa.array(parts == part)), self.staging, id_part)
+        release(spilled)
 
 
 class DropRepeats(beam.DoFn):
@@ -166,7 +175,11 @@ class DropRepeats(beam.DoFn):
 
     def process(self, element):
         part, spilled = element
-        repeats = unspill(list(spilled)).sort_by("line")
+        spilled = list(spilled)
+        self._drop(part, unspill(spilled).sort_by("line"))
+        release(spilled)
+
+    def _drop(self, part: str, repeats: pa.Table) -> None:
         path = Path(self.staging) / DOCS_OUT / f"{part}.parquet"
         if not path.exists():
             return  # an earlier attempt removed every document of this part

@@ -33,7 +33,14 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, spill, split_by_partition, unspill
+from pipelines.beam_util import (
+    make_pipeline,
+    record_counts,
+    release,
+    spill,
+    split_by_partition,
+    unspill,
+)
 from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, read_counts, run_stage
 from scorers import minhash
@@ -162,6 +169,12 @@ class Bands(beam.DoFn):
                 band_rows = pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
                 yield part, spill(band_rows, self.staging, part)  # to disk, not runner memory
         record_counts(self.staging, f"bands-{index:05d}", counts)
+
+
+def _bucket_edges(paths: list[str]) -> pa.Table:
+    edges = star_edges(unspill(paths))
+    release(paths)
+    return edges
 
 
 def star_edges(table: pa.Table) -> pa.Table:
@@ -306,7 +319,7 @@ def build(pipeline, parts: list[tuple[int, str, tuple[str, ...]]], cfg: NearDedu
         docs
         | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging))
         | "GroupBuckets" >> beam.GroupByKey()
-        | "StarEdges" >> beam.MapTuple(lambda _, paths: star_edges(unspill(list(paths))))
+        | "StarEdges" >> beam.MapTuple(lambda _, paths: _bucket_edges(list(paths)))
         | "AllEdges" >> beam.combiners.ToList()
         | "Components" >> beam.Map(components_table)
     )

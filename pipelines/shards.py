@@ -29,7 +29,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, spill, unspill
+from pipelines.beam_util import make_pipeline, record_counts, release, spill, unspill
 from pipelines.docsets import DocSet
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
@@ -177,7 +177,8 @@ class Plan(beam.DoFn):
 
     def _plan(self, element):
         _, paths = element
-        meta = unspill(list(paths)) if paths else None
+        paths = list(paths)
+        meta = unspill(paths) if paths else None
         meta = META.empty_table() if meta is None else meta
         meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
                              ("file", "ascending"), ("line", "ascending")])
@@ -207,6 +208,7 @@ class Plan(beam.DoFn):
                 # the document list travels as a file: Beam carries only its path
                 job = rows.select(["id", "copy", "tokens", "spill", "offset"])
                 yield f"{safe_name(s)}_{n:05d}", s, spill(job, self.staging, 1)
+        release(paths)
 
 
 def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
@@ -234,9 +236,10 @@ class WriteShard(beam.DoFn):
             self.old = {r["shard"]: r for r in io.read_table([manifest]).to_pylist()}
 
     def process(self, job):
-        shard, _, _ = job
+        shard, _, spilled = job
         # the manifest row travels as a file, like the counts (no combiner needed)
         io.write_json(self._write(*job), Path(self.work) / "_rows" / f"{shard}.json")
+        release([spilled])
 
     def _write(self, shard: str, source: str, job: str) -> dict:
         rows = unspill([job])

@@ -92,3 +92,30 @@ def test_killed_mid_stage_then_rerun_gives_identical_outputs(tmp_path, jsonl):
     run_stages(crashed, paths, [])  # the rerun skips ingest and redoes exact dedup
     assert parquet_bytes(crashed) == parquet_bytes(clean)
     assert not any((crashed / ".staging").iterdir())  # the killed attempt's leftovers are gone
+
+
+def test_a_retried_bundle_reads_its_spilled_inputs_again(tmp_path, monkeypatch):
+    """Distributed runners retry a failed bundle with the same elements: the spill files a
+    consumer reads must outlive a failed attempt, and go once an attempt succeeds."""
+    import pyarrow as pa
+
+    from pipelines.beam_util import spill
+
+    staging = tmp_path / "staging"
+    rows = pa.table({"id": ["a", "b", "c"], "text_hash": ["h1", "h1", "h2"], "part": ["p0", "p1", "p1"]})
+    paths = [spill(rows, staging, 0)]
+    real, calls = exact_dedup.record_counts, []
+
+    def dies_once(*args, **kwargs):  # the worker is lost after reading its inputs
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("worker lost")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exact_dedup, "record_counts", dies_once)
+    decide = exact_dedup.Decide(str(staging))
+    with pytest.raises(RuntimeError, match="worker lost"):
+        list(decide.process((0, paths)))
+    retried = list(decide.process((0, paths)))
+    assert [part for part, _ in retried] == ["p1"]  # 'b' repeats 'a' and lives in part p1
+    assert not any(Path(p).exists() for p in paths)  # released once an attempt succeeded
