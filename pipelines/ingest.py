@@ -1,13 +1,15 @@
 """Ingest stage: JSONL / Parquet files -> `documents/stage=ingest` + `rejects/stage=ingest`.
 
 Plan: the text is written once, where it is read; only ids travel.
-  input file number F -> records -> documents parts `part-FFFFF-CCCCC` (C: every
-  `part_docs` documents of the file), rejects part `part-FFFFF`; (id, file, line) keys
+  input unit U (one input file, or consecutive small files packed up to UNIT_BYTES on disk)
+  -> records -> documents parts `part-UUUUU-CCCCC` (a new part every `part_docs` documents
+  or PART_BYTES of text), rejects part `part-UUUUU`; (id, file, line) keys
   -> GroupByKey(id partition) -> the first occurrence (file order, then line) of each id
   wins -> later ones go to their part -> GroupByKey(part) -> that part is rewritten
   without them and they become `duplicate_id` rejects. Parts with no repeated id (usually
-  all) are written exactly once. Files are numbered in sorted path order, so the output
-  does not depend on the order the inputs were given in, on batch sizes or on the runner.
+  all) are written exactly once. Files are numbered and packed in sorted path order, so the
+  output does not depend on the order the inputs were given in, on batch sizes or on the
+  runner.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ KEYS = pa.schema([("id", pa.string()), ("file_no", pa.int64()), ("line", pa.int6
                   ("part", pa.string()), ("file", pa.string())])
 _KEYS_PER_SPILL = 200_000
 PART_BYTES = 256 << 20  # text per documents part at most (besides IngestConfig.part_docs)
+UNIT_BYTES = 16 << 20  # small input files are packed into units of work of up to this size
 
 
 class IngestConfig(BaseModel):
@@ -62,8 +65,8 @@ class IngestConfig(BaseModel):
 
 
 class ReadFile(beam.DoFn):
-    """(file number, path) -> its documents and rejects parts, written here; yields
-    (id partition, spilled keys) for the duplicate-id check."""
+    """(unit number, [(file number, path), ...]) -> the unit's documents and rejects parts,
+    written here; yields (id partition, spilled keys) for the duplicate-id check."""
 
     def __init__(self, settings: ReaderSettings, part_docs: int, partitions: int, staging: str):
         self.settings, self.part_docs = settings, part_docs
@@ -73,17 +76,17 @@ class ReadFile(beam.DoFn):
         self.reader = RecordReader(self.settings)
 
     def process(self, element):
-        number, path = element
+        unit, files = element
         docs_dir = Path(self.staging) / DOCS_OUT
         seen, chunk, in_chunk, in_bytes, out, keys = 0, 0, 0, 0, None, []
-        with io.ParquetStream(Path(self.staging) / REJECTS_OUT / f"part-{number:05d}.parquet",
+        with io.ParquetStream(Path(self.staging) / REJECTS_OUT / f"part-{unit:05d}.parquet",
                               schemas.REJECTS) as rejects:
-            for docs, bad, n in self.reader.read_file(path):
+            for number, path, docs, bad, n in self._read(files):
                 seen += n
                 rejects.write(bad)
                 while docs.num_rows:
                     if out is None:
-                        name = f"part-{number:05d}-{chunk:05d}"
+                        name = f"part-{unit:05d}-{chunk:05d}"
                         out = io.ParquetStream(docs_dir / f"{name}.parquet", schemas.DOCUMENTS)
                     # a part holds at most part_docs documents and PART_BYTES of text
                     # (an empty part takes the next document whatever its size)
@@ -109,7 +112,12 @@ class ReadFile(beam.DoFn):
         if out is not None:
             out.close()
         yield from self._spill(keys)
-        record_counts(self.staging, f"read-{number:05d}", {"in": seen})
+        record_counts(self.staging, f"read-{unit:05d}", {"in": seen})
+
+    def _read(self, files):
+        for number, path in files:
+            for docs, bad, n in self.reader.read_file(path):
+                yield number, path, docs, bad, n
 
     def _spill(self, keys: list[pa.Table]):
         if keys:
@@ -126,25 +134,29 @@ def _keys(docs: pa.Table, number: int, part: str, path: str) -> pa.Table:
                      "file": pa.repeat(path, n).cast(pa.string())}, schema=KEYS)
 
 
+REPEATS = pa.schema([("part", pa.string()), ("file", pa.string()), ("line", pa.int64()),
+                     ("detail", pa.string())])
+_ORDER = [("file", "ascending"), ("line", "ascending")]  # a part's row order (paths sorted)
+
+
 def find_repeats(keys: pa.Table) -> pa.Table:
     """Rows whose id already occurred earlier (by file number, then line), with a detail
-    naming that first occurrence: (part, line, detail)."""
+    naming that first occurrence: (part, file, line, detail)."""
     keys = keys.sort_by([("id", "ascending"), ("file_no", "ascending"), ("line", "ascending")])
     ids = keys.column("id").to_numpy(zero_copy_only=False)
     repeat = np.zeros(len(ids), dtype=bool)
     if len(ids) > 1:
         repeat[1:] = ids[1:] == ids[:-1]
     if not repeat.any():
-        return pa.table({"part": [], "line": [], "detail": []},
-                        schema=pa.schema([("part", pa.string()), ("line", pa.int64()),
-                                          ("detail", pa.string())]))
+        return REPEATS.empty_table()
     first = np.maximum.accumulate(np.where(~repeat, np.arange(len(ids)), 0))[repeat]
     where = pa.array(first)
     files, lines = keys.column("file").take(where).to_pylist(), keys.column("line").take(where).to_pylist()
     detail = [f"id already used at {f}:{n}" for f, n in zip(files, lines, strict=True)]
     dups = keys.filter(pa.array(repeat))
-    return pa.table({"part": dups.column("part"), "line": dups.column("line"),
-                     "detail": pa.array(detail, pa.string())})
+    return pa.table({"part": dups.column("part"), "file": dups.column("file"),
+                     "line": dups.column("line"), "detail": pa.array(detail, pa.string())},
+                    schema=REPEATS)
 
 
 class FindRepeats(beam.DoFn):
@@ -176,18 +188,18 @@ class DropRepeats(beam.DoFn):
     def process(self, element):
         part, spilled = element
         spilled = list(spilled)
-        self._drop(part, unspill(spilled).sort_by("line"))
+        self._drop(part, unspill(spilled).sort_by(_ORDER))
         release(spilled)
 
     def _drop(self, part: str, repeats: pa.Table) -> None:
         path = Path(self.staging) / DOCS_OUT / f"{part}.parquet"
         if not path.exists():
             return  # an earlier attempt removed every document of this part
-        lines = repeats.column("line")
-        found = []
-        for batch in docsets.read_batches(str(path), batch_size=4096):
-            found.append(batch.filter(pc.is_in(batch.column("line"), value_set=lines)))
-        dups = pa.concat_tables(found).sort_by("line") if found else None
+        # a part may hold several files of its unit: a record is its (file, line)
+        where = repeats.select(["file", "line"])
+        found = [batch.join(where, ["file", "line"], join_type="left semi")
+                 for batch in docsets.read_batches(str(path), batch_size=4096)]
+        dups = pa.concat_tables(found).sort_by(_ORDER) if found else None
         if dups is None or dups.num_rows == 0:
             return  # an earlier attempt finished this part
         if dups.num_rows != repeats.num_rows:
@@ -202,17 +214,35 @@ class DropRepeats(beam.DoFn):
             "raw": pc.utf8_slice_codeunits(dups.column("text"), 0, self.raw_chars).cast(pa.string()),
         }, schema=schemas.REJECTS)
         io.write_parquet(rejects, Path(self.staging) / REJECTS_OUT / f"{part}-duplicate-ids.parquet")
-        kept = (b.filter(pc.invert(pc.is_in(b.column("line"), value_set=lines)))
+        kept = (b.join(where, ["file", "line"], join_type="left anti").sort_by(_ORDER)
                 for b in docsets.read_batches(str(path), batch_size=4096))
         if io.write_parquet_batches(kept, schemas.DOCUMENTS, path) == 0:  # replaced atomically
             path.unlink()  # nothing left: no part at all
 
 
-def build(pipeline, files: list[str], cfg: IngestConfig, partitions: int, staging: str):
+def units(files: list[str], sizes: list[int | None]) -> list[tuple[int, list[tuple[int, str]]]]:
+    """Number the files (in the sorted order given) and pack consecutive small ones into
+    units of up to UNIT_BYTES on disk; a larger file is a unit of its own.
+    Returns [(unit number, [(file number, path), ...]), ...]."""
+    groups, current, size = [], [], 0
+    for number, (path, nbytes) in enumerate(zip(files, sizes, strict=True)):
+        nbytes = nbytes or 0
+        if current and size + nbytes > UNIT_BYTES:
+            groups.append(current)
+            current, size = [], 0
+        current.append((number, path))
+        size += nbytes
+    if current:
+        groups.append(current)
+    return list(enumerate(groups))
+
+
+def build(pipeline, files: list[str], sizes: list[int | None], cfg: IngestConfig, partitions: int,
+          staging: str):
     settings = ReaderSettings(**cfg.model_dump(exclude={"part_docs"}))
     return (
         pipeline
-        | "Files" >> beam.Create(list(enumerate(files)))
+        | "Units" >> beam.Create(units(files, sizes))
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers on distributed runners
         | "Read" >> beam.ParDo(ReadFile(settings, cfg.part_docs, partitions, staging))
         | "GroupById" >> beam.GroupByKey()
@@ -229,7 +259,7 @@ def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
-            build(p, files, cfg, ctx.partitions, str(staging))
+            build(p, files, [size for _, size, _ in fingerprints], cfg, ctx.partitions, str(staging))
         counts = read_counts(staging)
         counts.setdefault("in", 0)
         # kept and rejected are counted from the files written, so the accounting identity

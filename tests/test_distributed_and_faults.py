@@ -37,8 +37,9 @@ def parquet_bytes(run_dir: Path) -> dict:
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*.parquet"))}
 
 
-def test_dask_runner_matches_local_runner_byte_for_byte(tmp_path, jsonl):
+def test_dask_runner_matches_local_runner_byte_for_byte(tmp_path, jsonl, monkeypatch):
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is a test extra")
+    monkeypatch.setattr(ingest, "UNIT_BYTES", 1)  # each small file its own unit: 4 workers' worth
     paths = corpus(tmp_path, jsonl, n=800)
     run_stages(tmp_path / "local", paths, [])
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -194,6 +194,21 @@ def test_parts_end_at_part_docs_or_part_bytes(tmp_path, jsonl, monkeypatch):
     assert docs.num_rows == 21
 
 
+def test_small_files_are_read_together_large_ones_alone(tmp_path, jsonl, monkeypatch):
+    monkeypatch.setattr(ingest, "UNIT_BYTES", 2000)
+    small = [jsonl(tmp_path / "in" / f"s{i}.jsonl", [{"id": f"s{i}-{j}", "text": "tiny"} for j in range(3)])
+             for i in range(4)]
+    large = jsonl(tmp_path / "in" / "t-large.jsonl", [{"id": f"l{j}", "text": "x" * 100} for j in range(30)])
+    stats, _, _ = run_ingest(tmp_path, [large, *small])
+    parts = {p.name: io.read_table([p]).column("id").to_pylist()
+             for p in sorted((tmp_path / "run" / ingest.DOCS_OUT).glob("*.parquet"))}
+    # s0..s3 (about 120 bytes each) share one unit, in path order; the 3.5 KB file, over
+    # the 2000-byte unit size, is a unit of its own
+    assert parts == {"part-00000-00000.parquet": [f"s{i}-{j}" for i in range(4) for j in range(3)],
+                     "part-00001-00000.parquet": [f"l{j}" for j in range(30)]}
+    assert stats["in"] == stats["kept"] == 42
+
+
 def test_missing_input_is_a_user_error(tmp_path):
     with pytest.raises(InputError, match="no input files match"):
         io.expand_inputs([str(tmp_path / "nope" / "*.jsonl")])
