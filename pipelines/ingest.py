@@ -58,7 +58,8 @@ class IngestConfig(BaseModel):
         1_000_000, ge=1, description="longer texts are rejected as text_too_long"
     )
     raw_chars: int = Field(2000, ge=0, description="how much of a rejected record to keep")
-    batch_size: int = Field(2000, ge=1, le=1_000_000, description="records parsed per batch")
+    batch_size: int = Field(2000, ge=1, le=1_000_000,
+                            description="records parsed per batch (at most 32 M characters)")
     part_docs: int = Field(
         100_000, ge=1, description="documents per output part (a part is one unit of work later)"
     )

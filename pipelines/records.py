@@ -18,6 +18,9 @@ from pipelines import io, reasons, schemas
 from scorers.textnorm import for_storage
 
 _MISSING = object()
+# A batch ends at batch_size records or this much text, whichever comes first, so a file
+# of huge documents does not hold thousands of them in memory at once.
+BATCH_CHARS = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class _Batch:
     def __init__(self):
         self.docs = {name: [] for name in schemas.DOCUMENTS.names}
         self.rejects = {name: [] for name in schemas.REJECTS.names}
+        self.chars = 0  # of document text: a batch also ends at BATCH_CHARS
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return (
@@ -118,6 +122,7 @@ class RecordReader:
         d["source"].append(source)
         d["text"].append(text)
         d["n_chars"].append(len(text))
+        batch.chars += len(text)
         d["file"].append(path)
         d["line"].append(line)
         if len(obj) > known:
@@ -177,7 +182,7 @@ class RecordReader:
                     obj = _MISSING
             if obj is not _MISSING:
                 add(batch, obj, path, line, stem, raw_line)
-            if seen == size:
+            if seen == size or batch.chars >= BATCH_CHARS:
                 yield batch, seen
                 batch, seen = _Batch(), 0
         if seen:

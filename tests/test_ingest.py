@@ -209,6 +209,19 @@ def test_small_files_are_read_together_large_ones_alone(tmp_path, jsonl, monkeyp
     assert stats["in"] == stats["kept"] == 42
 
 
+def test_a_batch_ends_at_batch_size_or_batch_chars(tmp_path, jsonl, monkeypatch):
+    from pipelines import records
+
+    monkeypatch.setattr(records, "BATCH_CHARS", 100)
+    path = jsonl(tmp_path / "in" / "a.jsonl", [{"id": f"b{i}", "text": "y" * 30} for i in range(10)])
+    sizes = [docs.num_rows for docs, _, _ in
+             records.RecordReader(records.ReaderSettings(batch_size=1000)).read_file(str(path))]
+    assert sizes == [4, 4, 2]  # 4 x 30 characters reach 100
+    sizes = [docs.num_rows for docs, _, _ in
+             records.RecordReader(records.ReaderSettings(batch_size=3)).read_file(str(path))]
+    assert sizes == [3, 3, 3, 1]
+
+
 def test_missing_input_is_a_user_error(tmp_path):
     with pytest.raises(InputError, match="no input files match"):
         io.expand_inputs([str(tmp_path / "nope" / "*.jsonl")])
