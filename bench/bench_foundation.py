@@ -3,7 +3,7 @@
 MB are uncompressed JSONL bytes. Inputs are gzipped by default, as corpora usually are
 (the baseline then includes gzip decoding too); `--plain` uses uncompressed files.
 
-    python bench/bench_foundation.py --docs 10000 100000
+    python bench/bench_foundation.py --docs 10000 100000 [--repeat 5]
 
 Each measurement runs in a fresh interpreter so its peak RSS is its own. The ratio column
 compares the stage with the stdlib `json.loads` loop over the same files (the issue's bar:
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -55,33 +56,48 @@ print(json.dumps({{"ingest": t1 - t, "exact_dedup": t2 - t1, "docs": s1["in"], "
 """
 
 
-def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_counts) -> list[dict]:
+def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_counts,
+          repeat: int) -> list[dict]:
+    """One row per stage; with `repeat` > 1 every measurement runs that many times, baseline
+    and stages alternating, and the rows hold medians (a shared VM is noisy: single runs
+    of the same code vary by +-10%), with the spread of the per-run ratios beside them."""
     paths, nbytes = make_corpus(work / f"in-{n_docs}", n_docs, gz=gz)
     if partitions is None:
         from pipelines.stage import default_partitions
 
         partitions = default_partitions(sum(Path(p).stat().st_size for p in paths))
     mb = nbytes / 1e6
-    base = run_isolated(BASELINE.format(paths=paths))
-    rows = []
+    runs = {"baseline": []} | {w: [] for w in worker_counts}
+    for i in range(repeat):
+        runs["baseline"].append(run_isolated(BASELINE.format(paths=paths)))
+        for workers in worker_counts:
+            beam_args = [] if workers == 1 else [
+                f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+            runs[workers].append(run_isolated(STAGES.format(
+                paths=paths, run_dir=str(work / f"run-{n_docs}-{workers}-{i}"),
+                partitions=partitions, beam_args=beam_args)))
+    base = statistics.median(r["seconds"] for r in runs["baseline"])
 
-    def row(stage, workers, seconds, rss):
-        return {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage,
-                "runner": "threads" if workers == 1 else f"{workers} procs", "MB": round(mb, 1), "seconds": round(seconds, 2),
-                "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
-                "peak RSS MB": round(rss), "vs json.loads": round(base["seconds"] / seconds, 2)}
+    def row(stage, runner, seconds, rss, ratios=None):
+        out = {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage,
+               "runner": runner, "runs": repeat, "MB": round(mb, 1), "seconds": round(seconds, 2),
+               "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
+               "peak RSS MB": round(rss), "vs json.loads": round(base / seconds, 2)}
+        if repeat > 1:
+            out["range"] = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
+        return out
 
-    rows.append(row("json.loads loop (baseline)", 1, base["seconds"], base["rss"]))
-    rows[-1]["runner"] = "1 process"
+    rows = [row("json.loads loop (baseline)", "1 process", base,
+                max(r["rss"] for r in runs["baseline"]), [])]
     for workers in worker_counts:
-        beam_args = [] if workers == 1 else [
-            f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-        got = run_isolated(STAGES.format(paths=paths, run_dir=str(work / f"run-{n_docs}-{workers}"),
-                                         partitions=partitions, beam_args=beam_args))
-        rss = got["rss"]  # the largest single process (driver or a worker)
-        rows.append(row("ingest", workers, got["ingest"], rss))
-        rows.append(row("exact_dedup", workers, got["exact_dedup"], rss))
-        rows.append(row("ingest + exact_dedup", workers, got["ingest"] + got["exact_dedup"], rss))
+        got = runs[workers]
+        runner = "threads" if workers == 1 else f"{workers} procs"
+        rss = max(g["rss"] for g in got)  # the largest single process (driver or a worker)
+        for stage in ("ingest", "exact_dedup"):
+            rows.append(row(stage, runner, statistics.median(g[stage] for g in got), rss, []))
+        together = [g["ingest"] + g["exact_dedup"] for g in got]
+        ratios = [b["seconds"] / t for b, t in zip(runs["baseline"], together, strict=True)]
+        rows.append(row("ingest + exact_dedup", runner, statistics.median(together), rss, ratios))
     return rows
 
 
@@ -93,11 +109,14 @@ def main() -> None:
                     help="1 = the default local runner (in-process, one thread per core); "
                          "N > 1 = N Beam worker processes")
     ap.add_argument("--plain", action="store_true", help="uncompressed JSONL (default: .jsonl.gz)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every measurement N times (fresh processes) and report medians")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus and outputs")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="thresher-bench-"))
     try:
-        rows = [r for n in args.docs for r in bench(n, work, args.partitions, not args.plain, args.workers)]
+        rows = [r for n in args.docs
+                for r in bench(n, work, args.partitions, not args.plain, args.workers, args.repeat)]
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
