@@ -101,11 +101,12 @@ def _documents(root: Path) -> str:
         if not final:
             continue
         docs = DocSet.parse(final)
-        if not any((path.parent / docs.parts).glob("part-*.parquet")):
+        parts = _read(path.parent / docs.parts)
+        if parts is None:
             continue
         run_id = path.parent.name.replace("'", "''")
-        select = f"SELECT *, '{run_id}' AS run_id FROM {_read(path.parent / docs.parts)}"
-        removed = [_read(path.parent / d) for d in docs.minus if any((path.parent / d).glob("part-*.parquet"))]
+        select = f"SELECT *, '{run_id}' AS run_id FROM {parts}"
+        removed = [r for d in docs.minus if (r := _read(path.parent / d)) is not None]
         if removed:
             union = " UNION ALL ".join(f"SELECT id FROM {r}" for r in removed)
             select = f"SELECT * FROM ({select}) AS d ANTI JOIN ({union}) AS r USING (id)"
@@ -115,7 +116,10 @@ def _documents(root: Path) -> str:
     return " UNION ALL BY NAME ".join(selects)
 
 
-def _read(directory: Path) -> str:
+def _read(directory: Path) -> str | None:
+    """`read_parquet(...)` over one directory's parts, or None when it has none."""
+    if not any(directory.glob("part-*.parquet")):
+        return None
     glob = str(directory / "part-*.parquet").replace("'", "''")
     return f"read_parquet('{glob}', union_by_name=true)"
 

@@ -7,6 +7,7 @@ costs 50-100 us per element, so per-document elements would dominate the run tim
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import apache_beam as beam
@@ -110,9 +111,8 @@ def spill(table: pa.Table, staging: str | Path, partition: int) -> str:
     return str(path)
 
 
-def unspill(paths) -> pa.Table:
-    """Read and concatenate spilled batches (memory-mapped). The files stay until the
-    consumer calls `release`, when its work is done, so a retried bundle reads them again."""
+def unspill(paths) -> pa.Table | None:
+    """Read and concatenate spilled batches (memory-mapped); None for no paths."""
     tables = []
     for path in sorted(paths):  # one order per set of files (consumers sort what they need)
         with pa.memory_map(path) as source:
@@ -123,8 +123,25 @@ def unspill(paths) -> pa.Table:
     return table
 
 
-def release(paths) -> None:
-    """Delete spill files whose consumer has finished with them (frees disk mid-stage;
-    whatever is left goes with the staging directory)."""
+@contextmanager
+def unspilled(paths):
+    """`with unspilled(paths) as table:` the spilled batches, read. The files are deleted
+    only when the block completes, so a bundle that fails inside it can be retried on the
+    same files (distributed runners replay a failed bundle's elements); whatever a failed
+    stage leaves goes with its staging directory."""
+    paths = list(paths)
+    yield unspill(paths)
     for path in paths:
         Path(path).unlink(missing_ok=True)
+
+
+def spill_by_value(table: pa.Table, column: str, staging: str | Path, partition: int,
+                   keep: list[str] | None = None):
+    """Yield (value, spilled rows) for every distinct value of `column`, e.g. to send rows
+    to the documents part they belong to; `keep` selects the columns spilled."""
+    import numpy as np
+
+    values = table.column(column).to_numpy(zero_copy_only=False)
+    rows = table.select(keep) if keep else table
+    for value in np.unique(values).tolist():
+        yield value, spill(rows.filter(pa.array(values == value)), staging, partition)

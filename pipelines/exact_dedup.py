@@ -27,10 +27,10 @@ from pipelines import io, reasons, schemas
 from pipelines.beam_util import (
     make_pipeline,
     record_counts,
-    release,
     spill,
+    spill_by_value,
     split_by_partition,
-    unspill,
+    unspilled,
 )
 from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, read_counts, run_stage
@@ -105,17 +105,14 @@ class Decide(beam.DoFn):
 
     def process(self, element):
         hash_part, spilled = element
-        spilled = list(spilled)
-        dup_map, kept = pick_keepers(unspill(spilled))
-        # Counted here, apart from the map parts written next: in = kept + dropped then
-        # checks that every hashed row got a decision.
-        record_counts(self.staging, f"decide-{hash_part:05d}",
-                      {"kept": kept, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
-        parts = dup_map.column("part").to_numpy(zero_copy_only=False)
-        rows = dup_map.select(schemas.EXACT_DUPLICATES.names)
-        for path in np.unique(parts).tolist():
-            yield path, spill(rows.filter(pa.array(parts == path)), self.staging, hash_part)
-        release(spilled)
+        with unspilled(spilled) as rows:
+            dup_map, kept = pick_keepers(rows)
+            # Counted here, apart from the map parts written next: in = kept + dropped then
+            # checks that every hashed row got a decision.
+            record_counts(self.staging, f"decide-{hash_part:05d}",
+                          {"kept": kept, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
+            yield from spill_by_value(dup_map, "part", self.staging, hash_part,
+                                      schemas.EXACT_DUPLICATES.names)
 
 
 class WriteMap(beam.DoFn):
@@ -126,9 +123,8 @@ class WriteMap(beam.DoFn):
 
     def process(self, element):
         path, spilled = element
-        spilled = list(spilled)
-        io.write_parquet(unspill(spilled).sort_by("id"), Path(self.staging) / MAP_OUT / Path(path).name)
-        release(spilled)
+        with unspilled(spilled) as rows:
+            io.write_parquet(rows.sort_by("id"), Path(self.staging) / MAP_OUT / Path(path).name)
 
 
 def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):

@@ -26,10 +26,10 @@ from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import (
     make_pipeline,
     record_counts,
-    release,
     spill,
+    spill_by_value,
     split_by_partition,
-    unspill,
+    unspilled,
 )
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, read_counts, run_stage
@@ -168,12 +168,8 @@ class FindRepeats(beam.DoFn):
 
     def process(self, element):
         id_part, spilled = element
-        spilled = list(spilled)
-        repeats = find_repeats(unspill(spilled))
-        parts = repeats.column("part").to_numpy(zero_copy_only=False)
-        for part in np.unique(parts).tolist():
-            yield part, spill(repeats.filter(pa.array(parts == part)), self.staging, id_part)
-        release(spilled)
+        with unspilled(spilled) as keys:
+            yield from spill_by_value(find_repeats(keys), "part", self.staging, id_part)
 
 
 class DropRepeats(beam.DoFn):
@@ -188,9 +184,8 @@ class DropRepeats(beam.DoFn):
 
     def process(self, element):
         part, spilled = element
-        spilled = list(spilled)
-        self._drop(part, unspill(spilled).sort_by(_ORDER))
-        release(spilled)
+        with unspilled(spilled) as repeats:
+            self._drop(part, repeats.sort_by(_ORDER))
 
     def _drop(self, part: str, repeats: pa.Table) -> None:
         path = Path(self.staging) / DOCS_OUT / f"{part}.parquet"

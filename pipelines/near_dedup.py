@@ -36,10 +36,9 @@ from pipelines import docsets, io, reasons, schemas
 from pipelines.beam_util import (
     make_pipeline,
     record_counts,
-    release,
     spill,
     split_by_partition,
-    unspill,
+    unspilled,
 )
 from pipelines.docsets import DocSet
 from pipelines.stage import StageContext, read_counts, run_stage
@@ -172,9 +171,8 @@ class Bands(beam.DoFn):
 
 
 def _bucket_edges(paths: list[str]) -> pa.Table:
-    edges = star_edges(unspill(paths))
-    release(paths)
-    return edges
+    with unspilled(paths) as band_rows:
+        return star_edges(band_rows)
 
 
 def star_edges(table: pa.Table) -> pa.Table:
@@ -299,8 +297,7 @@ class Survivors(beam.DoFn):
                 yield t.filter(pc.invert(pc.is_in(t["id"], value_set=near_removed)))
 
         out = Path(self.staging) / DOCS_OUT / f"part-{index:05d}.parquet"
-        schema = io.read_parquet_file(path).schema_arrow
-        kept = io.write_parquet_batches(kept_batches(), schema, out)
+        kept = io.write_parquet_batches(kept_batches(), schemas.DOCUMENTS, out)
         record_counts(self.staging, f"write-{index:05d}",
                       {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}})
 

@@ -29,7 +29,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, release, spill, unspill
+from pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
 from pipelines.docsets import DocSet
 from pipelines.records import ReaderSettings, RecordReader
 from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
@@ -168,17 +168,16 @@ class Plan(beam.DoFn):
         self.cfg, self.shares, self.staging = cfg, shares, staging
 
     def process(self, element):
+        _, paths = element
         try:
-            yield from self._plan(element)
+            with unspilled(paths) as meta:
+                yield from self._plan(meta)
         except UserError as exc:
             # Handed to the driver as data: raised inside Beam it would be logged with a
             # traceback before the CLI could print its one line.
             io.write_json({"error": str(exc)}, Path(self.staging) / "_error.json")
 
-    def _plan(self, element):
-        _, paths = element
-        paths = list(paths)
-        meta = unspill(paths) if paths else None
+    def _plan(self, meta: pa.Table | None):
         meta = META.empty_table() if meta is None else meta
         meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
                              ("file", "ascending"), ("line", "ascending")])
@@ -208,7 +207,6 @@ class Plan(beam.DoFn):
                 # the document list travels as a file: Beam carries only its path
                 job = rows.select(["id", "copy", "tokens", "spill", "offset"])
                 yield f"{safe_name(s)}_{n:05d}", s, spill(job, self.staging, 1)
-        release(paths)
 
 
 def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
@@ -236,13 +234,12 @@ class WriteShard(beam.DoFn):
             self.old = {r["shard"]: r for r in io.read_table([manifest]).to_pylist()}
 
     def process(self, job):
-        shard, _, spilled = job
-        # the manifest row travels as a file, like the counts (no combiner needed)
-        io.write_json(self._write(*job), Path(self.work) / "_rows" / f"{shard}.json")
-        release([spilled])
+        shard, source, spilled = job
+        with unspilled([spilled]) as rows:
+            # the manifest row travels as a file, like the counts (no combiner needed)
+            io.write_json(self._write(shard, source, rows), Path(self.work) / "_rows" / f"{shard}.json")
 
-    def _write(self, shard: str, source: str, job: str) -> dict:
-        rows = unspill([job])
+    def _write(self, shard: str, source: str, rows: pa.Table) -> dict:
         h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
         for i, c, n in zip(*(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True):
             h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
