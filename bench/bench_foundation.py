@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_corpus, run_isolated
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flows.render import table_text
+from thresher.flows.render import table_text
 
 BASELINE = """
 import gzip, json, sys, time, resource
@@ -42,8 +42,8 @@ STAGES = """
 import json, time, resource, logging
 logging.disable(logging.WARNING)
 from pathlib import Path
-from pipelines import ingest, exact_dedup
-from pipelines.stage import StageContext
+from thresher.pipelines import ingest, exact_dedup
+from thresher.pipelines.stage import StageContext
 ctx = StageContext(run_dir=Path({run_dir!r}), partitions={partitions}, beam_args={beam_args!r})
 t = time.perf_counter()
 s1 = ingest.run(ctx, {paths!r}, ingest.IngestConfig())
@@ -63,7 +63,7 @@ def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_coun
     of the same code vary by +-10%), with the spread of the per-run ratios beside them."""
     paths, nbytes = make_corpus(work / f"in-{n_docs}", n_docs, gz=gz)
     if partitions is None:
-        from pipelines.stage import default_partitions
+        from thresher.pipelines.stage import default_partitions
 
         partitions = default_partitions(sum(Path(p).stat().st_size for p in paths))
     mb = nbytes / 1e6

@@ -57,7 +57,7 @@ def save(key: str, value) -> None:
 
 
 def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
-    from flows.mixture import run_experiment
+    from thresher.flows.mixture import run_experiment
 
     for name, (cats, n) in SETTINGS.items():
         if only and name not in only:
@@ -79,7 +79,7 @@ def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
 
 
 def curve(trials: int, tmp: Path) -> None:
-    from flows.mixture import run_experiment
+    from thresher.flows.mixture import run_experiment
 
     cats = SETTINGS["languages-5"][0]
     for cb in (62_500, 125_000, 250_000, None):
@@ -93,10 +93,10 @@ def curve(trials: int, tmp: Path) -> None:
 def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:
     """10 categories (~1 MB each), fresh cache: Beam counting + replay at T=30,000; then a
     30-category experiment (`speed30`)."""
-    from flows.mixture import count_step, read_texts
-    from pipelines import pair_counts
-    from scorers import mixture_experiment as mx
-    from scorers.bpe_tokenizers import load_tokenizer
+    from thresher.flows.mixture import count_step, read_texts
+    from thresher.pipelines import pair_counts
+    from thresher.scorers import mixture_experiment as mx
+    from thresher.scorers.bpe_tokenizers import load_tokenizer
 
     if "10" not in parts:
         return speed30(tmp, solve_opts)
@@ -130,8 +130,8 @@ def thirty_categories(tmp: Path) -> list[str]:
     cases different alphas explain the same merges. Instead each of the 14 cased sources gives
     two disjoint, genuinely different categories: its even documents as they are and its odd
     documents upper-cased (other byte pairs, so other merges); ja and zh-CN stay whole."""
-    from flows.mixture import read_texts
-    from pipelines import io
+    from thresher.flows.mixture import read_texts
+    from thresher.pipelines import io
 
     args = []
     for c in SETTINGS["mixed-8-of-16"][0]:
@@ -149,8 +149,8 @@ def thirty_categories(tmp: Path) -> list[str]:
 
 
 def speed30(tmp: Path, solve_opts: dict | None = None, trials: int = 1) -> None:
-    from flows.mixture import run_experiment
-    from scorers.mixture_lp import SolveOptions
+    from thresher.flows.mixture import run_experiment
+    from thresher.scorers.mixture_lp import SolveOptions
 
     args = thirty_categories(tmp)
     r = run_experiment(args, tmp / "thirty-exp", trials=trials, log=None,

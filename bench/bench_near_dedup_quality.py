@@ -120,7 +120,7 @@ def planted_corpus(
 
 def true_pairs(texts: list[str], min_jaccard: float, spec):
     """(i, j, jaccard) for every pair with exact shingle Jaccard >= min_jaccard, i < j."""
-    from scorers.minhash import shingle_hashes
+    from thresher.scorers.minhash import shingle_hashes
 
     rows, cols, sizes = [], [], []
     for lo in range(0, len(texts), 2000):
@@ -158,9 +158,9 @@ def evaluate(ids, pairs, cluster_of: dict, keeper_pairs, threshold: float) -> di
 
 def run_thresher(docs: list[dict], work: Path, cfg, partitions=2):
     """ingest + exact + near dedup: (near stats, cluster rows, seconds, ids after exact dedup)."""
-    from pipelines import exact_dedup, ingest, near_dedup
-    from pipelines.docsets import DocSet
-    from pipelines.stage import StageContext
+    from thresher.pipelines import exact_dedup, ingest, near_dedup
+    from thresher.pipelines.docsets import DocSet
+    from thresher.pipelines.stage import StageContext
 
     src = work / "input.jsonl"
     with open(src, "w") as f:
@@ -242,7 +242,7 @@ def neardup_docs() -> list[dict]:
 
 
 def main() -> None:
-    from pipelines.near_dedup import NearDedupConfig
+    from thresher.pipelines.near_dedup import NearDedupConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=10000)

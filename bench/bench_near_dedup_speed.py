@@ -140,10 +140,10 @@ def _bytes_under(path: str) -> int:
 
 
 def thresher_side(inp: str, work: str, beam_workers: int) -> None:
-    from pipelines import exact_dedup, ingest, near_dedup
-    from pipelines.docsets import DocSet
-    from pipelines.near_dedup import NearDedupConfig
-    from pipelines.stage import StageContext, default_partitions
+    from thresher.pipelines import exact_dedup, ingest, near_dedup
+    from thresher.pipelines.docsets import DocSet
+    from thresher.pipelines.near_dedup import NearDedupConfig
+    from thresher.pipelines.stage import StageContext, default_partitions
 
     sampler = TreeSampler()
     args = [] if beam_workers == 1 else [
@@ -204,8 +204,7 @@ def pair_truth(docs: list[dict], extra_pairs, spec, min_jaccard: float):
     Used above BRUTE_MAX docs, where the all-pairs product is too dense (the line pools are
     small, so most documents share some shingles). Same (rows, cols, jaccard) as true_pairs."""
     import numpy as np
-
-    from scorers.minhash import shingle_hashes
+    from thresher.scorers.minhash import shingle_hashes
 
     index = {d["id"]: i for i, d in enumerate(docs)}
     groups: dict[str, list[int]] = {}
@@ -290,8 +289,7 @@ def main() -> None:
         return memory_scaling([int(x) for x in args.memory_scaling.split(",")])
 
     from bench_near_dedup_quality import evaluate, table, true_pairs
-
-    from scorers.minhash import ShingleSpec
+    from thresher.scorers.minhash import ShingleSpec
 
     python = ensure_datatrove()
     root = HERE / "out" / f"near_dedup_speed_{args.docs}"

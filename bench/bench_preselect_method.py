@@ -36,15 +36,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorers.charlm import (
+from thresher.scorers.charlm import (
     CharNgramLM,
     benchmark_scores,
     train_family,
     train_mixture_family,
 )
-from scorers.fasttext_scorer import FastTextScorer
-from scorers.predictive_strength import choose_labels, concordant_pairs, order_models
-from scorers.scorer_training import POSITIVE_LABEL, TrainSettings, train_fasttext
+from thresher.scorers.fasttext_scorer import FastTextScorer
+from thresher.scorers.predictive_strength import choose_labels, concordant_pairs, order_models
+from thresher.scorers.scorer_training import POSITIVE_LABEL, TrainSettings, train_fasttext
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "english"
 TIERS = ("bible", "changelogs", "docs-rst", "mail-ham", "mail-spam")

@@ -26,13 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa
+from thresher.pipelines import io, schemas
+from thresher.pipelines import score as score_stage
+from thresher.pipelines.stage import StageContext
+from thresher.scorers.fasttext_scorer import FastTextScorer, preprocess
+from thresher.scorers.scorer_training import TrainSettings, train_fasttext
 
 from bench.common import make_corpus, peak_rss_mb
-from pipelines import io, schemas
-from pipelines import score as score_stage
-from pipelines.stage import StageContext
-from scorers.fasttext_scorer import FastTextScorer, preprocess
-from scorers.scorer_training import TrainSettings, train_fasttext
 
 
 def documents(tmp: Path, n: int) -> tuple[list[str], list[str]]:

@@ -26,14 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from flows.render import table_text  # noqa: E402
+from thresher.flows.render import table_text  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "corpora"
 
 RAW = """
 import gzip, json, glob, time, resource, os
 os.environ["TOKENIZERS_PARALLELISM"] = "true"
-from scorers.text_tokenizers import load_tokenizer
+from thresher.scorers.text_tokenizers import load_tokenizer
 texts = [json.loads(l)["text"] for p in sorted(glob.glob({glob!r})) for l in gzip.open(p, "rt")]
 tok = load_tokenizer({tok!r})
 t = time.perf_counter()
@@ -53,7 +53,7 @@ STAGE = """
 import json, time, resource, logging, os
 os.environ["TOKENIZERS_PARALLELISM"] = "true"
 logging.disable(logging.WARNING)
-from pipelines.shards import ShardsConfig, run_standalone
+from thresher.pipelines.shards import ShardsConfig, run_standalone
 cfg = ShardsConfig(tokenizer={tok!r}, fast_path={fast!r}, shard_tokens=5_000_000)
 t = time.perf_counter()
 s = run_standalone([{glob!r}], cfg, {out!r})
@@ -64,7 +64,7 @@ print(json.dumps({{"seconds": dt, "tokens": s["tokens"], "tokenizer": s["tokeniz
 
 VERIFY = """
 import gzip, json, glob
-from scorers.text_tokenizers import load_tokenizer
+from thresher.scorers.text_tokenizers import load_tokenizer
 texts = [json.loads(l)["text"] for p in sorted(glob.glob({glob!r})) for l in gzip.open(p, "rt")]
 tok = load_tokenizer({tok!r})
 fast = tok.encode_raw(texts, True)
@@ -98,7 +98,7 @@ def make_inputs(directory: Path, copies: int) -> tuple[str, int]:
 
 
 def train(path: Path, glob: str, vocab: int) -> None:
-    from scorers.text_tokenizers import train_byte_level_bpe
+    from thresher.scorers.text_tokenizers import train_byte_level_bpe
 
     texts = []
     for p in sorted(Path(glob).parent.glob("*.jsonl.gz")):

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-
-from pipelines import io, schemas
-from pipelines.docsets import DocSet
-from scorers.errors import InputError, UserError
+from thresher.pipelines import io, schemas
+from thresher.pipelines.docsets import DocSet
+from thresher.scorers.errors import InputError, UserError
 
 _RUN_ID = "regexp_extract(filename, '/runs/([^/]+)/', 1)"
 

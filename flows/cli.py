@@ -11,16 +11,16 @@ import logging
 import sys
 import warnings
 
-from flows.prefect_env import configure
+from thresher.flows.prefect_env import configure
 
 
 def command_modules() -> list[str]:
     """Every module in flows/commands, so a new command group needs no edit here."""
     import pkgutil
 
-    import flows.commands
+    import thresher.flows.commands
 
-    return sorted(m.name for m in pkgutil.iter_modules(flows.commands.__path__))
+    return sorted(m.name for m in pkgutil.iter_modules(thresher.flows.commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in command_modules():
-        importlib.import_module(f"flows.commands.{name}").register(sub)
+        importlib.import_module(f"thresher.flows.commands.{name}").register(sub)
     return parser
 
 
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_third_party()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    from scorers.errors import UserError
+    from thresher.scorers.errors import UserError
 
     if not debug:
-        from flows.prefect_env import hide_user_error_tracebacks
+        from thresher.flows.prefect_env import hide_user_error_tracebacks
 
         hide_user_error_tracebacks()
 

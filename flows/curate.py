@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.prefect_env import configure
+from thresher.flows.prefect_env import configure
 
 configure()
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
-
-from pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
-from pipelines import score as score_stage  # noqa: E402
-from pipelines import shards as shard_stage  # noqa: E402
-from pipelines.config import RunConfig  # noqa: E402
-from pipelines.docsets import DocSet  # noqa: E402
-from pipelines.runs import RunRecord, default_run_id  # noqa: E402
-from pipelines.stage import StageContext, default_partitions  # noqa: E402
-from scorers.errors import AccountingError, UserError  # noqa: E402
+from thresher.pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
+from thresher.pipelines import score as score_stage  # noqa: E402
+from thresher.pipelines import shards as shard_stage  # noqa: E402
+from thresher.pipelines.config import RunConfig  # noqa: E402
+from thresher.pipelines.docsets import DocSet  # noqa: E402
+from thresher.pipelines.runs import RunRecord, default_run_id  # noqa: E402
+from thresher.pipelines.stage import StageContext, default_partitions  # noqa: E402
+from thresher.scorers.errors import AccountingError, UserError  # noqa: E402
 
 # What later stages read after exact dedup: ingest's documents minus its removals.
 EXACT_SURVIVORS = exact_dedup.surviving(DocSet(ingest.DOCS_OUT))

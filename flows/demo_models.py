@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines import io
-from pipelines.records import ReaderSettings, RecordReader
+from thresher.pipelines import io
+from thresher.pipelines.records import ReaderSettings, RecordReader
 
 DEMO_SETTINGS = {"ingest": {"max_chars": 100_000}}
 
@@ -26,7 +26,7 @@ def demo_shards_settings(out: Path, demo_dir: Path) -> dict:
     """A 4k-token byte-level BPE trained on the demo corpus, at <out>/demo-tokenizer/."""
     path = (out / "demo-tokenizer" / "tokenizer.json").resolve()
     if not path.exists():
-        from scorers.text_tokenizers import train_byte_level_bpe
+        from thresher.scorers.text_tokenizers import train_byte_level_bpe
 
         texts = [t for ts in _texts_by_source(demo_dir).values() for t in ts]
         io.write_text(train_byte_level_bpe(texts, 4096).to_str(), path)
@@ -38,7 +38,7 @@ def demo_score_settings(out: Path, demo_dir: Path) -> dict:
     spam and forum chatter negative), at <out>/demo-scorer/model.bin."""
     path = (out / "demo-scorer" / "model.bin").resolve()
     if not path.exists():
-        from scorers.scorer_training import TrainSettings, train_fasttext
+        from thresher.scorers.scorer_training import TrainSettings, train_fasttext
 
         tiers = _texts_by_source(demo_dir)
         settings = TrainSettings(dim=32, bucket=50_000, epoch=10, valid_fraction=0.1)

@@ -14,16 +14,15 @@ import json
 import time
 from pathlib import Path
 
-from flows.prefect_env import configure
+from thresher.flows.prefect_env import configure
 
 configure()
 
 import pyarrow as pa  # noqa: E402
 from prefect import flow, task  # noqa: E402
-
-from pipelines import io, pair_counts, schemas  # noqa: E402
-from scorers.bpe_tokenizers import BPESpec, load_tokenizer  # noqa: E402
-from scorers.mixture_lp import SolveOptions, SolveResult, solve  # noqa: E402
+from thresher.pipelines import io, pair_counts, schemas  # noqa: E402
+from thresher.scorers.bpe_tokenizers import BPESpec, load_tokenizer  # noqa: E402
+from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve  # noqa: E402
 
 
 def count_step(spec: BPESpec, categories, cache_dir, max_bytes=None, beam_args=None):
@@ -119,7 +118,7 @@ def mixture(tokenizer: str, categories: list[str], out: str, merges: int = 30000
 
 def read_texts(patterns: list[str]) -> list[str]:
     """Every document text of the files matching `patterns` (sorted file order)."""
-    from pipelines.records import ReaderSettings, RecordReader
+    from thresher.pipelines.records import ReaderSettings, RecordReader
 
     reader = RecordReader(ReaderSettings(max_chars=100_000_000))
     texts = []
@@ -136,9 +135,8 @@ def run_experiment(category_args: list[str], out: str | Path, n: int | None = No
                    options: SolveOptions | None = None, beam_args=None, log=print) -> dict:
     """Sample mixtures, train tokenizers on them, infer them back; returns the report."""
     import numpy as np
-
-    from scorers import mixture_experiment as mx
-    from scorers.errors import ConfigError
+    from thresher.scorers import mixture_experiment as mx
+    from thresher.scorers.errors import ConfigError
 
     out = Path(out)
     cats = pair_counts.parse_categories(category_args)

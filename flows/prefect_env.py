@@ -18,7 +18,7 @@ class _HideUserErrors(logging.Filter):
     """Drop Prefect's traceback logs for user errors: the CLI prints them as one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from scorers.errors import UserError
+        from thresher.scorers.errors import UserError
 
         if record.exc_info and isinstance(record.exc_info[1], UserError):
             return False

@@ -7,6 +7,7 @@ costs 50-100 us per element, so per-document elements would dominate the run tim
 from __future__ import annotations
 
 import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,8 +15,7 @@ import apache_beam as beam
 import pyarrow as pa
 import xxhash
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-from pipelines import io
+from thresher.pipelines import io
 
 
 def make_pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
@@ -133,6 +133,22 @@ def unspilled(paths):
     yield unspill(paths)
     for path in paths:
         Path(path).unlink(missing_ok=True)
+
+
+def write_arrow(table: pa.Table, path: str | Path) -> None:
+    """A stage-internal table at a fixed staging path, written atomically (a retried step
+    rewrites it whole; a reader never sees half of it)."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+
+
+def read_arrow(path: str | Path) -> pa.Table:
+    """A table written by `write_arrow` (memory-mapped: pages load as they are used)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def spill_by_value(table: pa.Table, column: str, staging: str | Path, partition: int,

@@ -10,13 +10,12 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from pipelines.exact_dedup import ExactDedupConfig
-from pipelines.ingest import IngestConfig
-from pipelines.near_dedup import NearDedupConfig
-from pipelines.score import ScoreConfig
-from pipelines.shards import ShardsConfig
-from scorers.errors import ConfigError
+from thresher.pipelines.exact_dedup import ExactDedupConfig
+from thresher.pipelines.ingest import IngestConfig
+from thresher.pipelines.near_dedup import NearDedupConfig
+from thresher.pipelines.score import ScoreConfig
+from thresher.pipelines.shards import ShardsConfig
+from thresher.scorers.errors import ConfigError
 
 
 class RunConfig(BaseModel):

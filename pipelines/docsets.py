@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from pipelines import io
+from thresher.pipelines import io
 
 _MINUS = " - "
 

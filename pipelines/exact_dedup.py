@@ -22,9 +22,8 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
-
-from pipelines import io, reasons, schemas
-from pipelines.beam_util import (
+from thresher.pipelines import io, reasons, schemas
+from thresher.pipelines.beam_util import (
     make_pipeline,
     record_counts,
     spill,
@@ -32,9 +31,9 @@ from pipelines.beam_util import (
     split_by_partition,
     unspilled,
 )
-from pipelines.docsets import DocSet
-from pipelines.stage import StageContext, read_counts, run_stage
-from scorers.textnorm import hash_texts
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.stage import StageContext, read_counts, run_stage
+from thresher.scorers.textnorm import hash_texts
 
 STAGE = "exact_dedup"
 MAP_OUT = "dedup/exact"

@@ -21,9 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
-
-from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import (
+from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines.beam_util import (
     make_pipeline,
     record_counts,
     spill,
@@ -31,8 +30,8 @@ from pipelines.beam_util import (
     split_by_partition,
     unspilled,
 )
-from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, read_counts, run_stage
+from thresher.pipelines.records import ReaderSettings, RecordReader
+from thresher.pipelines.stage import StageContext, read_counts, run_stage
 
 STAGE = "ingest"
 DOCS_OUT = f"documents/stage={STAGE}"

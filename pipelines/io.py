@@ -23,8 +23,7 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from isal import igzip, isal_zlib
-
-from scorers.errors import InputError
+from thresher.scorers.errors import InputError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 UNIQUE_COLUMNS = {"id", "text", "raw", "kept_id", "text_hash", "metadata"}

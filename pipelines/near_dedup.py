@@ -1,19 +1,22 @@
 """Near-dedup stage: MinHash + LSH, verified, with a deterministic keeper per cluster.
 
-Plan (every element is a batch, never one document):
-  parts -> Bands: signatures per batch -> (bucket partition, [band key, id]) -> GroupByKey
-        -> StarEdges: per bucket, first id (sorted) -> each other member
-        -> Components: connected components over the candidate edges (duplicates only)
-  parts + components -> Candidates: re-read candidate docs, signatures, keeper priority
+Plan (one chain; only file paths travel through Beam, every table goes through staging):
+  parts -> Bands: signatures per batch -> (bucket partition, spilled [band key, id])
+        -> GroupByKey -> StarEdges: per bucket, first id (sorted) -> each other member
+        -> GroupByKey(ONE) -> Components: connected components over all candidate edges
+           -> `_components.arrow`; re-emits the parts
+        -> Candidates: a part's candidates with signature and keeper priority
         -> GroupByKey(component partition) -> Verify: anchor clusters, keeper = anchor
-        -> dedup/clusters.parquet (id, cluster_id, kept, similarity_to_keeper)
-  parts + removed ids -> Survivors: documents/stage=near_dedup/part-NNNNN (input part N)
+        -> GroupByKey(ONE) -> Gather: dedup/clusters.parquet (id, cluster_id, kept,
+           similarity_to_keeper) and `_removed.arrow`; re-emits the parts
+        -> Survivors: documents/stage=near_dedup/part-NNNNN (input part N minus removed)
 
-No LSH index is held in memory: band keys go through Beam's GroupByKey as spilled Arrow
-files (only their paths are shuffled), one bucket partition is loaded at a time, and the
-only corpus-wide in-memory sets are the candidate edges and the removed ids, both sized by
-the duplicates found, not by the corpus. Parts are read and written in batches (never a
-whole part).
+No LSH index is held in memory: band keys are spilled Arrow files and one bucket partition
+is loaded at a time. The only corpus-wide state is the candidate edges and the cluster
+rows, both sized by the duplicates found, not by the corpus. Parts are read and written in
+batches (never a whole part). Why paths and not tables: Beam's in-process runner keeps a
+GroupByKey's values and a side input's tables in its own memory; at 100k documents the
+table-carrying version of this plan grew to over 20 GB (see bench/bench_memory.py).
 Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
 where priority comes from `keep` (default: longest text first).
 """
@@ -31,24 +34,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import (
+from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines.beam_util import (
     make_pipeline,
+    read_arrow,
     record_counts,
     spill,
     split_by_partition,
     unspilled,
+    write_arrow,
 )
-from pipelines.docsets import DocSet
-from pipelines.stage import StageContext, read_counts, run_stage
-from scorers import minhash
-from scorers.components import anchor_clusters, connected_components
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.stage import StageContext, read_counts, run_stage
+from thresher.scorers import minhash
+from thresher.scorers.components import anchor_clusters, connected_components
 
 STAGE = "near_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
 CLUSTERS_OUT = "dedup/clusters.parquet"
 SURVIVOR_BATCH = 8192  # rows per output row group (~25 MB of 3 KB documents)
+COMPONENTS = "_components.arrow"  # staging-only: candidate id -> component
+REMOVED = "_removed.arrow"  # staging-only: ids the stage removes
+ONE = 0  # the key that brings a stage-wide step (components, clusters) to one worker
 
 
 class NearDedupConfig(BaseModel):
@@ -141,7 +148,7 @@ def _signatures(cfg: NearDedupConfig, texts: list[str]):
 
 
 class Bands(beam.DoFn):
-    """A documents part -> (bucket partition, [band key, id]) batches, plus counts."""
+    """A documents part -> (bucket partition, spilled [band key, id] rows), plus counts."""
 
     def __init__(self, cfg: NearDedupConfig, buckets: int, staging: str):
         self.cfg, self.buckets, self.staging = cfg, buckets, staging
@@ -168,11 +175,7 @@ class Bands(beam.DoFn):
                 band_rows = pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
                 yield part, spill(band_rows, self.staging, part)  # to disk, not runner memory
         record_counts(self.staging, f"bands-{index:05d}", counts)
-
-
-def _bucket_edges(paths: list[str]) -> pa.Table:
-    with unspilled(paths) as band_rows:
-        return star_edges(band_rows)
+        yield 0, None  # so the steps after the shuffle run even when no document has shingles
 
 
 def star_edges(table: pa.Table) -> pa.Table:
@@ -187,6 +190,20 @@ def star_edges(table: pa.Table) -> pa.Table:
     return edges.group_by(["src", "dst"]).aggregate([])  # the same pair from several bands
 
 
+class StarEdges(beam.DoFn):
+    """One bucket partition's band rows -> (ONE, spilled candidate edges)."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, element):
+        bucket, paths = element
+        with unspilled(p for p in paths if p) as band_rows:
+            edges = star_edges(band_rows) if band_rows is not None else None
+        has_rows = edges is not None and edges.num_rows > 0
+        yield ONE, spill(edges, self.staging, bucket) if has_rows else None
+
+
 def components_table(edge_tables: list[pa.Table]) -> pa.Table:
     """Candidate documents with their component (named by its smallest id)."""
     if not edge_tables:
@@ -196,13 +213,32 @@ def components_table(edge_tables: list[pa.Table]) -> pa.Table:
     return pa.table({"id": pa.array(nodes, pa.string()), "comp": pa.array(comp, pa.string())})
 
 
+class Components(beam.DoFn):
+    """Every candidate edge -> the component map in `<staging>/_components.arrow`; then
+    every documents part again, for the next step (which reads the map from that file)."""
+
+    def __init__(self, parts: list, staging: str):
+        self.parts, self.staging = parts, staging
+
+    def process(self, element):
+        _, paths = element
+        with unspilled(p for p in paths if p) as edges:
+            comps = components_table([] if edges is None else [edges])
+        write_arrow(comps, Path(self.staging) / COMPONENTS)
+        record_counts(self.staging, "components", {"candidates": comps.num_rows})
+        yield from self.parts
+
+
 class Candidates(beam.DoFn):
-    """A documents part + the component map -> candidates with signature and priority."""
+    """A documents part -> (component partition, spilled candidates with signature and
+    priority)."""
 
-    def __init__(self, cfg: NearDedupConfig, partitions: int):
-        self.cfg, self.partitions = cfg, partitions
+    def __init__(self, cfg: NearDedupConfig, partitions: int, staging: str):
+        self.cfg, self.partitions, self.staging = cfg, partitions, staging
 
-    def process(self, element, comps: pa.Table):
+    def process(self, element):
+        yield 0, None  # so Verify and Gather run even when nothing here is a candidate
+        comps = read_arrow(Path(self.staging) / COMPONENTS)
         if comps.num_rows == 0:
             return
         _, path, removed = element
@@ -224,7 +260,8 @@ class Candidates(beam.DoFn):
             if self.cfg.verify == "exact":
                 cols["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes))
             table = pa.table(cols)
-            yield from split_by_partition(table, comp.to_pylist(), self.partitions)
+            for part, rows in split_by_partition(table, comp.to_pylist(), self.partitions):
+                yield part, spill(rows, self.staging, part)
 
 
 def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
@@ -258,20 +295,28 @@ def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
     )
 
 
+def verify_partition(cfg: NearDedupConfig, candidates: pa.Table) -> pa.Table:
+    """Every component of one partition -> the cluster rows of all of them."""
+    t = candidates.sort_by([("comp", "ascending"), ("priority", "ascending"), ("id", "ascending")])
+    comp = t["comp"].to_numpy(zero_copy_only=False)
+    bounds = [0, *(np.flatnonzero(comp[1:] != comp[:-1]) + 1).tolist(), len(comp)]
+    clusters = [verify_component(cfg, t.slice(lo, hi - lo))
+                for lo, hi in itertools.pairwise(bounds) if hi - lo >= 2]
+    return pa.concat_tables(clusters) if clusters else schemas.empty(schemas.NEAR_CLUSTERS)
+
+
 class Verify(beam.DoFn):
-    def __init__(self, cfg: NearDedupConfig):
-        self.cfg = cfg
+    """One component partition's candidates -> (ONE, spilled cluster rows)."""
+
+    def __init__(self, cfg: NearDedupConfig, staging: str):
+        self.cfg, self.staging = cfg, staging
 
     def process(self, element):
-        _, tables = element
-        t = pa.concat_tables(list(tables)).sort_by(
-            [("comp", "ascending"), ("priority", "ascending"), ("id", "ascending")]
-        )
-        comp = t["comp"].to_numpy(zero_copy_only=False)
-        bounds = [0, *(np.flatnonzero(comp[1:] != comp[:-1]) + 1).tolist(), len(comp)]
-        for lo, hi in itertools.pairwise(bounds):
-            if hi - lo >= 2:
-                yield verify_component(self.cfg, t.slice(lo, hi - lo))
+        partition, paths = element
+        with unspilled(p for p in paths if p) as candidates:
+            clusters = None if candidates is None else verify_partition(self.cfg, candidates)
+        has_rows = clusters is not None and clusters.num_rows > 0
+        yield ONE, spill(clusters, self.staging, partition) if has_rows else None
 
 
 def gather_clusters(tables: list[pa.Table]) -> pa.Table:
@@ -280,14 +325,34 @@ def gather_clusters(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables).sort_by([("cluster_id", "ascending"), ("id", "ascending")])
 
 
+class Gather(beam.DoFn):
+    """Every partition's cluster rows -> `dedup/clusters.parquet` and the removed ids
+    (`<staging>/_removed.arrow`); then every documents part again, for Survivors."""
+
+    def __init__(self, parts: list, staging: str):
+        self.parts, self.staging = parts, staging
+
+    def process(self, element):
+        _, paths = element
+        with unspilled(p for p in paths if p) as rows:
+            clusters = gather_clusters([] if rows is None else [rows])
+        io.write_parquet(clusters, Path(self.staging) / CLUSTERS_OUT)
+        removed = clusters.filter(pc.invert(clusters["kept"])).select(["id"])
+        write_arrow(removed, Path(self.staging) / REMOVED)
+        kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
+        record_counts(self.staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows})
+        yield from self.parts
+
+
 class Survivors(beam.DoFn):
     """Input part N minus the removed documents -> output part N."""
 
     def __init__(self, staging: str):
         self.staging = staging
 
-    def process(self, element, near_removed: pa.Array):
+    def process(self, element):
         index, path, removed = element
+        near_removed = read_arrow(Path(self.staging) / REMOVED).column("id")
         total = 0
 
         def kept_batches():  # streamed: memory is one batch, not the whole part
@@ -302,38 +367,32 @@ class Survivors(beam.DoFn):
                       {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}})
 
 
-def _write_clusters(clusters: pa.Table, staging: str) -> None:
-    io.write_parquet(clusters, Path(staging) / CLUSTERS_OUT)
-    kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
-    record_counts(staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows})
-
-
 def build(pipeline, parts: list[tuple[int, str, tuple[str, ...]]], cfg: NearDedupConfig,
           partitions: int, staging: str):
-    """`parts`: (index, documents part path, removed-id parts that apply to it)."""
-    docs = pipeline | "Parts" >> beam.Create(parts) | "Reshuffle" >> beam.Reshuffle()
-    comps = (
-        docs
+    """`parts`: (index, documents part path, removed-id parts that apply to it).
+
+    One chain with one terminal transform: runners that compute only a pipeline's last
+    value (Beam's DaskRunner) still run every step. Only file paths travel through Beam;
+    the stage-wide steps (Components, Gather) meet on the single key ONE.
+    """
+    return (
+        pipeline
+        | "Parts" >> beam.Create(parts)
+        | "Reshuffle" >> beam.Reshuffle()
         | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging))
         | "GroupBuckets" >> beam.GroupByKey()
-        | "StarEdges" >> beam.MapTuple(lambda _, paths: _bucket_edges(list(paths)))
-        | "AllEdges" >> beam.combiners.ToList()
-        | "Components" >> beam.Map(components_table)
-    )
-    clusters = (
-        docs
-        | "Candidates" >> beam.ParDo(Candidates(cfg, partitions), beam.pvalue.AsSingleton(comps))
+        | "StarEdges" >> beam.ParDo(StarEdges(staging))
+        | "GroupEdges" >> beam.GroupByKey()
+        | "Components" >> beam.ParDo(Components(parts, staging))
+        | "SpreadParts" >> beam.Reshuffle()
+        | "Candidates" >> beam.ParDo(Candidates(cfg, partitions, staging))
         | "GroupComponents" >> beam.GroupByKey()
-        | "Verify" >> beam.ParDo(Verify(cfg))
-        | "AllClusters" >> beam.combiners.ToList()
-        | "Gather" >> beam.Map(gather_clusters)
+        | "Verify" >> beam.ParDo(Verify(cfg, staging))
+        | "GroupClusters" >> beam.GroupByKey()
+        | "Gather" >> beam.ParDo(Gather(parts, staging))
+        | "SpreadSurvivors" >> beam.Reshuffle()
+        | "Survivors" >> beam.ParDo(Survivors(staging))
     )
-    removed = clusters | "Removed" >> beam.Map(lambda t: t.filter(pc.invert(t["kept"]))["id"].combine_chunks())
-    _ = docs | "Survivors" >> beam.ParDo(Survivors(staging), beam.pvalue.AsSingleton(removed))
-    _ = comps | "CandidateCount" >> beam.Map(
-        lambda t: record_counts(staging, "components", {"candidates": t.num_rows})
-    )
-    _ = clusters | "WriteClusters" >> beam.Map(_write_clusters, staging)
 
 
 def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: str) -> dict:

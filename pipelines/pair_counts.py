@@ -27,14 +27,13 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipelines import io, schemas
-from pipelines.beam_util import make_pipeline
-from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import fingerprint
-from scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
-from scorers.errors import ConfigError
-from scorers.merge_replay import Replay, SymbolTable, replay_pretokens
+from thresher.pipelines import io, schemas
+from thresher.pipelines.beam_util import make_pipeline
+from thresher.pipelines.records import ReaderSettings, RecordReader
+from thresher.pipelines.stage import fingerprint
+from thresher.scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
+from thresher.scorers.errors import ConfigError
+from thresher.scorers.merge_replay import Replay, SymbolTable, replay_pretokens
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
-
-from pipelines import io, reasons, schemas
-from scorers.textnorm import for_storage
+from thresher.pipelines import io, reasons, schemas
+from thresher.scorers.textnorm import for_storage
 
 _MISSING = object()
 # A batch ends at batch_size records or this much text, whichever comes first, so a file

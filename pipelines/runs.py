@@ -7,8 +7,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from pipelines import io
-from pipelines.stage import fingerprint
+from thresher.pipelines import io
+from thresher.pipelines.stage import fingerprint
 
 PACKAGES = (
     "thresher", "apache-beam", "prefect", "pyarrow", "duckdb", "datasketch",

@@ -26,12 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts
-from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
-from scorers.fasttext_scorer import FastTextScorer, scorer_name
+from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines.beam_util import make_pipeline, record_counts
+from thresher.pipelines.records import ReaderSettings, RecordReader
+from thresher.pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from thresher.scorers.fasttext_scorer import FastTextScorer, scorer_name
 
 STAGE = "score"
 SELECTED_OUT = "selected"

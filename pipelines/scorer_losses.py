@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
-
-from pipelines import schemas
+from thresher.pipelines import schemas
 
 
 def _table(ids: pa.Array, n_chars: np.ndarray, per_model: dict[str, np.ndarray]) -> pa.Table:
@@ -31,7 +30,7 @@ def charlm_losses(docs: pa.Table, train: pa.Table, target: pa.Table,
 
     `mixtures` > 0: that many members trained on random mixtures of `train`'s sources
     instead of one member per (order, size)."""
-    from scorers.charlm import benchmark_scores, train_family, train_mixture_family
+    from thresher.scorers.charlm import benchmark_scores, train_family, train_mixture_family
 
     texts = train.column("text").to_pylist()
     if mixtures:
@@ -48,7 +47,7 @@ def charlm_losses(docs: pa.Table, train: pa.Table, target: pa.Table,
 def hf_losses(docs: pa.Table, model_paths: list[str], batch_size: int = 8,
               max_length: int | None = None) -> pa.Table:
     """Losses of local Hugging Face causal LMs, one model in memory at a time."""
-    from scorers.hf_losses import HFCausalLM
+    from thresher.scorers.hf_losses import HFCausalLM
 
     texts = docs.column("text").to_pylist()
     per_model = {}

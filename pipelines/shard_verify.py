@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from pipelines import io
-from scorers import megatron
-from scorers.errors import InputError
+from thresher.pipelines import io
+from thresher.scorers import megatron
+from thresher.scorers.errors import InputError
 
 
 def verify_set(directory: str | Path) -> tuple[list[dict], list[str]]:

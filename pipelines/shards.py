@@ -27,15 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
-
-from pipelines import docsets, io, reasons, schemas
-from pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
-from pipelines.docsets import DocSet
-from pipelines.records import ReaderSettings, RecordReader
-from pipelines.stage import StageContext, fingerprint, read_counts, run_stage
-from scorers import blend, megatron
-from scorers.errors import ConfigError, UserError
-from scorers.text_tokenizers import TokenizerSpec, load_tokenizer
+from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.records import ReaderSettings, RecordReader
+from thresher.pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from thresher.scorers import blend, megatron
+from thresher.scorers.errors import ConfigError, UserError
+from thresher.scorers.text_tokenizers import TokenizerSpec, load_tokenizer
 
 STAGE = "shards"
 META = pa.schema([
@@ -421,7 +420,7 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     import time
     import uuid
 
-    from pipelines.stage import check_accounting
+    from thresher.pipelines.stage import check_accounting
 
     files = io.expand_inputs(inputs)
     out = Path(out).resolve()

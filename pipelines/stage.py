@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import io
-from pipelines.beam_util import merge_counts
-from scorers.errors import AccountingError
+from thresher.pipelines import io
+from thresher.pipelines.beam_util import merge_counts
+from thresher.scorers.errors import AccountingError
 
 
 @dataclass

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scorers.errors import InputError, UserError
+from thresher.scorers.errors import InputError, UserError
 
 # The pre-tokenisation regexes of OpenAI's encodings (as published with tiktoken), for HF's
 # Oniguruma engine: cl100k's possessive `\p{N}{1,3}+` is written `\p{N}{1,3}` because

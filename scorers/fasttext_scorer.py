@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from scorers.errors import InputError, UserError
+from thresher.scorers.errors import InputError, UserError
 
 
 def preprocess(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scorers.errors import ConfigError, InputError
+from thresher.scorers.errors import ConfigError, InputError
 
 
 def _imports():

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from scorers.errors import ConfigError, InputError
+from thresher.scorers.errors import ConfigError, InputError
 
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1

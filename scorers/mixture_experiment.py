@@ -12,8 +12,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-
-from scorers.errors import ConfigError
+from thresher.scorers.errors import ConfigError
 
 
 def chunk_text(text: str, chunk_bytes: int = 1000) -> list[str]:

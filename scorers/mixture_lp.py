@@ -37,8 +37,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from scorers.merge_replay import Replay
+from thresher.scorers.merge_replay import Replay
 
 
 @dataclass

@@ -21,8 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-
-from scorers.errors import ConfigError, InputError
+from thresher.scorers.errors import ConfigError, InputError
 
 LOSS_COLUMNS = ("bpc", "nll_sum")  # either ranks models the same way within a document
 
@@ -167,8 +166,7 @@ def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settin
     Returns (fastText model, scorer card dict, per-document table id/s/label).
     """
     import fasttext
-
-    from scorers.scorer_training import POSITIVE_LABEL, train_fasttext
+    from thresher.scorers.scorer_training import POSITIVE_LABEL, train_fasttext
 
     negative_mode = negatives
     models = order_models(benchmarks)

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import rankdata
-
-from scorers.fasttext_scorer import preprocess
+from thresher.scorers.fasttext_scorer import preprocess
 
 POSITIVE_LABEL = "__label__1"
 NEGATIVE_LABEL = "__label__0"
@@ -87,7 +86,7 @@ def train_fasttext(
               "valid_positives": len(pos_valid), "valid_negatives": len(neg_valid)}
     valid_texts = [positives[i] for i in pos_valid] + [negatives[i] for i in neg_valid]
     if valid_texts:
-        from scorers.fasttext_scorer import FastTextScorer
+        from thresher.scorers.fasttext_scorer import FastTextScorer
 
         scorer = FastTextScorer.from_model(model, POSITIVE_LABEL)
         scores = scorer.score_batch(valid_texts)

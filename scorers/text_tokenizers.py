@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from scorers.errors import ConfigError, InputError
+from thresher.scorers.errors import ConfigError, InputError
 
 # HF's ByteLevel pre-tokenizer regex (GPT-2's).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""

@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from flows.prefect_env import configure
+from thresher.flows.prefect_env import configure
 
 configure()
 
@@ -28,7 +27,7 @@ def prefect_api():
 @pytest.fixture
 def cli(capsys):
     """Run `thresher ARGS...` in-process; returns (exit code, stdout, stderr)."""
-    from flows.cli import main
+    from thresher.flows.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -6,10 +6,9 @@ import base64
 import json
 
 import pytest
+from thresher.scorers.bpe_tokenizers import BYTE_CHARS, load_tokenizer
+from thresher.scorers.errors import UserError
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-from scorers.bpe_tokenizers import BYTE_CHARS, load_tokenizer
-from scorers.errors import UserError
 
 TEXT = ("The quick brown fox jumps over the lazy dog. Über naïve café, 12345 and 67.\n"
         "def f(x):\n    return x * 2  # twice\nПривет мир, 你好世界\n") * 30
@@ -64,7 +63,7 @@ def test_tiktoken_pattern_from_known_name_and_tiktoken_agrees(trained, tmp_path)
     assert spec.pretokenize(text) == ["Hello", "Ġ", "Ġworld", "'s", "Ġ", "123", "45", "Ġand",
                                       "ĠÐŁÐłÐĺÐĴÐķÐ¢"]
     # tiktoken itself, with the same ranks and the gpt2 regex, encodes like the HF tokenizer.
-    from scorers.bpe_tokenizers import PATTERNS, read_tiktoken_ranks
+    from thresher.scorers.bpe_tokenizers import PATTERNS, read_tiktoken_ranks
 
     enc = tiktoken.Encoding("t", pat_str=PATTERNS["gpt2"], mergeable_ranks=read_tiktoken_ranks(
         str(path)), special_tokens={})
@@ -76,7 +75,7 @@ def test_tiktoken_pattern_from_known_name_and_tiktoken_agrees(trained, tmp_path)
 def test_patterns_split_like_the_regex_module(name, trained, tmp_path):
     """HF's Oniguruma split == the `regex` module tiktoken's patterns are written for."""
     regex = pytest.importorskip("regex")
-    from scorers.bpe_tokenizers import PATTERNS, to_byte_chars
+    from thresher.scorers.bpe_tokenizers import PATTERNS, to_byte_chars
 
     d, _ = trained
     path = write_tiktoken(d / "tokenizer.json", tmp_path / "x.tiktoken")

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory, prefect_api):
     """One demo run shared by the tests below (it is the slow part)."""
-    from flows.cli import main
+    from thresher.flows.cli import main
 
     out = tmp_path_factory.mktemp("demo") / "thresher-out"
     assert main(["run", "--out", str(out)]) == 0
@@ -110,8 +110,7 @@ def test_help_lists_commands(cli):
 
 def test_beam_flags_pass_through_unchanged():
     from apache_beam.options.pipeline_options import DebugOptions, DirectOptions
-
-    from pipelines.beam_util import make_pipeline
+    from thresher.pipelines.beam_util import make_pipeline
 
     p = make_pipeline(["--experiments", "thresher_test_flag"])
     assert "thresher_test_flag" in p.options.view_as(DebugOptions).experiments
@@ -124,7 +123,7 @@ def test_beam_flags_pass_through_unchanged():
 
 
 def test_demo_corpus_is_deterministic(tmp_path):
-    from flows.demo import write_demo_corpus
+    from thresher.flows.demo import write_demo_corpus
 
     a = write_demo_corpus(tmp_path / "a")
     b = write_demo_corpus(tmp_path / "b")

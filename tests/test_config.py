@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from pipelines.config import RunConfig, load_config
-from scorers.errors import ConfigError
+from thresher.pipelines.config import RunConfig, load_config
+from thresher.scorers.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[1] / "infra" / "run.example.yaml"
 

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipelines import exact_dedup, ingest
-from pipelines.stage import StageContext
+from thresher.pipelines import exact_dedup, ingest
+from thresher.pipelines.stage import StageContext
 
 
 def corpus(tmp_path: Path, jsonl, n: int = 3000) -> list[str]:
@@ -99,8 +98,7 @@ def test_a_retried_bundle_reads_its_spilled_inputs_again(tmp_path, monkeypatch):
     """Distributed runners retry a failed bundle with the same elements: the spill files a
     consumer reads must outlive a failed attempt, and go once an attempt succeeds."""
     import pyarrow as pa
-
-    from pipelines.beam_util import spill
+    from thresher.pipelines.beam_util import spill
 
     staging = tmp_path / "staging"
     rows = pa.table({"id": ["a", "b", "c"], "text_hash": ["h1", "h1", "h2"], "part": ["p0", "p1", "p1"]})

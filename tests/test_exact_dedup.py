@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-from pipelines import exact_dedup, ingest, io
-from pipelines.docsets import DocSet
-from pipelines.stage import StageContext, check_accounting, run_stage
-from scorers.errors import AccountingError
+from thresher.pipelines import exact_dedup, ingest, io
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.stage import StageContext, check_accounting, run_stage
+from thresher.scorers.errors import AccountingError
 
 WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper", "kestrel", "lotus"]
 BASE = [f"The {WORDS[i % 12]} report covers {WORDS[i * 5 % 12]} and {WORDS[i * 7 % 11]}, batch {i // 12}."

@@ -10,10 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-
-from pipelines import ingest, io
-from pipelines.stage import StageContext
-from scorers.errors import InputError
+from thresher.pipelines import ingest, io
+from thresher.pipelines.stage import StageContext
+from thresher.scorers.errors import InputError
 
 
 def read_dir(path: Path) -> pa.Table:
@@ -210,7 +209,7 @@ def test_small_files_are_read_together_large_ones_alone(tmp_path, jsonl, monkeyp
 
 
 def test_a_batch_ends_at_batch_size_or_batch_chars(tmp_path, jsonl, monkeypatch):
-    from pipelines import records
+    from thresher.pipelines import records
 
     monkeypatch.setattr(records, "BATCH_CHARS", 100)
     path = jsonl(tmp_path / "in" / "a.jsonl", [{"id": f"b{i}", "text": "y" * 30} for i in range(10)])

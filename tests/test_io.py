@@ -7,8 +7,7 @@ import random
 
 import pytest
 import zstandard
-
-from pipelines import io
+from thresher.pipelines import io
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])

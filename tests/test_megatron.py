@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from scorers import megatron
-from scorers.errors import ConfigError, InputError
+from thresher.scorers import megatron
+from thresher.scorers.errors import ConfigError, InputError
 
 
 def spec_read(prefix):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from thresher.scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
+from thresher.scorers.merge_replay import SymbolTable, pair_counts, replay, replay_pretokens
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-from scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
-from scorers.merge_replay import SymbolTable, pair_counts, replay, replay_pretokens
 
 CORPUS = ("aaaa abab aaa banana bandana abba the then there their other mother "
           "12121 1111 ab ab ab zzzz zz z\n") * 3

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
-
-from scorers import minhash
-from scorers.components import anchor_clusters, connected_components
-from scorers.minhash import ShingleSpec, jaccard, shingle_hashes, signatures
-from scorers.textnorm import make_normalizer
+from thresher.scorers import minhash
+from thresher.scorers.components import anchor_clusters, connected_components
+from thresher.scorers.minhash import ShingleSpec, jaccard, shingle_hashes, signatures
+from thresher.scorers.textnorm import make_normalizer
 
 RNG = random.Random(7)
 LATIN = "abcdefghijklmnopqrstuvwxyzéèàüöß"
@@ -127,7 +126,7 @@ def test_band_choice_matches_s_curve_optimum(threshold):
 
 
 def test_default_bands_favour_recall_above_the_threshold():
-    from pipelines.near_dedup import NearDedupConfig
+    from thresher.pipelines.near_dedup import NearDedupConfig
 
     b, r = NearDedupConfig().band_rows()
     assert b * r <= 128

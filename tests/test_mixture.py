@@ -7,12 +7,11 @@ import random
 
 import numpy as np
 import pytest
-
-from flows.mixture import infer, replay_and_solve
-from pipelines import pair_counts
-from scorers import mixture_experiment as mx
-from scorers.bpe_tokenizers import load_tokenizer
-from scorers.mixture_lp import SolveOptions, solve
+from thresher.flows.mixture import infer, replay_and_solve
+from thresher.pipelines import pair_counts
+from thresher.scorers import mixture_experiment as mx
+from thresher.scorers.bpe_tokenizers import load_tokenizer
+from thresher.scorers.mixture_lp import SolveOptions, solve
 
 # Three synthetic "languages": Zipf-distributed words over overlapping syllable sets.
 SYLLABLES = [["ka", "to", "ri", "mu", "ne", "sa", "lo"], ["sch", "ei", "en", "ung", "ber", "ach"],
@@ -134,7 +133,7 @@ def test_two_category_experiment_cli_and_query(cli, tmp_path):
 
 
 def test_mixture_flow(prefect_api, three, tmp_path):
-    from flows.mixture import mixture
+    from thresher.flows.mixture import mixture
 
     d, cats, _truth, _ = three
     s = mixture(str(d / "tokenizer.json"), cats, str(tmp_path / "mixtures" / "m"), merges=500,

@@ -7,12 +7,11 @@ import random
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipelines import exact_dedup, ingest, io, near_dedup, reasons, schemas
-from pipelines.docsets import DocSet
-from pipelines.near_dedup import NearDedupConfig
-from pipelines.stage import StageContext
-from scorers.minhash import ShingleSpec, jaccard, shingle_hashes
+from thresher.pipelines import exact_dedup, ingest, io, near_dedup, reasons, schemas
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.near_dedup import NearDedupConfig
+from thresher.pipelines.stage import StageContext
+from thresher.scorers.minhash import ShingleSpec, jaccard, shingle_hashes
 
 LATIN, CYRILLIC = "abcdefghijklmnopqrstuvwxyz", "абвгдежзийклмнопрстуфхцчшщыэюя"
 HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]

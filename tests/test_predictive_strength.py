@@ -7,10 +7,9 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
-
-from scorers.errors import ConfigError, InputError
-from scorers.fasttext_scorer import FastTextScorer, preprocess
-from scorers.predictive_strength import (
+from thresher.scorers.errors import ConfigError, InputError
+from thresher.scorers.fasttext_scorer import FastTextScorer, preprocess
+from thresher.scorers.predictive_strength import (
     choose_labels,
     concordant_pairs,
     loss_matrix,
@@ -18,7 +17,7 @@ from scorers.predictive_strength import (
     predictive_strength,
     train_scorer,
 )
-from scorers.scorer_training import POSITIVE_LABEL, TrainSettings, roc_auc, train_fasttext
+from thresher.scorers.scorer_training import POSITIVE_LABEL, TrainSettings, roc_auc, train_fasttext
 
 SMALL = TrainSettings(dim=16, bucket=20_000, epoch=10, valid_fraction=0.25)
 
@@ -164,7 +163,7 @@ def test_train_scorer_end_to_end_labels_follow_s():
 
 
 def test_charlm_is_a_distribution_and_scores_documents_alone():
-    from scorers.charlm import CharNgramLM
+    from thresher.scorers.charlm import CharNgramLM
 
     lm = CharNgramLM(order=3).fit(["abracadabra", "banana bread", "cab"])
     alphabet = [*sorted(set("abracadabrabanana breadcab")), "Z"]  # Z: the unknown symbol

@@ -9,10 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_predictive_strength import synthetic, train_tiny_scorer
-
-from pipelines import io, reasons, schemas
-from pipelines import score as score_stage
-from pipelines.stage import StageContext
+from thresher.pipelines import io, reasons, schemas
+from thresher.pipelines import score as score_stage
+from thresher.pipelines.stage import StageContext
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 from test_predictive_strength import train_tiny_scorer
-
-from pipelines import io, schemas
+from thresher.pipelines import io, schemas
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +152,7 @@ def test_hf_losses_tiny_random_model(tmp_path, cli):
     losses = io.read_table([tmp_path / "o" / "losses.parquet"])
     assert losses.num_rows == 9 and set(losses["model"].to_pylist()) == {"lm0", "lm1", "lm2"}
     # each document scored on its own: batching and padding do not change its loss
-    from scorers.hf_losses import HFCausalLM
+    from thresher.scorers.hf_losses import HFCausalLM
 
     lm = HFCausalLM(str(paths[0]))
     alone = [lm.doc_nll([t])[0] for t in texts]

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from scorers import megatron
-from scorers.text_tokenizers import load_tokenizer
+from thresher.scorers import megatron
+from thresher.scorers.text_tokenizers import load_tokenizer
 
 EOS = "<|endoftext|>"
 WORDS = ["data", "curation", "pipeline", "token", "shard", "Megatron", "seed", "über", "naïve",
@@ -241,7 +240,7 @@ def test_tiktoken_rank_file(cli, corpus, tmp_path):
     tokenizer.json; its EOS is the rank file's default special `<|endoftext|>`."""
     import base64
 
-    from scorers.text_tokenizers import hf_byte_level_ranks
+    from thresher.scorers.text_tokenizers import hf_byte_level_ranks
 
     d, docs, tok = corpus
     _, ranks, _ = hf_byte_level_ranks(json.loads(tok.read_text()))
@@ -261,8 +260,8 @@ def test_tiktoken_rank_file(cli, corpus, tmp_path):
 
 
 def test_mixture_files_and_plan_rules(tmp_path):
-    from scorers import blend
-    from scorers.errors import ConfigError
+    from thresher.scorers import blend
+    from thresher.scorers.errors import ConfigError
 
     (tmp_path / "a.yaml").write_text("web: 2\ncode: 1\nbooks: 1\n")
     (tmp_path / "b.json").write_text(json.dumps({"proportions": {"web": 0.5, "code": 0.25, "books": 0.25}}))

@@ -9,8 +9,7 @@ import string
 
 import pyarrow as pa
 import pytest
-
-from scorers.textnorm import (
+from thresher.scorers.textnorm import (
     for_storage,
     hash_texts,
     make_normalizer,

@@ -18,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args) -> int:
     import yaml
-
-    from pipelines.config import RunConfig, load_config
+    from thresher.pipelines.config import RunConfig, load_config
 
     if args.check:
         config = load_config(args.check)

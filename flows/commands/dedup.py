@@ -9,7 +9,7 @@ NEAR_FLAGS = ("threshold", "num_perm", "bands", "rows", "ngram", "unit", "verify
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from flows.commands.run import add_run_arguments
+    from thresher.flows.commands.run import add_run_arguments
 
     p = sub.add_parser(
         "dedup",
@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def dedup_config(args):
     """The run config with the command's near-dedup flags on top of --config."""
-    from flows.commands.run import load_run_config
-    from pipelines.config import load_config
+    from thresher.flows.commands.run import load_run_config
+    from thresher.pipelines.config import load_config
 
     base = load_run_config(args, with_models=False).model_dump(exclude_unset=True)
     flags = {k: getattr(args, k) for k in NEAR_FLAGS if getattr(args, k) is not None}
@@ -44,16 +44,15 @@ def dedup_config(args):
 
 def dedup_flow_fn(config):
     from prefect import flow
-
-    from flows.curate import (
+    from thresher.flows.curate import (
         EXACT_SURVIVORS,
         exact_dedup_task,
         ingest_task,
         near_dedup_task,
         prepare_run,
     )
-    from pipelines import ingest, near_dedup
-    from pipelines.runs import RunRecord
+    from thresher.pipelines import ingest, near_dedup
+    from thresher.pipelines.runs import RunRecord
 
     @flow(name="dedup", log_prints=True)
     def dedup(config) -> dict:
@@ -79,8 +78,8 @@ def dedup_flow_fn(config):
 
 
 def handle(args) -> int:
-    from flows.commands.run import print_summary
-    from flows.curate import funnel_rows
+    from thresher.flows.commands.run import print_summary
+    from thresher.flows.curate import funnel_rows
 
     config = dedup_config(args)
     result = dedup_flow_fn(config)

@@ -66,8 +66,8 @@ def _common(p) -> None:
 
 
 def _options(args):
-    from scorers.errors import ConfigError
-    from scorers.mixture_lp import SolveOptions
+    from thresher.scorers.errors import ConfigError
+    from thresher.scorers.mixture_lp import SolveOptions
 
     if args.merges < 1:
         raise ConfigError(f"--merges {args.merges} must be at least 1")
@@ -75,8 +75,8 @@ def _options(args):
 
 
 def handle_infer(args) -> int:
-    from flows.mixture import infer
-    from flows.render import table_text
+    from thresher.flows.mixture import infer
+    from thresher.flows.render import table_text
 
     s = infer(args.tokenizer, args.category, args.out, args.merges, args.pattern, args.cache,
               args.max_bytes, _options(args), args.beam_args)
@@ -90,8 +90,8 @@ def handle_infer(args) -> int:
 
 
 def handle_experiment(args) -> int:
-    from flows.mixture import run_experiment
-    from flows.render import table_text
+    from thresher.flows.mixture import run_experiment
+    from thresher.flows.render import table_text
 
     cols = ["trial", "categories", "train_bytes", "count_bytes", "merges_used", "log10_mse",
             "max_abs_error", "rounds", "infer_seconds"]

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from flows import catalog
+    from thresher.flows import catalog
 
     p = sub.add_parser(
         "query",
@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args) -> int:
-    from flows import catalog
-    from flows.render import render
+    from thresher.flows import catalog
+    from thresher.flows.render import render
 
     table = catalog.query(args.out, args.sql)
     rows = table.to_pylist()

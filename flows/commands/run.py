@@ -31,7 +31,7 @@ def load_run_config(args, with_models: bool = True):
     """The run config from --config plus flags; without inputs, the demo's settings
     (corpus generated under <out>/demo-input, and with `with_models` its own scorer and
     tokenizer) under anything the user gave."""
-    from pipelines.config import load_config
+    from thresher.pipelines.config import load_config
 
     overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
     if args.beam_args:
@@ -41,8 +41,8 @@ def load_run_config(args, with_models: bool = True):
     config = load_config(args.config, **overrides)
     if config.inputs:
         return config
-    from flows.demo import write_demo_corpus
-    from flows.demo_models import DEMO_SETTINGS, demo_score_settings, demo_shards_settings
+    from thresher.flows.demo import write_demo_corpus
+    from thresher.flows.demo_models import DEMO_SETTINGS, demo_score_settings, demo_shards_settings
 
     out, demo_dir = Path(config.out), Path(config.out) / "demo-input"
     write_demo_corpus(demo_dir)
@@ -57,8 +57,8 @@ def load_run_config(args, with_models: bool = True):
 
 
 def print_summary(summary: dict) -> None:
-    from flows.curate import FUNNEL_COLUMNS
-    from flows.render import table_text
+    from thresher.flows.curate import FUNNEL_COLUMNS
+    from thresher.flows.render import table_text
 
     print()
     print(table_text(summary["funnel"], FUNNEL_COLUMNS))
@@ -67,7 +67,7 @@ def print_summary(summary: dict) -> None:
     out_root = Path(summary["run_dir"]).parent.parent
     shard_stats = Path(summary["run_dir"]) / "stats" / "shards.json"
     if shard_stats.exists():
-        from pipelines import io
+        from thresher.pipelines import io
 
         st, name = io.read_json(shard_stats), summary["run_dir"] + "/shards/"
         print(f"shards:  {st['shards']} Megatron shards, {st['tokens']:,} tokens ({st['dtype']}) "
@@ -77,7 +77,7 @@ def print_summary(summary: dict) -> None:
 
 def handle(args) -> int:
     config = load_run_config(args)
-    from flows.curate import curate
+    from thresher.flows.curate import curate
 
     summary = curate(config)
     print_summary(summary)

@@ -37,13 +37,12 @@ def handle(args) -> int:
     from pathlib import Path
 
     from pydantic import ValidationError
-
-    from flows.render import table_text
-    from pipelines import io
-    from pipelines import score as score_stage
-    from pipelines.config import describe_validation_error
-    from pipelines.stage import StageContext
-    from scorers.errors import ConfigError
+    from thresher.flows.render import table_text
+    from thresher.pipelines import io
+    from thresher.pipelines import score as score_stage
+    from thresher.pipelines.config import describe_validation_error
+    from thresher.pipelines.stage import StageContext
+    from thresher.scorers.errors import ConfigError
 
     values = {
         "model": args.model, "positive_label": args.positive_label, "name": args.name,

@@ -74,10 +74,9 @@ def _register_losses(cmds) -> None:
 def read_documents(patterns: list[str]):
     """id, source, text, n_chars of every document (documents tables as is, other files via ingest rules)."""
     import pyarrow as pa
-
-    from pipelines import io
-    from pipelines.records import ReaderSettings, RecordReader
-    from pipelines.score import read_documents as read_part
+    from thresher.pipelines import io
+    from thresher.pipelines.records import ReaderSettings, RecordReader
+    from thresher.pipelines.score import read_documents as read_part
 
     reader = RecordReader(ReaderSettings(batch_size=10_000))
     tables = [docs.select(["id", "source", "text", "n_chars"]) for path in io.expand_inputs(patterns)
@@ -88,9 +87,8 @@ def read_documents(patterns: list[str]):
 def _read_losses(patterns: list[str]):
     import pyarrow as pa
     import pyarrow.json as pj
-
-    from pipelines import io
-    from scorers.errors import InputError
+    from thresher.pipelines import io
+    from thresher.scorers.errors import InputError
 
     tables = []
     for path in io.expand_inputs(patterns):
@@ -109,8 +107,7 @@ def _read_mapping(path: str) -> dict:
     from pathlib import Path
 
     import yaml
-
-    from scorers.errors import InputError
+    from thresher.scorers.errors import InputError
 
     p = Path(path)
     if not p.is_file():
@@ -128,12 +125,11 @@ def handle_train(args) -> int:
     from pathlib import Path
 
     from pydantic import ValidationError
-
-    from pipelines import io, schemas
-    from pipelines.config import describe_validation_error
-    from scorers.errors import ConfigError, InputError
-    from scorers.predictive_strength import train_scorer
-    from scorers.scorer_training import TrainSettings, card_markdown
+    from thresher.pipelines import io, schemas
+    from thresher.pipelines.config import describe_validation_error
+    from thresher.scorers.errors import ConfigError, InputError
+    from thresher.scorers.predictive_strength import train_scorer
+    from thresher.scorers.scorer_training import TrainSettings, card_markdown
 
     try:
         settings = TrainSettings(
@@ -170,9 +166,9 @@ def handle_train(args) -> int:
 def handle_losses(args) -> int:
     from pathlib import Path
 
-    from pipelines import io
-    from pipelines.scorer_losses import charlm_losses, hf_losses
-    from scorers.errors import ConfigError, InputError
+    from thresher.pipelines import io
+    from thresher.pipelines.scorer_losses import charlm_losses, hf_losses
+    from thresher.scorers.errors import ConfigError, InputError
 
     docs = read_documents(args.input)
     if docs is None or docs.num_rows == 0:

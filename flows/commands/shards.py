@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle_build(args) -> int:
-    from scorers.errors import ConfigError
+    from thresher.scorers.errors import ConfigError
 
     missing = [f"--{n}" for n in ("tokenizer", "input", "out") if not getattr(args, n)]
     stray = args.beam_args[0] if args.beam_args else "-"
@@ -100,9 +100,8 @@ def handle_build(args) -> int:
         raise ConfigError(f"thresher shards needs {', '.join(missing)} "
                           "(or a subcommand: shards inspect PATH, shards verify DIR)")
     from pydantic import ValidationError
-
-    from pipelines.config import describe_validation_error
-    from pipelines.shards import ShardsConfig, run_standalone
+    from thresher.pipelines.config import describe_validation_error
+    from thresher.pipelines.shards import ShardsConfig, run_standalone
 
     try:
         cfg = ShardsConfig(
@@ -118,7 +117,7 @@ def handle_build(args) -> int:
 
 
 def print_stats(stats: dict, out) -> None:
-    from flows.render import table_text
+    from thresher.flows.render import table_text
 
     if stats.get("skipped"):
         print(f"unchanged: {out} already holds these shards (same inputs and config)")
@@ -139,16 +138,16 @@ def print_stats(stats: dict, out) -> None:
 def handle_inspect(args) -> int:
     from pathlib import Path
 
-    from flows.render import table_text
-    from pipelines import shard_verify
-    from scorers import megatron
-    from scorers.text_tokenizers import load_tokenizer
+    from thresher.flows.render import table_text
+    from thresher.pipelines import shard_verify
+    from thresher.scorers import megatron
+    from thresher.scorers.text_tokenizers import load_tokenizer
 
     path = Path(args.path)
     if path.is_dir():
         stems = sorted({p.stem for p in path.glob("*.idx")})
         if not stems:
-            from scorers.errors import InputError
+            from thresher.scorers.errors import InputError
 
             raise InputError(f"{path} holds no .idx shard files")
         print(f"{len(stems)} shards in {path}; showing {stems[0]}")
@@ -174,9 +173,9 @@ def handle_inspect(args) -> int:
 
 
 def handle_verify(args) -> int:
-    from flows.render import table_text
-    from pipelines import shard_verify
-    from scorers.errors import InputError
+    from thresher.flows.render import table_text
+    from thresher.pipelines import shard_verify
+    from thresher.scorers.errors import InputError
 
     rows, problems = shard_verify.verify_set(args.dir)
     print(table_text(rows, ["shard", "source", "documents", "tokens", "dtype", "ok"]))
