@@ -46,7 +46,7 @@ from thresher.pipelines import ingest, exact_dedup
 from thresher.pipelines.stage import StageContext
 ctx = StageContext(run_dir=Path({run_dir!r}), partitions={partitions}, beam_args={beam_args!r})
 t = time.perf_counter()
-s1 = ingest.run(ctx, {paths!r}, ingest.IngestConfig())
+s1 = ingest.run(ctx.with_inputs({paths!r}), ingest.IngestConfig())
 t1 = time.perf_counter()
 s2 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
 t2 = time.perf_counter()

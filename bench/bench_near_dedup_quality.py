@@ -167,7 +167,7 @@ def run_thresher(docs: list[dict], work: Path, cfg, partitions=2):
         for d in docs:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
     ctx = StageContext(run_dir=work / "run", partitions=partitions)
-    ingest.run(ctx, [str(src)], ingest.IngestConfig())
+    ingest.run(ctx.with_inputs([str(src)]), ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
     survivors = exact_dedup.surviving(DocSet(ingest.DOCS_OUT))

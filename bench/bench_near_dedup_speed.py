@@ -152,7 +152,7 @@ def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     ctx = StageContext(run_dir=Path(work) / "run", partitions=default_partitions(_bytes_under(inp)),
                        beam_args=args)
     t0 = time.perf_counter()
-    ingest.run(ctx, [inp], ingest.IngestConfig())
+    ingest.run(ctx.with_inputs([inp]), ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
     near_dedup.run(ctx, NearDedupConfig(), exact_dedup.surviving(DocSet(ingest.DOCS_OUT)),

@@ -1,30 +1,26 @@
-"""The `curate` flow: one Prefect task per stage, each a Beam pipeline.
+"""The `curate` flow: a loop over the configured stages, one Prefect task per stage, each a
+Beam pipeline run through `pipelines.stage.run_stage`.
 
 Every stage is retry-safe (it writes to a staging directory and publishes atomically),
 so tasks retry on unexpected failures; user errors and accounting errors never retry.
+Each stage's counts and drop reasons go to the Prefect log; the run's funnel is published
+as a table and a markdown artifact.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from thresher.flows.prefect_env import configure
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from thresher.pipelines import io
+from thresher.pipelines.config import RunConfig
+from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.runs import RunRecord, default_run_id
+from thresher.pipelines.stage import Stage, StageContext, default_partitions
+from thresher.pipelines.stages import BY_NAME, STAGES
+from thresher.scorers.errors import AccountingError, ConfigError, UserError
 
-configure()
-
-from prefect import flow, task  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
-from thresher.pipelines import exact_dedup, ingest, io, near_dedup  # noqa: E402
-from thresher.pipelines import score as score_stage  # noqa: E402
-from thresher.pipelines import shards as shard_stage  # noqa: E402
-from thresher.pipelines.config import RunConfig  # noqa: E402
-from thresher.pipelines.docsets import DocSet  # noqa: E402
-from thresher.pipelines.runs import RunRecord, default_run_id  # noqa: E402
-from thresher.pipelines.stage import StageContext, default_partitions  # noqa: E402
-from thresher.scorers.errors import AccountingError, UserError  # noqa: E402
-
-# What later stages read after exact dedup: ingest's documents minus its removals.
-EXACT_SURVIVORS = exact_dedup.surviving(DocSet(ingest.DOCS_OUT))
 FUNNEL_COLUMNS = ("stage", "in", "kept", "dropped", "rejected", "seconds", "skipped")
 
 
@@ -38,51 +34,58 @@ def _retry_unless_users_fault(task, task_run, state) -> bool:
     return False
 
 
-stage_task = task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_users_fault)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_users_fault)
+def run_stage_task(stage: Stage, ctx: StageContext, cfg, docs: str, upstream: str | None) -> dict:
+    stats = stage.run(ctx, cfg, docs, upstream)
+    log_stage(stats)
+    return stats
 
 
-@stage_task(name="ingest")
-def ingest_task(ctx: StageContext, inputs: list[str], cfg: ingest.IngestConfig) -> dict:
-    return ingest.run(ctx, inputs, cfg)
+def log_stage(stats: dict) -> None:
+    """One line per stage in the Prefect log (visible in the UI next to the task)."""
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats["dropped"].items()) if v) or "none"
+    how = "unchanged, skipped" if stats.get("skipped") else f"{stats['seconds']} s"
+    get_run_logger().info(
+        f"{stats['stage']}: in {stats['in']}, kept {stats['kept']}, dropped {sum(stats['dropped'].values())} "
+        f"({reasons}), rejected {stats['rejected']} ({how})"
+    )
 
 
-@stage_task(name="exact_dedup")
-def exact_dedup_task(ctx: StageContext, cfg: exact_dedup.ExactDedupConfig) -> dict:
-    return exact_dedup.run(ctx, cfg, ingest.DOCS_OUT, ingest.STAGE)
+def planned_stages(config: RunConfig, only: tuple[str, ...] | None = None) -> list[tuple[Stage, object]]:
+    """(stage, its config) for every stage the config turns on, in run order; `only`
+    restricts the run to those stages (each must be configured)."""
+    if only is not None:
+        unknown = [n for n in only if n not in BY_NAME]
+        if unknown:
+            raise ConfigError(f"unknown stage {unknown[0]!r}: stages are {', '.join(BY_NAME)}")
+    chosen = []
+    for stage in STAGES:
+        cfg = getattr(config, stage.name)
+        if only is not None and stage.name not in only:
+            continue
+        if not stage.enabled(cfg):
+            if only is not None and stage.optional:
+                raise ConfigError(f"stage {stage.name} has no `{stage.name}:` section in the config")
+            continue
+        chosen.append((stage, cfg))
+    return chosen
 
-
-@stage_task(name="near_dedup")
-def near_dedup_task(ctx: StageContext, cfg: near_dedup.NearDedupConfig) -> dict:
-    return near_dedup.run(ctx, cfg, EXACT_SURVIVORS, exact_dedup.STAGE)
-
-
-@stage_task(name="score")
-def score_task(ctx: StageContext, cfg: score_stage.ScoreConfig, docs: str, upstream: str) -> dict:
-    docs = DocSet.parse(docs)
-    return score_stage.run(ctx, cfg, docs.part_paths(ctx.run_dir), [upstream],
-                           docs.removed_map(ctx.run_dir))
-
-
-@stage_task(name="shards")
-def shards_task(ctx: StageContext, cfg: shard_stage.ShardsConfig, docs: str, upstream: str) -> dict:
-    return shard_stage.run(ctx, cfg, docs, upstream)
 
 def prepare_run(config: RunConfig) -> StageContext:
-    """Resolve inputs (fails fast on a bad path), the run directory and the partition count.
+    """List and fingerprint the inputs (once; fails fast on a bad path), and choose the run
+    directory and the partition count.
 
     A stage holds one shuffle partition's rows at a time, so the default partition count
     grows with the input; it is a pure function of the inputs, so reruns resume the same run.
     """
-    files = io.expand_inputs(config.inputs)
-    fingerprints = [io.file_fingerprint(f) for f in files]
-    run_id = config.run_id or default_run_id(config.model_dump(), fingerprints)
-    partitions = config.partitions or default_partitions(
-        sum(size or 0 for _, size, _ in fingerprints)
-    )
+    inputs = io.list_inputs(config.inputs)
+    run_id = config.run_id or default_run_id(config.model_dump(), inputs)
+    partitions = config.partitions or default_partitions(sum(size or 0 for _, size, _ in inputs))
     return StageContext(
         run_dir=Path(config.out).resolve() / "runs" / run_id,
         beam_args=list(config.beam_args),
         partitions=partitions,
+        inputs=inputs,
     )
 
 
@@ -101,31 +104,36 @@ def funnel_rows(stats: list[dict]) -> list[dict]:
     ]
 
 
+def funnel_markdown(run_id: str, stats: list[dict]) -> str:
+    lines = [f"# Run {run_id}", "", "| stage | in | kept | dropped | rejected | seconds |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in funnel_rows(stats):
+        lines.append(f"| {r['stage']} | {r['in']} | {r['kept']} | {r['dropped']} | {r['rejected']} | "
+                     f"{r['seconds']}{' (skipped)' if r['skipped'] else ''} |")
+    lines += ["", "## Dropped and rejected, by reason", ""]
+    for s in stats:
+        by_reason = {**s["dropped"], **s.get("rejected_by_reason", {})}
+        for reason, n in sorted(by_reason.items()):
+            if n:
+                lines.append(f"- {s['stage']}: {reason} {n}")
+    return "\n".join(lines)
+
+
 @flow(name="curate", log_prints=True)
-def curate(config: RunConfig) -> dict:
-    """Ingest -> exact dedup, into `<out>/runs/<run_id>/`. Returns the run summary."""
+def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
+    """The configured stages (or `only` those), in order, into `<out>/runs/<run_id>/`.
+    Returns the run summary."""
+    plan = planned_stages(config, only)
     ctx = prepare_run(config)
     record = RunRecord(ctx.run_dir, config.model_dump())
     stats: list[dict] = []
+    docs, upstream = DocSet(""), None
     try:
-        s = ingest_task(ctx, config.inputs, config.ingest)
-        stats.append(s)
-        record.stage_done(s, ingest.DOCS_OUT)
-        s = exact_dedup_task(ctx, config.exact_dedup)
-        stats.append(s)
-        record.stage_done(s, str(EXACT_SURVIVORS))
-        if config.near_dedup.enabled:
-            s = near_dedup_task(ctx, config.near_dedup)
+        for stage, cfg in plan:
+            s = run_stage_task.with_options(name=stage.name)(stage, ctx, cfg, str(docs), upstream)
             stats.append(s)
-            record.stage_done(s, near_dedup.DOCS_OUT)
-        if config.score is not None:  # after the last dedup stage, on what it kept
-            s = score_task(ctx, config.score, record.data["final_documents"], stats[-1]["stage"])
-            stats.append(s)
-            record.stage_done(s, score_stage.SELECTED_OUT if config.score.rule else None)
-        if config.shards is not None:  # last: tokenizes whatever the run kept
-            s = shards_task(ctx, config.shards, record.data["final_documents"], stats[-1]["stage"])
-            stats.append(s)
-            record.stage_done(s)
+            docs, upstream = stage.passes_on(docs, cfg), stage.name
+            record.stage_done(s, str(docs))
     except BaseException as exc:
         record.finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -134,4 +142,6 @@ def curate(config: RunConfig) -> dict:
     create_table_artifact(
         key="curate-funnel", table=rows, description=f"Per-stage counts of {ctx.run_dir.name}"
     )
-    return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows}
+    create_markdown_artifact(key="curate-report", markdown=funnel_markdown(ctx.run_dir.name, stats),
+                             description=f"Funnel and reasons of {ctx.run_dir.name}")
+    return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows, "stats": stats}

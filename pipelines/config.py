@@ -9,17 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from thresher.pipelines.exact_dedup import ExactDedupConfig
-from thresher.pipelines.ingest import IngestConfig
-from thresher.pipelines.near_dedup import NearDedupConfig
-from thresher.pipelines.score import ScoreConfig
-from thresher.pipelines.shards import ShardsConfig
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from thresher.pipelines.stages import STAGES
 from thresher.scorers.errors import ConfigError
 
 
-class RunConfig(BaseModel):
-    """Everything a `thresher run` needs. Unknown keys are errors (typos must not pass)."""
+class RunSettings(BaseModel):
+    """What every run has besides its stages' sections. Unknown keys are errors (typos
+    must not pass)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -36,19 +33,20 @@ class RunConfig(BaseModel):
         "one per 32 MB of input files, at least 8, so a partition fits a worker's memory)",
     )
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
-    ingest: IngestConfig = Field(default_factory=IngestConfig, description="reading raw records")
-    exact_dedup: ExactDedupConfig = Field(
-        default_factory=ExactDedupConfig, description="exact duplicates by normalised-text hash"
-    )
-    near_dedup: NearDedupConfig = Field(
-        default_factory=NearDedupConfig, description="near duplicates by MinHash + LSH"
-    )
-    score: ScoreConfig | None = Field(
-        None, description="fastText quality scoring + selection after dedup (needs a model)"
-    )
-    shards: ShardsConfig | None = Field(
-        None, description="tokenized Megatron shards of the final documents (needs a tokenizer)"
-    )
+
+
+def _section(stage) -> tuple:
+    if stage.optional:
+        return (stage.config | None, Field(None, description=stage.description))
+    return (stage.config, Field(default_factory=stage.config, description=stage.description))
+
+
+# One section per stage, named after it, built from the stage list so a new stage needs no
+# edit here. Optional sections (score, shards) are off unless present.
+RunConfig = create_model(
+    "RunConfig", __base__=RunSettings, __doc__="Everything a `thresher run` needs.",
+    **{stage.name: _section(stage) for stage in STAGES},
+)
 
 
 def describe_validation_error(exc: ValidationError, origin: str) -> str:

@@ -32,7 +32,7 @@ from thresher.pipelines.beam_util import (
     unspilled,
 )
 from thresher.pipelines.docsets import DocSet
-from thresher.pipelines.stage import StageContext, read_counts, run_stage
+from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers.textnorm import hash_texts
 
 STAGE = "exact_dedup"
@@ -144,9 +144,13 @@ def surviving(docs: DocSet) -> DocSet:
     return docs.without(MAP_OUT)
 
 
-def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str) -> dict:
-    """Dedup the documents under `input_dir` (relative to the run), written by `upstream`."""
-    parts = [str(p) for p in io.iter_parts(ctx.run_dir / input_dir)]
+def run(ctx: StageContext, cfg: ExactDedupConfig, docs: DocSet | str, upstream: str) -> dict:
+    """Dedup the document set `docs` (its parts; exact dedup runs right after ingest, so no
+    removals apply yet), written by `upstream`."""
+    docs = DocSet.parse(docs)
+    if docs.minus:
+        raise ValueError(f"exact dedup reads whole parts, not {docs}: run it right after ingest")
+    parts = docs.part_paths(ctx.run_dir)
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
@@ -159,6 +163,13 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, input_dir: str, upstream: str)
 
     # The hash's case mapping comes from the Unicode tables inside pyarrow, so a new pyarrow
     # (or a new hash method) redoes the stage instead of mixing two definitions in one run.
-    config = {"exact_dedup": cfg.model_dump(), "input": input_dir, "partitions": ctx.partitions,
+    config = {"exact_dedup": cfg.model_dump(), "input": docs.parts, "partitions": ctx.partitions,
               "method": 2, "pyarrow": pa.__version__}
     return run_stage(ctx, STAGE, config, [upstream], [MAP_OUT], body)
+
+
+STAGE_DEF = Stage(
+    name=STAGE, config=ExactDedupConfig, run=run, reads="documents", writes=(MAP_OUT,),
+    reasons=(reasons.EXACT_DUPLICATE,), passes_on=lambda docs, cfg: surviving(docs),
+    description="exact duplicates by normalised-text hash",
+)

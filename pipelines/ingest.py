@@ -30,8 +30,9 @@ from thresher.pipelines.beam_util import (
     split_by_partition,
     unspilled,
 )
+from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
-from thresher.pipelines.stage import StageContext, read_counts, run_stage
+from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 
 STAGE = "ingest"
 DOCS_OUT = f"documents/stage={STAGE}"
@@ -247,14 +248,16 @@ def build(pipeline, files: list[str], sizes: list[int | None], cfg: IngestConfig
     )
 
 
-def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
-    """Run the ingest stage (or skip it when this exact run already finished)."""
-    files = io.expand_inputs(inputs)  # sorted: file numbers follow path order
-    fingerprints = [io.file_fingerprint(f) for f in files]
+def run(ctx: StageContext, cfg: IngestConfig, docs=None, upstream: str | None = None) -> dict:
+    """Read the run's input files (`ctx.inputs`, listed once per run) into documents and
+    rejects, or skip when this exact run already finished. `docs`/`upstream`: unused (the
+    first stage reads files, not a document set)."""
+    files = [path for path, _, _ in ctx.inputs]  # sorted: file numbers follow path order
+    sizes = [size for _, size, _ in ctx.inputs]
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
-            build(p, files, [size for _, size, _ in fingerprints], cfg, ctx.partitions, str(staging))
+            build(p, files, sizes, cfg, ctx.partitions, str(staging))
         counts = read_counts(staging)
         counts.setdefault("in", 0)
         # kept and rejected are counted from the files written, so the accounting identity
@@ -267,8 +270,15 @@ def run(ctx: StageContext, inputs: list[str], cfg: IngestConfig) -> dict:
         return counts
 
     # partitions only route the small id keys: the outputs do not depend on them
-    config = {"ingest": cfg.model_dump(), "files": fingerprints}
+    config = {"ingest": cfg.model_dump(), "files": ctx.inputs}
     return run_stage(ctx, STAGE, config, [], [DOCS_OUT, REJECTS_OUT], body)
+
+
+STAGE_DEF = Stage(
+    name=STAGE, config=IngestConfig, run=run, reads="inputs", writes=(DOCS_OUT, REJECTS_OUT),
+    passes_on=lambda docs, cfg: DocSet(DOCS_OUT),
+    description="reading raw records: validation, ids, normalisation; bad records -> rejects",
+)
 
 
 def _reasons(directory: Path) -> dict:

@@ -58,9 +58,19 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
 
 
 def file_fingerprint(path: str) -> list:
-    """[path, size, mtime]: what decides whether an input file changed since a run."""
-    meta = FileSystems.match([path])[0].metadata_list[0]
-    return [path, meta.size_in_bytes, getattr(meta, "last_updated_in_seconds", None)]
+    """[path, size, mtime]: what decides whether a file changed since a run. The one
+    definition for inputs, models and cached counts; remote files through Beam's filesystems."""
+    try:
+        meta = FileSystems.match([str(path)])[0].metadata_list[0]
+    except (IndexError, OSError) as exc:
+        raise InputError(f"cannot read {path}: {exc or 'no such file'}") from None
+    return [str(path), meta.size_in_bytes, getattr(meta, "last_updated_in_seconds", None)]
+
+
+def list_inputs(patterns: Iterable[str]) -> list[list]:
+    """The input files of a run, listed and fingerprinted once: [[path, size, mtime], ...]
+    in path order. Ingest reads exactly these files."""
+    return [file_fingerprint(f) for f in expand_inputs(patterns)]
 
 
 def file_format(path: str) -> str | None:

@@ -45,7 +45,7 @@ from thresher.pipelines.beam_util import (
     write_arrow,
 )
 from thresher.pipelines.docsets import DocSet
-from thresher.pipelines.stage import StageContext, read_counts, run_stage
+from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers import minhash
 from thresher.scorers.components import anchor_clusters, connected_components
 
@@ -418,3 +418,11 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
 
     config = {"near_dedup": cfg.model_dump(), "input": str(docs), "partitions": ctx.partitions}
     return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, CLUSTERS_OUT], body)
+
+
+STAGE_DEF = Stage(
+    name=STAGE, config=NearDedupConfig, run=run, reads="documents",
+    writes=(DOCS_OUT, CLUSTERS_OUT), reasons=(reasons.NEAR_DUPLICATE,),
+    passes_on=lambda docs, cfg: DocSet(DOCS_OUT),
+    description="near duplicates by MinHash + LSH",
+)

@@ -55,16 +55,8 @@ def parse_categories(items: list[str]) -> list[Category]:
     return [Category(n, tuple(io.expand_inputs(g))) for n, g in globs.items()]
 
 
-def _file_key(path: str) -> tuple:
-    try:
-        st = os.stat(path)
-        return (path, st.st_size, int(st.st_mtime))
-    except OSError:  # a remote filesystem: the path must do
-        return (path,)
-
-
 def cache_paths(cache_dir: Path, spec: BPESpec, cat: Category, max_bytes: int | None):
-    key = fingerprint(cat.name, [_file_key(f) for f in cat.files], max_bytes)
+    key = fingerprint(cat.name, [io.file_fingerprint(f) for f in cat.files], max_bytes)
     base = Path(cache_dir) / spec.pretokenizer_fingerprint / f"{cat.name}-{key}"
     return base.with_suffix(".parquet"), base.with_suffix(".json")
 

@@ -56,15 +56,15 @@ class RunRecord:
         self._t0 = time.time()
         self.save()
 
-    def stage_done(self, stats: dict, documents_dir: str | None = None) -> None:
+    def stage_done(self, stats: dict, documents: str) -> None:
+        """`documents`: the document set later stages (and the `documents` view) read."""
         self.data["stages"][stats["stage"]] = {
             "seconds": stats["seconds"],
             "skipped": stats.get("skipped", False),
             "in": stats["in"],
             "kept": stats["kept"],
         }
-        if documents_dir:
-            self.data["final_documents"] = documents_dir
+        self.data["final_documents"] = documents
         self.save()
 
     def finish(self, status: str, error: str | None = None) -> None:

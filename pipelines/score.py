@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import make_pipeline, record_counts
+from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
-from thresher.pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from thresher.pipelines.stage import Stage, StageContext, fingerprint, read_counts, run_stage
 from thresher.scorers.fasttext_scorer import FastTextScorer, scorer_name
 
 STAGE = "score"
@@ -218,8 +219,8 @@ def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[s
     settings = ReaderSettings(batch_size=cfg.batch_size)
     outputs = [f"scores/{cfg.scorer}"] + ([SELECTED_OUT] if cfg.rule else []) + ([REJECTS_OUT] if raw else [])
     # Scores depend on the model, label and inputs only: a new selection rule reuses them.
-    score_print = fingerprint(_fingerprint(cfg.model), cfg.positive_label, cfg.scorer,
-                              [_fingerprint(p) for p in inputs], upstream and ctx.stats(upstream[0]).get("fingerprint"))
+    score_print = fingerprint(io.file_fingerprint(cfg.model), cfg.positive_label, cfg.scorer,
+                              [io.file_fingerprint(p) for p in inputs], upstream and ctx.stats(upstream[0]).get("fingerprint"))
     previous = ctx.stats(STAGE) if ctx.stats_path(STAGE).exists() else {}
     reuse = (not raw and previous.get("score_fingerprint") == score_print
              and (ctx.run_dir / "scores" / cfg.scorer).is_dir())
@@ -253,10 +254,24 @@ def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[s
         return counts
 
     config = {
-        "score": cfg.model_dump(), "inputs": [_fingerprint(p) for p in inputs],
-        "model_file": _fingerprint(cfg.model),
+        "score": cfg.model_dump(), "inputs": [io.file_fingerprint(p) for p in inputs],
+        "model_file": io.file_fingerprint(cfg.model),
     }
     return run_stage(ctx, STAGE, config, upstream, outputs, body)
+
+
+def run_on_docs(ctx: StageContext, cfg: ScoreConfig, docs: DocSet | str, upstream: str) -> dict:
+    """The stage inside a run: score the run's document set `docs`, written by `upstream`."""
+    docs = DocSet.parse(docs)
+    return run(ctx, cfg, docs.part_paths(ctx.run_dir), [upstream], docs.removed_map(ctx.run_dir))
+
+
+STAGE_DEF = Stage(
+    name=STAGE, config=ScoreConfig, run=run_on_docs, reads="documents",
+    writes=("scores/<scorer>", SELECTED_OUT), reasons=(reasons.BELOW_QUALITY_THRESHOLD,),
+    passes_on=lambda docs, cfg: DocSet(SELECTED_OUT) if cfg.rule else docs, optional=True,
+    description="fastText quality scoring + selection after dedup (needs a model)",
+)
 
 
 def _reuse_scores(published: Path, staging: Path, elements, scorer: str) -> dict:
@@ -291,10 +306,3 @@ def _kept_chars(directory: Path) -> int:
     return int(pc.sum(io.read_table(parts, columns=["n_chars"]).column("n_chars")).as_py() or 0) if parts else 0
 
 
-def _fingerprint(path: str) -> list:
-    """Path, size and mtime: a retrained model or a rewritten input means rescoring."""
-    p = Path(path)
-    if "://" in path or not p.exists():
-        return [path]
-    st = os.stat(p)
-    return [str(p.resolve()), st.st_size, st.st_mtime_ns]

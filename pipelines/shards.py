@@ -31,7 +31,7 @@ from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
-from thresher.pipelines.stage import StageContext, fingerprint, read_counts, run_stage
+from thresher.pipelines.stage import Stage, StageContext, fingerprint, read_counts, run_stage
 from thresher.scorers import blend, megatron
 from thresher.scorers.errors import ConfigError, UserError
 from thresher.scorers.text_tokenizers import TokenizerSpec, load_tokenizer
@@ -412,6 +412,14 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
     config = {"shards": cfg.model_dump(), "input": str(docs),
               "tokenizer_sha256": info.get("tokenizer_sha256"), "shares": shares}
     return run_stage(ctx, STAGE, config, [upstream], [out], body)
+
+
+STAGE_DEF = Stage(
+    name=STAGE, config=ShardsConfig, run=run, reads="documents", writes=("shards/<name>",),
+    reasons=(reasons.MIXTURE_DOWNSAMPLED,),
+    optional=True,
+    description="tokenized Megatron shards of the final documents (needs a tokenizer)",
+)
 
 
 def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_args=()) -> dict:

@@ -1,4 +1,9 @@
-"""Running one stage: staging directory, accounting identity, atomic publish, resume.
+"""The stage contract: how a stage is declared, and the one runner every stage goes through.
+
+A stage module declares one `Stage` (its name, config model, what it reads, what it writes,
+its drop reasons) and is listed in `pipelines.stages.STAGES`. Its `run(ctx, cfg, docs,
+upstream)` builds its Beam pipeline inside `run_stage`, which owns the rest: staging
+directory, fingerprint and resume, the accounting identity, atomic publish, the stats file.
 
 A stage is complete when `stats/<stage>.json` exists with the same fingerprint (its own
 config plus the fingerprints of the stages it reads). That file is written last, so a
@@ -13,8 +18,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Literal
 
 from thresher.pipelines import io
 from thresher.pipelines.beam_util import merge_counts
@@ -23,17 +29,51 @@ from thresher.scorers.errors import AccountingError
 
 @dataclass
 class StageContext:
-    """What every stage needs besides its own config."""
+    """What every stage needs besides its own config. `inputs` are the run's input files
+    as `io.list_inputs` lists and fingerprints them, once per run (ingest reads them)."""
 
     run_dir: Path
     beam_args: list[str] = field(default_factory=list)
     partitions: int = 8
+    inputs: list[list] = field(default_factory=list)
+
+    def with_inputs(self, patterns: list[str]) -> StageContext:
+        return replace(self, inputs=io.list_inputs(patterns))
 
     def stats_path(self, stage: str) -> Path:
         return self.run_dir / "stats" / f"{stage}.json"
 
     def stats(self, stage: str) -> dict:
         return io.read_json(self.stats_path(stage))
+
+
+def _passes_on_what_it_read(docs, cfg):
+    return docs
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as the runner and the flow see it.
+
+    `run(ctx, cfg, docs, upstream) -> stats` runs the stage on the document set `docs`
+    (a `pipelines.docsets.DocSet`) written by the stage named `upstream` (None for the
+    first), through `run_stage`. `passes_on(docs, cfg)` is the document set later stages
+    read after this one (a filter returns its output table; an annotator, `docs` itself).
+    `optional` sections are off unless configured; the others run with their defaults.
+    """
+
+    name: str
+    config: type
+    run: Callable[..., dict]
+    reads: Literal["inputs", "documents"]
+    writes: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
+    passes_on: Callable[[Any, Any], Any] = _passes_on_what_it_read
+    optional: bool = False
+    description: str = ""
+
+    def enabled(self, cfg) -> bool:
+        return cfg is not None and getattr(cfg, "enabled", True)
 
 
 PARTITION_INPUT_BYTES = 32 << 20  # ~100 MB of text per partition for gzipped JSONL

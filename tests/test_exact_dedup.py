@@ -33,7 +33,7 @@ def corpus() -> list[dict]:
 def dedup(tmp_path: Path, jsonl, recs, name="run", **cfg) -> tuple[dict, pa.Table, pa.Table]:
     path = jsonl(tmp_path / name / "in.jsonl", recs)
     ctx = StageContext(run_dir=tmp_path / name / "out", partitions=4)
-    ingest.run(ctx, [str(path)], ingest.IngestConfig())
+    ingest.run(ctx.with_inputs([str(path)]), ingest.IngestConfig())
     stats = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(**cfg), ingest.DOCS_OUT, ingest.STAGE)
     kept = exact_dedup.surviving(DocSet(ingest.DOCS_OUT)).read(ctx.run_dir)
     parts = list(io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT))
@@ -59,7 +59,7 @@ def test_only_decisions_are_written_part_for_part_and_the_text_stays_where_it_wa
     recs = corpus() * 1 + [{"id": f"x{i:03d}", "text": BASE[i % 40]} for i in range(200)]
     path = jsonl(tmp_path / "in.jsonl", recs)
     ctx = StageContext(run_dir=tmp_path / "out", partitions=3)
-    ingest.run(ctx, [str(path)], ingest.IngestConfig(part_docs=60))  # several documents parts
+    ingest.run(ctx.with_inputs([str(path)]), ingest.IngestConfig(part_docs=60))  # several documents parts
     stats = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     assert not (ctx.run_dir / "documents" / "stage=exact_dedup").exists()
     doc_parts = {p.name: set(io.read_table([p]).column("id").to_pylist())
@@ -98,10 +98,10 @@ def test_keeper_independent_of_input_order(tmp_path, jsonl):
 def test_rerun_of_same_config_is_skipped_and_changed_config_reruns(tmp_path, jsonl):
     path = jsonl(tmp_path / "in.jsonl", corpus())
     ctx = StageContext(run_dir=tmp_path / "out", partitions=2)
-    first = ingest.run(ctx, [str(path)], ingest.IngestConfig())
+    first = ingest.run(ctx.with_inputs([str(path)]), ingest.IngestConfig())
     ex1 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     before = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT)}
-    again = ingest.run(ctx, [str(path)], ingest.IngestConfig())
+    again = ingest.run(ctx.with_inputs([str(path)]), ingest.IngestConfig())
     ex2 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     assert not first["skipped"] and again["skipped"] and ex2["skipped"]
     assert ex2["fingerprint"] == ex1["fingerprint"]

@@ -22,7 +22,7 @@ def read_dir(path: Path) -> pa.Table:
 
 def run_ingest(tmp_path: Path, inputs, **cfg) -> tuple[dict, pa.Table, pa.Table]:
     ctx = StageContext(run_dir=tmp_path / "run", partitions=3)
-    stats = ingest.run(ctx, [str(i) for i in inputs], ingest.IngestConfig(**cfg))
+    stats = ingest.run(ctx.with_inputs([str(i) for i in inputs]), ingest.IngestConfig(**cfg))
     return stats, read_dir(ctx.run_dir / ingest.DOCS_OUT), read_dir(ctx.run_dir / ingest.REJECTS_OUT)
 
 

@@ -48,7 +48,7 @@ def planted_corpus(seed=0, groups=9, copies=2, unrelated=15):
 
 def run_stages(tmp_path, files, cfg: NearDedupConfig, partitions=4, name="run"):
     ctx = StageContext(run_dir=tmp_path / name, partitions=partitions)
-    ingest.run(ctx, [str(f) for f in files], ingest.IngestConfig())
+    ingest.run(ctx.with_inputs([str(f) for f in files]), ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     stats = near_dedup.run(ctx, cfg, exact_dedup.surviving(DocSet(ingest.DOCS_OUT)), exact_dedup.STAGE)
     clusters = pq.read_table(ctx.run_dir / near_dedup.CLUSTERS_OUT)
