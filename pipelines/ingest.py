@@ -113,7 +113,12 @@ class ReadFile(beam.DoFn):
         if out is not None:
             out.close()
         yield from self._spill(keys)
-        record_counts(self.staging, f"read-{unit:05d}", {"in": seen})
+        record_counts(self.staging, f"read-{unit:05d}", {"in": seen, "bytes": self._bytes(files)})
+
+    @staticmethod
+    def _bytes(files) -> int:
+        """The unit's size on disk (input bytes read, for progress)."""
+        return sum(io.file_fingerprint(path)[1] or 0 for _, path in files)
 
     def _read(self, files):
         for number, path in files:

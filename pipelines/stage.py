@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from thresher.pipelines import io
+from thresher.pipelines import io, progress
 from thresher.pipelines.beam_util import merge_counts
 from thresher.scorers.errors import AccountingError
 
@@ -133,7 +133,8 @@ def run_stage(
     staging.mkdir(parents=True)
     started = time.time()
     try:
-        counts = body(staging)
+        with progress.follow(stage, staging, *_expected(ctx, upstream)):
+            counts = body(staging)
         counts.setdefault("dropped", {})
         counts.setdefault("rejected", 0)
         check_accounting(stage, counts)
@@ -163,6 +164,14 @@ def run_stage(
     }
     io.write_json(stats, stats_path)
     return {**stats, "skipped": False}
+
+
+def _expected(ctx: StageContext, upstream: list[str]) -> tuple[int | None, int | None]:
+    """(documents, bytes) the stage will read, for its progress report: what its upstream
+    kept, or for the first stage the size of the input files."""
+    if upstream and ctx.stats_path(upstream[0]).exists():
+        return ctx.stats(upstream[0]).get("kept"), None
+    return None, sum(size or 0 for _, size, _ in ctx.inputs) or None
 
 
 def read_counts(staging: Path) -> dict:
