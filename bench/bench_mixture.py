@@ -96,14 +96,14 @@ def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None
     from thresher.flows.mixture import count_step, read_texts
     from thresher.pipelines import pair_counts
     from thresher.scorers import mixture_experiment as mx
-    from thresher.scorers.bpe_tokenizers import load_tokenizer
+    from thresher.scorers.bpe_tokenizers import load_merges
 
     if "10" not in parts:
         return speed30(tmp, solve_opts)
     ten = [cat("languages", x) for x in LANGS] + [cat("code", x) for x in CODE[:3]]
     texts = [t for c in ten for t in read_texts([c.split("=", 1)[1]])[::3]]
     mx.train_byte_level_bpe(texts, 30000, tmp / "tok.json")
-    spec = load_tokenizer(str(tmp / "tok.json"))
+    spec = load_merges(str(tmp / "tok.json"))
     cats = pair_counts.parse_categories(ten)
     tables, metas, t_count = count_step(spec, cats, tmp / "cache-10")
     t0 = time.perf_counter()

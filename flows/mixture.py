@@ -21,7 +21,7 @@ configure()
 import pyarrow as pa  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from thresher.pipelines import io, pair_counts, schemas  # noqa: E402
-from thresher.scorers.bpe_tokenizers import BPESpec, load_tokenizer  # noqa: E402
+from thresher.scorers.bpe_tokenizers import BPESpec, load_merges  # noqa: E402
 from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def infer(tokenizer: str, category_args: list[str], out: str | Path, merges: int
           beam_args: list[str] | None = None, truth: dict | None = None,
           spec: BPESpec | None = None) -> dict:
     """Everything `thresher mixture infer` does, without Prefect. Returns the summary."""
-    spec = spec or load_tokenizer(tokenizer, pattern)
+    spec = spec or load_merges(tokenizer, pattern)
     categories = pair_counts.parse_categories(category_args)
     cache_dir = Path(cache_dir or Path(out) / "pretoken-cache")
     tables, metas, t_count = count_step(spec, categories, cache_dir, max_bytes, beam_args)
@@ -105,7 +105,7 @@ def mixture(tokenizer: str, categories: list[str], out: str, merges: int = 30000
             pattern: str | None = None, cache_dir: str | None = None,
             max_bytes: int | None = None, beam_args: list[str] | None = None) -> dict:
     """Infer the training mixture of `tokenizer` over NAME=GLOB categories into `out`."""
-    spec = load_tokenizer(tokenizer, pattern)
+    spec = load_merges(tokenizer, pattern)
     cats = pair_counts.parse_categories(categories)
     cache = cache_dir or str(Path(out) / "pretoken-cache")
     tables, metas, t_count = count_task(spec, cats, cache, max_bytes, beam_args)

@@ -1,4 +1,8 @@
-"""Load a BPE tokenizer's ordered merge list with the normaliser and pre-tokeniser it used.
+"""BPE tokenizer files: the one place that knows their formats (GPT-2's byte map, tiktoken
+rank files, pre-tokenisation regexes and how to infer them from a file name), and
+`load_merges`, which reads a tokenizer's ordered merge list with the normaliser and
+pre-tokeniser it used (for mixture inference). Encoding text for shards is
+`scorers.text_tokenizers`, built on these.
 
 Three sources are understood:
   * an HF `tokenizer.json` whose model is BPE (byte-level or character-level);
@@ -10,7 +14,7 @@ Pre-tokenisation always goes through HF `tokenizers` objects, so the pretokens c
 are exactly what the tokenizer's trainer saw. Byte-level pretokens come out already in the
 GPT-2 byte-to-unicode alphabet, which is also the alphabet the merges are written in.
 
->>> spec = load_tokenizer("tokenizer.json")  # doctest: +SKIP
+>>> spec = load_merges("tokenizer.json")  # doctest: +SKIP
 >>> spec.merges[:2], spec.pretokenize("Hello world")  # doctest: +SKIP
 ([('Ġ', 't'), ('h', 'e')], ['Hello', 'Ġworld'])
 """
@@ -43,6 +47,9 @@ PATTERNS = {
         ]
     ),
 }
+# HF's ByteLevel pre-tokenizer regex (GPT-2's, as HF writes it): what a byte-level
+# tokenizer.json splits by, and the default for rank files of unknown origin.
+HF_BYTE_LEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 # Known rank-file names -> pattern (r50k/p50k share GPT-2's regex).
 KNOWN_FILES = {"cl100k_base": "cl100k", "o200k_base": "o200k", "o200k_harmony": "o200k",
                "r50k_base": "gpt2", "p50k_base": "gpt2", "p50k_edit": "gpt2", "gpt2": "gpt2"}
@@ -67,6 +74,11 @@ BYTE_CHARS = bytes_to_unicode()
 
 def to_byte_chars(data: bytes) -> str:
     return "".join(BYTE_CHARS[b] for b in data)
+
+
+def byte_decoder() -> dict[str, int]:
+    """The byte-level alphabet read back: stand-in character -> byte value."""
+    return {c: b for b, c in BYTE_CHARS.items()}
 
 
 @dataclass
@@ -213,10 +225,16 @@ def load_merges_file(path: str, pattern: str | None = None) -> BPESpec:
                        pattern or "gpt2"))))
 
 
+def infer_pattern(path: str) -> str | None:
+    """The pre-tokenisation regex a rank file's name says it uses (cl100k_base.tiktoken ->
+    cl100k's), or None for a name we do not know."""
+    known = KNOWN_FILES.get(Path(path).name.split(".")[0])
+    return PATTERNS[known] if known else None
+
+
 def resolve_pattern(pattern: str | None, path: str | None = None) -> str:
     if pattern is None and path is not None:
-        stem = Path(path).name.split(".")[0]
-        pattern = KNOWN_FILES.get(stem)
+        pattern = infer_pattern(path)
         if pattern is None:
             raise UserError(
                 f"cannot tell the pre-tokenisation regex of {path}: pass --pattern "
@@ -225,7 +243,8 @@ def resolve_pattern(pattern: str | None, path: str | None = None) -> str:
     return PATTERNS.get(pattern, pattern)
 
 
-def read_tiktoken_ranks(path: str) -> dict[bytes, int]:
+def read_tiktoken_ranks(path: str | Path) -> dict[bytes, int]:
+    """A tiktoken rank file: one '<base64 token> <rank>' per line."""
     ranks = {}
     with open(path, "rb") as fh:
         for n, line in enumerate(fh, 1):
@@ -233,9 +252,12 @@ def read_tiktoken_ranks(path: str) -> dict[bytes, int]:
                 continue
             try:
                 token, rank = line.split()
-                ranks[base64.b64decode(token)] = int(rank)
+                ranks[base64.b64decode(token, validate=True)] = int(rank)
             except ValueError:
-                raise InputError(f"{path}:{n}: expected 'base64token rank'") from None
+                raise InputError(f"{path}:{n}: expected '<base64 token> <rank>': not a tiktoken "
+                                 "rank file (HF tokenizers must be a .json file)") from None
+    if not ranks:
+        raise InputError(f"{path} is empty: not a tiktoken rank file")
     return ranks
 
 
@@ -271,13 +293,13 @@ def load_tiktoken(path: str, pattern: str | None = None) -> BPESpec:
     )
 
 
-def load_tokenizer(path: str, pattern: str | None = None) -> BPESpec:
-    """Load any supported BPE tokenizer by file name / content."""
+def load_merges(path: str, pattern: str | None = None) -> BPESpec:
+    """The merge list of any supported BPE tokenizer, by file name / content."""
     p = Path(path)
     if p.is_dir():
         for name in ("tokenizer.json", "merges.txt", "vocab.bpe"):
             if (p / name).is_file():
-                return load_tokenizer(str(p / name), pattern)
+                return load_merges(str(p / name), pattern)
         raise InputError(f"{path}: no tokenizer.json, merges.txt or vocab.bpe inside")
     if not p.is_file():
         raise InputError(f"tokenizer {path} does not exist")

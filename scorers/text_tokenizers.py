@@ -16,17 +16,20 @@ fast path is only trusted after `agrees_on(texts)` (see pipelines.shards).
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from thresher.scorers.bpe_tokenizers import (
+    HF_BYTE_LEVEL_PATTERN,
+    byte_decoder,
+    infer_pattern,
+    read_tiktoken_ranks,
+)
 from thresher.scorers.errors import ConfigError, InputError
 
-# HF's ByteLevel pre-tokenizer regex (GPT-2's).
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "[SEP]")
 
 
@@ -38,21 +41,10 @@ class TokenizerSpec:
     eos: str | None = "auto"  # token name, id as digits, "auto" (a common EOS name), or None
     bos: str | None = None
     fast_path: bool = True  # use tiktoken for byte-level BPE tokenizer.json when possible
-    pattern: str = GPT2_PATTERN  # pre-tokenisation regex for tiktoken rank files
+    # pre-tokenisation regex for tiktoken rank files; None: known from the file name
+    # (cl100k_base, o200k_base, ...), else GPT-2's
+    pattern: str | None = None
     special_tokens: dict = field(default_factory=dict)  # extra specials for rank files
-
-
-def byte_decoder() -> dict[str, int]:
-    """HF/GPT-2 byte-level alphabet: printable stand-in character -> byte value."""
-    keep = [*range(33, 127), *range(161, 173), *range(174, 256)]
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[chr(b)] = b
-        else:
-            chars[chr(256 + extra)] = b
-            extra += 1
-    return chars
 
 
 class TextTokenizer:
@@ -94,19 +86,10 @@ class TextTokenizer:
                 self.kind = "hf+tiktoken"
 
     def _load_rank_file(self, path: Path) -> None:
-        ranks = {}
-        try:
-            for line in path.read_bytes().splitlines():
-                if line.strip():
-                    token, rank = line.split()
-                    ranks[base64.b64decode(token, validate=True)] = int(rank)
-        except ValueError:
-            raise InputError(f"{path} has a line that is not '<base64 token> <rank>': not a "
-                             "tiktoken rank file (HF tokenizers must be a .json file)") from None
-        if not ranks:
-            raise InputError(f"{path} is empty: not a tiktoken rank file")
+        ranks = read_tiktoken_ranks(path)
         specials = dict(self.spec.special_tokens) or {"<|endoftext|>": max(ranks.values()) + 1}
-        self.tk = _tiktoken(path.stem, self.spec.pattern, ranks, specials)
+        pattern = self.spec.pattern or infer_pattern(str(path)) or HF_BYTE_LEVEL_PATTERN
+        self.tk = _tiktoken(path.stem, pattern, ranks, specials)
         self.kind = "tiktoken"
         self.vocab_size = self.tk.n_vocab
         self.specials = specials
@@ -246,7 +229,7 @@ def _byte_level_pattern(pre: dict | None) -> str | None:
         return None
     if pre.get("type") == "ByteLevel":
         ok = pre.get("use_regex", True) and not pre.get("add_prefix_space")
-        return GPT2_PATTERN if ok else None
+        return HF_BYTE_LEVEL_PATTERN if ok else None
     steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
     if not steps or len(steps) != 2:
         return None

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from thresher.scorers.bpe_tokenizers import BYTE_CHARS, load_tokenizer
+from thresher.scorers.bpe_tokenizers import BYTE_CHARS, load_merges
 from thresher.scorers.errors import UserError
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
@@ -37,7 +37,7 @@ def write_tiktoken(tok_json, path):
 
 def test_hf_json_merges_and_pretokens(trained):
     d, tok = trained
-    spec = load_tokenizer(str(d / "tokenizer.json"))
+    spec = load_merges(str(d / "tokenizer.json"))
     assert spec.kind == "hf-json" and spec.byte_level
     assert len(spec.merges) == tok.get_vocab_size() - 256 > 100
     expected = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str("Hello  world's")]
@@ -46,9 +46,9 @@ def test_hf_json_merges_and_pretokens(trained):
 
 def test_tiktoken_ranks_rebuild_the_merge_list(trained, tmp_path):
     d, _ = trained
-    original = load_tokenizer(str(d / "tokenizer.json"))
+    original = load_merges(str(d / "tokenizer.json"))
     path = write_tiktoken(d / "tokenizer.json", tmp_path / "mine.tiktoken")
-    rebuilt = load_tokenizer(str(path), pattern="gpt2")
+    rebuilt = load_merges(str(path), pattern="gpt2")
     assert rebuilt.kind == "tiktoken"
     assert rebuilt.merges == original.merges
 
@@ -58,7 +58,7 @@ def test_tiktoken_pattern_from_known_name_and_tiktoken_agrees(trained, tmp_path)
 
     d, tok = trained
     path = write_tiktoken(d / "tokenizer.json", tmp_path / "cl100k_base.tiktoken")
-    spec = load_tokenizer(str(path))  # pattern inferred from the file name
+    spec = load_merges(str(path))  # pattern inferred from the file name
     text = "Hello  world's 12345 and ПРИВЕТ"
     assert spec.pretokenize(text) == ["Hello", "Ġ", "Ġworld", "'s", "Ġ", "123", "45", "Ġand",
                                       "ĠÐŁÐłÐĺÐĴÐķÐ¢"]
@@ -79,7 +79,7 @@ def test_patterns_split_like_the_regex_module(name, trained, tmp_path):
 
     d, _ = trained
     path = write_tiktoken(d / "tokenizer.json", tmp_path / "x.tiktoken")
-    spec = load_tokenizer(str(path), pattern=name)
+    spec = load_merges(str(path), pattern=name)
     original = {"cl100k": PATTERNS["cl100k"].replace(r"\p{N}{1,3}", r"\p{N}{1,3}+")}
     want = [to_byte_chars(m.encode()) for m in regex.findall(original.get(name, PATTERNS[name]),
                                                               TEXT[:400] + " I'LL  x\n\n  ")]
@@ -90,15 +90,15 @@ def test_unknown_tiktoken_name_needs_pattern(trained, tmp_path):
     d, _ = trained
     path = write_tiktoken(d / "tokenizer.json", tmp_path / "mystery.tiktoken")
     with pytest.raises(UserError, match="--pattern"):
-        load_tokenizer(str(path))
+        load_merges(str(path))
 
 
 def test_merges_txt_matches_json(trained, tmp_path):
     d, _ = trained
-    spec = load_tokenizer(str(d / "tokenizer.json"))
+    spec = load_merges(str(d / "tokenizer.json"))
     path = tmp_path / "merges.txt"
     path.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in spec.merges))
-    other = load_tokenizer(str(path))
+    other = load_merges(str(path))
     assert other.merges == spec.merges and other.byte_level
     assert other.pretokenize("Hello  world's") == spec.pretokenize("Hello  world's")
 

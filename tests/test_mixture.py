@@ -10,7 +10,7 @@ import pytest
 from thresher.flows.mixture import infer, replay_and_solve
 from thresher.pipelines import pair_counts
 from thresher.scorers import mixture_experiment as mx
-from thresher.scorers.bpe_tokenizers import load_tokenizer
+from thresher.scorers.bpe_tokenizers import load_merges
 from thresher.scorers.mixture_lp import SolveOptions, solve
 
 # Three synthetic "languages": Zipf-distributed words over overlapping syllable sets.
@@ -72,7 +72,7 @@ def test_exact_counts_give_exact_proportions(three, tmp_path):
 def replays3(three):
     """The three count samples replayed through every merge: (replays, sample bytes)."""
     d, cats, _, _ = three
-    spec = load_tokenizer(str(d / "tokenizer.json"))
+    spec = load_merges(str(d / "tokenizer.json"))
     got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats), d / "out" /
                                       "pretoken-cache")
     tables = [got[f"c{i}"][0] for i in range(3)]
@@ -144,7 +144,7 @@ def test_mixture_flow(prefect_api, three, tmp_path):
 
 def test_replay_and_solve_reports_timings(three):
     d, cats, _, _ = three
-    spec = load_tokenizer(str(d / "tokenizer.json"))
+    spec = load_merges(str(d / "tokenizer.json"))
     got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats),
                                       d / "out" / "pretoken-cache")
     res, timings = replay_and_solve(spec, [got[f"c{i}"][0] for i in range(3)],
