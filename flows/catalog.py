@@ -14,12 +14,13 @@ Views (each has a `run_id` column):
               bytes), sample_bytes, merges_used, objective, truth (experiments); run_id null
   stage_stats one row per stage per run: docs_in, kept, dropped, dropped_by_reason (JSON), rejected, seconds
   runs        one row per run: status, timings, config (JSON)
-Stages add views by appending to `VIEWS`.
+Stages add views by adding to `FILE_VIEWS` (one kind of Parquet file) or `VIEWS`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -29,57 +30,60 @@ from thresher.pipelines.docsets import DocSet
 from thresher.scorers.errors import InputError, UserError
 
 _RUN_ID = "regexp_extract(filename, '/runs/([^/]+)/', 1)"
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER",
+}
 
 
-def _parquet(root: Path, pattern: str) -> str | None:
-    """`read_parquet(...)` over a glob under every run, or None when no file matches."""
-    glob = str(root / "runs" / "*" / pattern)
-    if not any(root.glob(f"runs/*/{pattern}")):
-        return None
-    return (
-        f"read_parquet('{glob}', hive_partitioning=true, union_by_name=true, filename=true)"
-    )
+def sql_string(value) -> str:
+    """A SQL string literal (the one quoting rule for paths and ids in view definitions)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def _empty(schema: pa.Schema, extra: dict[str, str]) -> str:
-    """A typed, empty SELECT so queries work before any run has produced a table."""
-    types = {
-        pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
-        pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER",
-    }
-    cols = [f"NULL::{types[f.type]} AS {f.name}" for f in schema]
+def empty_view(schema: pa.Schema, extra: dict) -> str:
+    """A typed, empty SELECT, so queries work before any run has produced a table."""
+    cols = [f"NULL::{_DUCKDB_TYPES[f.type]} AS {f.name}" for f in schema]
     cols += [f"NULL::{t} AS {name}" for name, t in extra.items()]
     return f"SELECT {', '.join(cols)} WHERE false"
 
 
-def _documents_all(root: Path) -> str:
-    src = _parquet(root, "documents/*/part-*.parquet")
-    if src is None:
-        return _empty(schemas.DOCUMENTS, {"stage": "VARCHAR", "run_id": "VARCHAR"})
-    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
+@dataclass(frozen=True)
+class FileView:
+    """A view over one kind of Parquet file in every run: `glob` under `runs/<run_id>/`,
+    `columns` selected from it, and `extra` columns (name -> SQL type) that come from the
+    file's path; with no file yet, a typed empty view of `schema` + `extra`."""
+
+    glob: str
+    schema: pa.Schema
+    columns: str = "* EXCLUDE (filename)"
+    extra: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)  # name -> SQL over `filename`
+
+    def sql(self, root: Path) -> str:
+        if not any(root.glob(f"runs/*/{self.glob}")):
+            return empty_view(self.schema, {**self.extra, "run_id": "VARCHAR"})
+        derived = "".join(f", {sql} AS {name}" for name, sql in {**self.derived, "run_id": _RUN_ID}.items())
+        source = (f"read_parquet({sql_string(root / 'runs' / '*' / self.glob)}, "
+                  "hive_partitioning=true, union_by_name=true, filename=true)")
+        return f"SELECT {self.columns}{derived} FROM {source}"
 
 
-def _rejects(root: Path) -> str:
-    src = _parquet(root, "rejects/*/part-*.parquet")
-    if src is None:
-        return _empty(schemas.REJECTS, {"stage": "VARCHAR", "run_id": "VARCHAR"})
-    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
-
-
-def _exact_duplicates(root: Path) -> str:
-    src = _parquet(root, "dedup/exact/part-*.parquet")
-    if src is None:
-        return _empty(schemas.EXACT_DUPLICATES, {"run_id": "VARCHAR"})
-    return f"SELECT id, kept_id, text_hash, {_RUN_ID} AS run_id FROM {src}"
-
-
-def _clusters(root: Path) -> str:
-    src = _parquet(root, "dedup/clusters.parquet")
-    if src is None:
-        return _empty(schemas.NEAR_CLUSTERS, {"run_id": "VARCHAR"})
-    return (
-        f"SELECT id, cluster_id, kept, similarity_to_keeper, {_RUN_ID} AS run_id FROM {src}"
-    )
+# name -> view over Parquet files in every run; stages add theirs here.
+FILE_VIEWS = {
+    "documents_all": FileView("documents/*/part-*.parquet", schemas.DOCUMENTS, extra={"stage": "VARCHAR"}),
+    "rejects": FileView("rejects/*/part-*.parquet", schemas.REJECTS, extra={"stage": "VARCHAR"}),
+    "exact_duplicates": FileView("dedup/exact/part-*.parquet", schemas.EXACT_DUPLICATES,
+                                 columns="id, kept_id, text_hash"),
+    "clusters": FileView("dedup/clusters.parquet", schemas.NEAR_CLUSTERS,
+                         columns="id, cluster_id, kept, similarity_to_keeper"),
+    "shards": FileView("shards/*/manifest.parquet", schemas.SHARDS_MANIFEST, extra={"name": "VARCHAR"},
+                       derived={"name": "regexp_extract(filename, '/shards/([^/]+)/manifest.parquet', 1)"}),
+    "scores": FileView("scores/*/part-*.parquet", schemas.SCORES, columns="id, score",
+                       extra={"scorer": "VARCHAR"},
+                       derived={"scorer": "regexp_extract(filename, '/scores/([^/]+)/', 1)"}),
+    "selected": FileView("selected/part-*.parquet", schemas.DOCUMENTS),
+}
 
 
 def _duplicates(root: Path) -> str:
@@ -103,15 +107,14 @@ def _documents(root: Path) -> str:
         parts = _read(path.parent / docs.parts)
         if parts is None:
             continue
-        run_id = path.parent.name.replace("'", "''")
-        select = f"SELECT *, '{run_id}' AS run_id FROM {parts}"
+        select = f"SELECT *, {sql_string(path.parent.name)} AS run_id FROM {parts}"
         removed = [r for d in docs.minus if (r := _read(path.parent / d)) is not None]
         if removed:
             union = " UNION ALL ".join(f"SELECT id FROM {r}" for r in removed)
             select = f"SELECT * FROM ({select}) AS d ANTI JOIN ({union}) AS r USING (id)"
         selects.append(select)
     if not selects:
-        return _empty(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
+        return empty_view(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
     return " UNION ALL BY NAME ".join(selects)
 
 
@@ -119,31 +122,7 @@ def _read(directory: Path) -> str | None:
     """`read_parquet(...)` over one directory's parts, or None when it has none."""
     if not any(directory.glob("part-*.parquet")):
         return None
-    glob = str(directory / "part-*.parquet").replace("'", "''")
-    return f"read_parquet('{glob}', union_by_name=true)"
-
-
-def _shards(root: Path) -> str:
-    src = _parquet(root, "shards/*/manifest.parquet")
-    if src is None:
-        return _empty(schemas.SHARDS_MANIFEST, {"name": "VARCHAR", "run_id": "VARCHAR"})
-    name = "regexp_extract(filename, '/shards/([^/]+)/manifest.parquet', 1)"
-    return f"SELECT * EXCLUDE (filename), {name} AS name, {_RUN_ID} AS run_id FROM {src}"
-
-
-def _scores(root: Path) -> str:
-    src = _parquet(root, "scores/*/part-*.parquet")
-    if src is None:
-        return _empty(schemas.SCORES, {"run_id": "VARCHAR", "scorer": "VARCHAR"})
-    scorer = "regexp_extract(filename, '/scores/([^/]+)/', 1)"
-    return f"SELECT {_RUN_ID} AS run_id, {scorer} AS scorer, id, score FROM {src}"
-
-
-def _selected(root: Path) -> str:
-    src = _parquet(root, "selected/part-*.parquet")
-    if src is None:
-        return _empty(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
-    return f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id FROM {src}"
+    return f"read_parquet({sql_string(directory / 'part-*.parquet')}, union_by_name=true)"
 
 
 def _mixtures(root: Path) -> str:
@@ -151,23 +130,17 @@ def _mixtures(root: Path) -> str:
     (and <root>/mixture.parquet when root is itself a mixture directory); not in runs."""
     globs = [g for g in ("mixtures/*/mixture.parquet", "mixture.parquet") if any(root.glob(g))]
     if not globs:
-        return _empty(schemas.MIXTURE, {"run_id": "VARCHAR"})
-    files = ", ".join(f"'{root / g}'" for g in globs)
+        return empty_view(schemas.MIXTURE, {"run_id": "VARCHAR"})
+    files = ", ".join(sql_string(root / g) for g in globs)
     return (f"SELECT *, NULL::VARCHAR AS run_id FROM read_parquet([{files}], "
             "union_by_name=true)")
 
 
-# name -> SQL builder, in dependency order. Later stages append their own.
+# name -> SQL builder for the views that are not one kind of file, in dependency order
+# (they run after FILE_VIEWS). Later stages append their own.
 VIEWS = {
-    "documents_all": _documents_all,
-    "rejects": _rejects,
-    "exact_duplicates": _exact_duplicates,
-    "clusters": _clusters,
     "duplicates": _duplicates,
     "documents": _documents,
-    "shards": _shards,
-    "scores": _scores,
-    "selected": _selected,
     "mixtures": _mixtures,
 }
 
@@ -237,6 +210,8 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
     for name, build in TABLES.items():
         con.register(f"_{name}_arrow", build(root))
         con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_{name}_arrow"')
+    for name, view in FILE_VIEWS.items():
+        con.execute(f'CREATE VIEW "{name}" AS {view.sql(root)}')
     for name, build in VIEWS.items():
         con.execute(f'CREATE VIEW "{name}" AS {build(root)}')
     return con
