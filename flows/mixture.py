@@ -14,15 +14,11 @@ import json
 import time
 from pathlib import Path
 
-from thresher.flows.prefect_env import configure
-
-configure()
-
-import pyarrow as pa  # noqa: E402
-from prefect import flow, task  # noqa: E402
-from thresher.pipelines import io, pair_counts, schemas  # noqa: E402
-from thresher.scorers.bpe_tokenizers import BPESpec, load_merges  # noqa: E402
-from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve  # noqa: E402
+import pyarrow as pa
+from prefect import flow, task
+from thresher.pipelines import io, pair_counts, schemas
+from thresher.scorers.bpe_tokenizers import BPESpec, load_merges
+from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve
 
 
 def count_step(spec: BPESpec, categories, cache_dir, max_bytes=None, beam_args=None):

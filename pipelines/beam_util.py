@@ -85,13 +85,6 @@ def record_counts(staging: str | Path, name: str, counts: dict) -> None:
     io.write_json(counts, Path(staging) / "_counts" / f"{name}.json")
 
 
-def write_part(table: pa.Table, directory: str | Path, partition: int) -> int:
-    """Write one partition file; returns rows written. Empty partitions write nothing."""
-    if table.num_rows:
-        io.write_parquet(table, Path(directory) / f"part-{partition:05d}.parquet")
-    return table.num_rows
-
-
 def spill(table: pa.Table, staging: str | Path, partition: int) -> str:
     """Write a batch bound for `partition` to an Arrow IPC file; returns its path.
 

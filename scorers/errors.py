@@ -16,6 +16,3 @@ class InputError(UserError):
 class AccountingError(RuntimeError):
     """A stage's counts do not add up (in != kept + dropped + rejected): a bug, never ignored."""
 
-
-class RetryableError(RuntimeError):
-    """A transient failure (I/O hiccup, worker loss); the orchestrator may retry the stage."""

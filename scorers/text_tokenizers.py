@@ -155,10 +155,6 @@ class TextTokenizer:
         fast, slow = self.encode_raw(texts, True), self.encode_raw(texts, False)
         return next((i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if list(a) != b), None)
 
-    def disable_fast_path(self) -> None:
-        if self.hf is not None:
-            self.tk, self.kind = None, "hf"
-
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids]
         if self.hf is not None:
