@@ -1,17 +1,73 @@
 """`thresher`: the command line. Commands are thin: parse, load config, call library code.
 
-User errors (`UserError`) print one line and exit 1; `--debug` shows the traceback.
-Each command group lives in `flows/commands/<name>.py` with a `register(subparsers)`.
+User errors (`UserError`) print one line and exit 1; `--debug` (anywhere before `--`) shows
+the traceback. Each command group lives in `flows/commands/<name>.py` with a
+`register(subparsers)`.
+
+Parsing is strict: an unknown option or stray word is an error with a suggestion, never
+silently handed to Beam. Beam pipeline options go after a literal `--`
+(`thresher run --input x -- --runner ...`) and are checked against Beam's own option parser.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import difflib
 import sys
-import warnings
 
-from thresher.flows.prefect_env import configure
+from thresher.flows.prefect_env import configure, hide_user_error_tracebacks, quiet_beam_import
+from thresher.scorers.errors import UserError
+
+_PARSER_ATTR = "_command_parser"  # the innermost (sub)command parser, set while parsing
+
+
+class UsageError(UserError):
+    """The command line itself is wrong (unknown option, missing argument, bad value)."""
+
+
+def _suggest(word: str, candidates, what: str, otherwise: str) -> str:
+    """'<what> <word>; did you mean X?', or `otherwise` when nothing is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f"{what} {word}; {f'did you mean {close[0]}?' if close else otherwise}"
+
+
+def _see_help(prog: str) -> str:
+    return f"see `{prog} --help`"
+
+
+class ThresherParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one-line `UsageError`s (exit 1, no usage text),
+    and which rejects leftover arguments instead of returning them. `add_subparsers`
+    uses the parser's own class, so every (sub)command parser is one of these."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message}; {_see_help(self.prog)}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # Subcommand parsers return first, so the innermost one records itself.
+        if not hasattr(namespace, _PARSER_ATTR):
+            setattr(namespace, _PARSER_ATTR, self)
+        if extras:
+            raise UsageError(self._leftover(extras[0]))
+        return namespace, extras
+
+    def _leftover(self, arg: str) -> str:
+        if arg.startswith("-"):
+            return _suggest(arg.split("=", 1)[0], self._option_string_actions, "unknown option",
+                            _see_help(self.prog))
+        if "--input" in self._option_string_actions:
+            return f"unexpected argument {arg!r}; did you mean --input {arg}?"
+        return f"unexpected argument {arg!r}; {_see_help(self.prog)}"
+
+    def _check_value(self, action, value):
+        # An unknown subcommand: name it as such and suggest the nearest one.
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            group = self.prog.removeprefix("thresher").strip()
+            what = f"unknown {group} subcommand" if group else "unknown command"
+            raise UsageError(_suggest(repr(value), map(repr, action.choices), what,
+                                      _see_help(self.prog)))
+        super()._check_value(action, value)
 
 
 def command_modules() -> list[str]:
@@ -23,14 +79,20 @@ def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(thresher.flows.commands.__path__))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ThresherParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    from thresher import __version__
+
+    parser = ThresherParser(
         prog="thresher",
-        description="Curate pretraining data: ingest, dedupe, score, infer mixtures, emit shards.",
+        description="Curate pretraining data: ingest, dedupe, score, infer mixtures, emit shards. "
+        "Beam pipeline options go after a literal `--`, e.g. "
+        "`thresher run --input x -- --runner ...`.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors (accepted anywhere before --)")
+    parser.add_argument("--version", action="version", version=f"thresher {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in command_modules():
@@ -38,37 +100,89 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_third_party() -> None:
-    # Beam warns about optional GCP clients on import; it is noise for local runs.
-    logging.getLogger().setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning)
+def split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(thresher's arguments, Beam's): everything after the first literal `--` is Beam's."""
+    if "--" not in argv:
+        return argv, []
+    i = argv.index("--")
+    return argv[:i], argv[i + 1 :]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The namespace for `argv`, with `beam_args` (checked) and `debug` set."""
+    ours, beam = split_beam_args(argv)
+    debug = "--debug" in ours
+    args = build_parser().parse_args([a for a in ours if a != "--debug"])
+    command = getattr(args, _PARSER_ATTR)
+    delattr(args, _PARSER_ATTR)
+    if beam and not getattr(args, "accepts_beam_args", False):
+        raise UsageError(f"`{command.prog}` takes no Beam options; remove the arguments after --")
+    if beam:  # imported here: Beam logs at import, before main() has quieted that line
+        from thresher.pipelines.beam_util import check_beam_args
+
+        beam = check_beam_args(beam)  # a bad one is a ConfigError: one line too
+    args.beam_args = beam
+    args.debug = debug
+    return args
+
+
+def _unreachable_api(exc: BaseException) -> str | None:
+    """The Prefect API URL when `exc` (or its cause) is a failed connection to it, else None.
+    Prefect wraps the httpx error: RuntimeError("Failed to reach API at ...")."""
+    import httpx
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api.url
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and api:
+            return api if _request_url(exc).startswith(api.rstrip("/")) else None
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _request_url(exc) -> str:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # an httpx error raised without its request
+        return ""
+
+
+def _run(args: argparse.Namespace) -> int:
+    import httpx
+
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"thresher: error: {exc}", file=sys.stderr)
+        return 1
+    except (RuntimeError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        api = _unreachable_api(exc)
+        if api is None or args.debug:
+            raise
+        cause = " ".join(str(exc.__cause__ or exc).split())
+        print(f"thresher: error: cannot reach the Prefect API at {api}: {cause}; start it with "
+              "`prefect server start` or unset PREFECT_API_URL", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     configure()
-    _quiet_third_party()
+    quiet_beam_import()
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    from thresher.scorers.errors import UserError
-
-    if not debug:
-        from thresher.flows.prefect_env import hide_user_error_tracebacks
-
-        hide_user_error_tracebacks()
-
-    parser = build_parser()
+    hide_user_error_tracebacks("--debug" not in split_beam_args(argv)[0])
     try:
-        args, extra = parser.parse_known_args(argv)
-        handler = args.handler
-        if extra and not getattr(args, "accepts_beam_args", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.beam_args = extra
-        return int(handler(args) or 0)
-    except UserError as exc:
-        if debug:
-            raise
+        args = parse(argv)
+    except UserError as exc:  # a usage error, or a Beam option Beam's parser refuses
         print(f"thresher: error: {exc}", file=sys.stderr)
         return 1
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    try:
+        return _run(args)
     except KeyboardInterrupt:
         print("thresher: interrupted", file=sys.stderr)
         return 130

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from thresher.pipelines import io
+from thresher.pipelines import io, runlock
 from thresher.pipelines.config import RunConfig
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.runs import RunRecord, default_run_id
@@ -119,12 +119,7 @@ def funnel_markdown(run_id: str, stats: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@flow(name="curate", log_prints=True)
-def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
-    """The configured stages (or `only` those), in order, into `<out>/runs/<run_id>/`.
-    Returns the run summary."""
-    plan = planned_stages(config, only)
-    ctx = prepare_run(config)
+def _run_locked(ctx: StageContext, config: RunConfig, plan) -> list[dict]:
     record = RunRecord(ctx.run_dir, config.model_dump())
     stats: list[dict] = []
     docs, upstream = DocSet(""), None
@@ -138,6 +133,17 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
         record.finish("failed", error=f"{type(exc).__name__}: {exc}")
         raise
     record.finish("succeeded")
+    return stats
+
+
+@flow(name="curate", log_prints=True)
+def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
+    """The configured stages (or `only` those), in order, into `<out>/runs/<run_id>/`.
+    Returns the run summary."""
+    plan = planned_stages(config, only)
+    ctx = prepare_run(config)
+    with runlock.hold(ctx.run_dir):  # one writer per run: a second one exits with one line
+        stats = _run_locked(ctx, config, plan)
     rows = funnel_rows(stats)
     create_table_artifact(
         key="curate-funnel", table=rows, description=f"Per-stage counts of {ctx.run_dir.name}"

@@ -28,6 +28,29 @@ class _HideUserErrors(logging.Filter):
         )
 
 
-def hide_user_error_tracebacks() -> None:
-    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
-        logging.getLogger(name).addFilter(_HideUserErrors())
+_PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine")
+
+
+def hide_user_error_tracebacks(hide: bool = True) -> None:
+    """Install (or, for `--debug`, remove) the filter; calling it again changes nothing."""
+    for name in _PREFECT_RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        for f in [f for f in logger.filters if isinstance(f, _HideUserErrors)]:
+            logger.removeFilter(f)
+        if hide:
+            logger.addFilter(_HideUserErrors())
+
+
+class _BeamImportNoise(logging.Filter):
+    """Beam's bigquery client package logs "apitools not found ..." on the root logger when
+    it is imported without the GCP extra; it is noise for every run that does not use GCP."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and str(record.msg).startswith("apitools not found"))
+
+
+def quiet_beam_import() -> None:
+    """Drop just that one message (once per process), leaving every other log alone."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _BeamImportNoise) for f in root.filters):
+        root.addFilter(_BeamImportNoise())

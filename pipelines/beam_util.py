@@ -6,6 +6,7 @@ costs 50-100 us per element, so per-document elements would dominate the run tim
 
 from __future__ import annotations
 
+import difflib
 import os
 import uuid
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ import pyarrow as pa
 import xxhash
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from thresher.pipelines import io
+from thresher.scorers.errors import ConfigError
 
 
 def make_pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
@@ -40,6 +42,63 @@ def make_pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
     if not any(a.startswith("--direct_running_mode") for a in args):
         args.append("--direct_running_mode=multi_threading")
     return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(args))
+
+
+def _beam_option_parser():
+    """Beam's option parser as `PipelineOptions.get_all_options` builds it: every
+    PipelineOptions subclass defined so far adds its flags (once per class name)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    class Parser(_BeamArgumentParser):
+        def error(self, message: str):
+            if message.startswith("ambiguous option: "):  # Beam ignores these too
+                return
+            raise ConfigError(f"Beam option: {message}")
+
+    parser = Parser(allow_abbrev=False)
+    classes: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():
+        classes.setdefault(str(cls), cls)  # a class defined twice (e.g. in __main__) adds once
+    for cls in classes.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def _load_runner(name: str) -> None:
+    """Import the runner `--runner` names, so its own option class (e.g. DaskOptions) is
+    known; a runner Beam cannot find is a usage error now rather than mid-flow."""
+    from apache_beam.runners.runner import create_runner
+
+    try:
+        create_runner(name)
+    except (ValueError, ImportError, AttributeError) as exc:
+        raise ConfigError(f"Beam runner {name!r}: {' '.join(str(exc).split())}") from None
+
+
+def check_beam_args(beam_args: list[str]) -> list[str]:
+    """Beam pipeline flags (after `--` on the command line, or `beam_args` in a config),
+    checked by Beam's own parser: Beam itself would only log "Discarding unparseable args"
+    and run with its defaults. Returns them unchanged; a bad one is a one-line ConfigError."""
+    import apache_beam  # noqa: F401  (defines Beam's option classes)
+
+    parser = _beam_option_parser()
+    known, unknown = parser.parse_known_args(beam_args)
+    if getattr(known, "runner", None):
+        _load_runner(known.runner)
+        parser = _beam_option_parser()
+        known, unknown = parser.parse_known_args(beam_args)
+    if unknown:
+        raise ConfigError(_unknown_beam_arg(unknown[0], parser))
+    return beam_args
+
+
+def _unknown_beam_arg(arg: str, parser) -> str:
+    if not arg.startswith("-"):
+        return f"unexpected Beam argument {arg!r}"
+    name = arg.split("=", 1)[0]
+    close = difflib.get_close_matches(name, list(parser._option_string_actions), n=1)
+    return f"unknown Beam option {name}; " + (f"did you mean {close[0]}?" if close
+                                               else "no Beam pipeline option is close")
 
 
 def partition_of(key: str, partitions: int) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from thresher.pipelines.beam_util import check_beam_args
 from thresher.pipelines.stages import STAGES
 from thresher.scorers.errors import ConfigError
 
@@ -81,6 +82,8 @@ def load_config(path: str | None = None, **overrides: Any) -> RunConfig:
         if value is not None:
             data[key] = value
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, origin)) from None
+    check_beam_args(config.beam_args)
+    return config

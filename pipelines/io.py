@@ -61,9 +61,12 @@ def file_fingerprint(path: str) -> list:
     """[path, size, mtime]: what decides whether a file changed since a run. The one
     definition for inputs, models and cached counts; remote files through Beam's filesystems."""
     try:
-        meta = FileSystems.match([str(path)])[0].metadata_list[0]
-    except (IndexError, OSError) as exc:
-        raise InputError(f"cannot read {path}: {exc or 'no such file'}") from None
+        found = FileSystems.match([str(path)])[0].metadata_list
+    except (OSError, ValueError) as exc:  # Beam raises several types for a bad scheme or path
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if not found:
+        raise InputError(f"{path} does not exist: check the path")
+    meta = found[0]
     return [str(path), meta.size_in_bytes, getattr(meta, "last_updated_in_seconds", None)]
 
 

@@ -19,6 +19,7 @@ import gc
 import math
 import os
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import apache_beam as beam
@@ -192,11 +193,14 @@ def compute_cut(cfg: ScoreConfig, ranked_dir: Path) -> dict:
         k = max(1, math.ceil(cfg.keep_top_docs * n - 1e-9))
         sql = f"SELECT score, id FROM r ORDER BY score DESC, id ASC LIMIT 1 OFFSET {k - 1}"
     else:
-        target = cfg.keep_top_chars * chars
+        # before < F * chars in integers: F as the decimal the user wrote (0.07 is 7/100, not
+        # the binary float just above it, which would keep one document too many)
+        share = Fraction(repr(cfg.keep_top_chars))
         sql = (
             "SELECT score, id FROM (SELECT score, id, sum(n_chars) OVER (ORDER BY score DESC, "
             "id ASC ROWS UNBOUNDED PRECEDING) - n_chars AS before FROM r) "
-            f"WHERE before < {target!r} ORDER BY score ASC, id DESC LIMIT 1"
+            f"WHERE before::HUGEINT * {share.denominator} < {share.numerator}::HUGEINT * {int(chars)} "
+            "ORDER BY score ASC, id DESC LIMIT 1"
         )
     score, last_id = con.execute(sql).fetchone()
     return {"score": score, "last_id": last_id, **summary}

@@ -33,7 +33,7 @@ def cli(capsys):
         capsys.readouterr()
         try:
             code = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse errors exit 2
+        except SystemExit as exc:  # a handler that exits on its own
             code = exc.code
         out, err = capsys.readouterr()
         return code, out, err

@@ -138,7 +138,7 @@ def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp
     out_b = tmp_path / "b"
     rc, _, err = cli("shards", "--tokenizer", tok, "--input", tmp_path / "shuffled", "--out", out_b,
                      "--shard-tokens", "2000", "--batch-size", "50", "--no-fast-path",
-                     "--direct_num_workers", "2", "--direct_running_mode=multi_threading")
+                     "--", "--direct_num_workers", "2", "--direct_running_mode=multi_threading")
     assert rc == 0, err
     a, b = shard_files(out_a), shard_files(out_b)
     assert len(a) > 6 and a.keys() == b.keys()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DEDUP_STAGES = ("ingest", "exact_dedup", "near_dedup")
 NEAR_FLAGS = ("threshold", "num_perm", "bands", "rows", "ngram", "unit", "verify", "keep")
 
 
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="remove exact and near duplicates (MinHash + LSH) from the input",
         description="Ingest, exact dedup and near dedup into <out>/runs/<run_id>/: surviving "
         "documents in documents/stage=near_dedup, clusters in dedup/clusters.parquet. "
-        "Flags override the near_dedup section of --config. Unrecognised --flags go to Beam.",
+        "Flags override the near_dedup section of --config. Beam options go after a literal --.",
     )
     add_run_arguments(p)
     p.add_argument("--threshold", type=float, help="Jaccard similarity of a near duplicate (0.8)")
@@ -42,49 +43,15 @@ def dedup_config(args):
     return load_config(None, **base)
 
 
-def dedup_flow_fn(config):
-    from prefect import flow
-    from thresher.flows.curate import (
-        EXACT_SURVIVORS,
-        exact_dedup_task,
-        ingest_task,
-        near_dedup_task,
-        prepare_run,
-    )
-    from thresher.pipelines import ingest, near_dedup
-    from thresher.pipelines.runs import RunRecord
-
-    @flow(name="dedup", log_prints=True)
-    def dedup(config) -> dict:
-        ctx = prepare_run(config)
-        record = RunRecord(ctx.run_dir, config.model_dump())
-        stats = []
-        try:
-            for call, docs in (
-                (lambda: ingest_task(ctx, config.inputs, config.ingest), ingest.DOCS_OUT),
-                (lambda: exact_dedup_task(ctx, config.exact_dedup), str(EXACT_SURVIVORS)),
-                (lambda: near_dedup_task(ctx, config.near_dedup), near_dedup.DOCS_OUT),
-            ):
-                s = call()
-                stats.append(s)
-                record.stage_done(s, docs)
-        except BaseException as exc:
-            record.finish("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        record.finish("succeeded")
-        return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "stats": stats}
-
-    return dedup(config)
-
-
 def handle(args) -> int:
     from thresher.flows.commands.run import print_summary
-    from thresher.flows.curate import funnel_rows
+    from thresher.flows.curate import curate
 
     config = dedup_config(args)
-    result = dedup_flow_fn(config)
+    # the same flow and runner as `thresher run`, restricted to the dedup stages
+    result = curate(config, only=DEDUP_STAGES)
     near = result["stats"][-1]
-    print_summary({"run_dir": result["run_dir"], "funnel": funnel_rows(result["stats"])})
+    print_summary(result)
     print(
         f"near dedup: {near['bands']} bands x {near['rows']} rows, {near['candidates']} "
         f"candidates, {near['clusters']} clusters, "

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "infer", help="tokenizer + category samples -> proportions",
         description="Writes OUT/mixture.json and OUT/mixture.parquet and prints the table. Use "
         "--out ROOT/mixtures/NAME so `thresher query --out ROOT` shows it in the `mixtures` view. "
-        "Unrecognised --flags are passed to Beam.")
+        "Beam options go after a literal --.")
     inf.add_argument("--tokenizer", required=True, metavar="PATH",
                      help="tokenizer.json (BPE), merges.txt / vocab.bpe, or a .tiktoken rank file")
     inf.add_argument("--pattern", metavar="gpt2|cl100k|o200k|REGEX",

@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run the curate flow (no arguments: the built-in demo)",
         description="Run the curate flow: ingest -> exact dedup -> ... into <out>/runs/<run_id>/. "
-        "Unrecognised --flags are passed to Beam unchanged (e.g. --runner DaskRunner "
-        "--dask_client_address HOST:PORT); the default runner is Beam's in-process runner.",
+        "Beam options go after a literal -- and are checked by Beam's own parser (e.g. -- "
+        "--runner apache_beam.runners.dask.dask_runner.DaskRunner --dask_client_address "
+        "HOST:PORT); the default runner is Beam's in-process runner.",
     )
     add_run_arguments(p)
     p.set_defaults(handler=handle, accepts_beam_args=True)

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "label)), write <out>/scores/<scorer>/ (id, score) and, with a selection rule, the kept "
         "documents to <out>/selected/. Input: documents Parquet (e.g. a run's "
         "documents/stage=near_dedup/; inside `thresher run` the stage reads the run's final "
-        "document set) or raw JSONL/Parquet. Unrecognised --flags are passed to Beam.",
+        "document set) or raw JSONL/Parquet. Beam options go after a literal --.",
     )
     p.add_argument("--model", required=True, metavar="M.bin", help="fastText supervised model")
     p.add_argument("--positive-label", default="__label__1",
@@ -38,7 +38,7 @@ def handle(args) -> int:
 
     from pydantic import ValidationError
     from thresher.flows.render import table_text
-    from thresher.pipelines import io
+    from thresher.pipelines import io, runlock
     from thresher.pipelines import score as score_stage
     from thresher.pipelines.config import describe_validation_error
     from thresher.pipelines.stage import StageContext
@@ -55,7 +55,8 @@ def handle(args) -> int:
         raise ConfigError(describe_validation_error(exc, "score")) from None
     inputs = io.expand_inputs(args.input)
     ctx = StageContext(run_dir=Path(args.out).resolve(), beam_args=list(args.beam_args))
-    stats = score_stage.run(ctx, cfg, inputs, [])
+    with runlock.hold(ctx.run_dir):  # one writer per output directory
+        stats = score_stage.run(ctx, cfg, inputs, [])
     row = {"scorer": cfg.scorer, "in": stats["in"], "kept": stats["kept"],
            "dropped": sum(stats["dropped"].values()), "rejected": stats["rejected"],
            "seconds": stats["seconds"], "skipped": stats.get("skipped", False)}

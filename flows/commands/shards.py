@@ -2,7 +2,8 @@
 
 `shards` itself builds (its options sit on the group parser, so `thresher shards --tokenizer
 ... --input ... --out ...` needs no extra word); `inspect` and `verify` are subcommands
-with their own options and no Beam flags.
+with their own options and no Beam flags. Beam flags follow a literal `--`, so the word
+after `shards` is always a subcommand.
 """
 
 from __future__ import annotations
@@ -11,38 +12,10 @@ import argparse
 
 BUILD_HELP = (
     "Tokenize documents and write Megatron .bin/.idx shards, one set per source, plus "
-    "manifest.parquet and a blend file for Megatron's --data-path. Unrecognised --flags go to "
-    "Beam unchanged (e.g. --runner DaskRunner --dask_client_address HOST:PORT)."
+    "manifest.parquet and a blend file for Megatron's --data-path. Beam options go after a "
+    "literal -- (e.g. -- --runner apache_beam.runners.dask.dask_runner.DaskRunner "
+    "--dask_client_address HOST:PORT)."
 )
-
-
-class _ActionOrBeamFlags(argparse._SubParsersAction):
-    """Subcommands that step aside for Beam flags: in `shards --runner DaskRunner ...` the
-    word after a Beam flag is its value, not an unknown subcommand, so it and everything
-    after it are parsed as build options plus pass-through flags."""
-
-    class _AnyWord:
-        """The subcommand names, but any word passes argparse's choices check."""
-
-        def __init__(self, names: dict):
-            self.names = names
-
-        def __contains__(self, word) -> bool:
-            return True
-
-        def __iter__(self):
-            return iter(self.names)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.choices = self._AnyWord(self._name_parser_map)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if values[0] in self._name_parser_map:
-            return super().__call__(parser, namespace, values, option_string)
-        _, rest = parser.parse_known_args(values[1:], namespace)
-        extras = getattr(namespace, argparse._UNRECOGNIZED_ARGS_ATTR, [])
-        setattr(namespace, argparse._UNRECOGNIZED_ARGS_ATTR, [*extras, values[0], *rest])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,8 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fast-path", action="store_true",
                    help="always tokenize with HF tokenizers (no tiktoken fast path)")
     p.set_defaults(handler=handle_build, accepts_beam_args=True)
-    actions = p.add_subparsers(dest="action", metavar="[inspect|verify]",
-                               action=_ActionOrBeamFlags)
+    actions = p.add_subparsers(dest="action", metavar="[inspect|verify]")
 
     i = actions.add_parser("inspect", help="header fields, counts and the first documents",
                            description="Print a shard's header fields and counts, and decode "
@@ -92,10 +64,6 @@ def handle_build(args) -> int:
     from thresher.scorers.errors import ConfigError
 
     missing = [f"--{n}" for n in ("tokenizer", "input", "out") if not getattr(args, n)]
-    stray = args.beam_args[0] if args.beam_args else "-"
-    if missing and not stray.startswith("-"):
-        raise ConfigError(f"unknown shards subcommand '{stray}': use shards inspect PATH, "
-                          "shards verify DIR, or shards --tokenizer ... --input ... --out ...")
     if missing:
         raise ConfigError(f"thresher shards needs {', '.join(missing)} "
                           "(or a subcommand: shards inspect PATH, shards verify DIR)")
