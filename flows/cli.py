@@ -15,7 +15,12 @@ import argparse
 import difflib
 import sys
 
-from thresher.flows.prefect_env import configure, hide_user_error_tracebacks, quiet_beam_import
+from thresher.flows.prefect_env import (
+    configure,
+    hide_user_error_tracebacks,
+    quiet_beam_import,
+    show_thresher_logs,
+)
 from thresher.scorers.errors import UserError
 
 _PARSER_ATTR = "_command_parser"  # the innermost (sub)command parser, set while parsing
@@ -172,6 +177,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     configure()
     quiet_beam_import()
+    show_thresher_logs()
     argv = list(sys.argv[1:] if argv is None else argv)
     hide_user_error_tracebacks("--debug" not in split_beam_args(argv)[0])
     try:

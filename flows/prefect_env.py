@@ -6,12 +6,49 @@ temporary local API for the duration of the flow.
 
 import logging
 import os
+import sys
 
 
 def configure() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Thresher's own log lines (e.g. "a published part is missing: running the stage
+    # again") also go to the Prefect API, so they show in the UI next to the task.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "thresher")
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test's capture, a redirect)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def show_thresher_logs() -> None:
+    """Thresher's warnings on stderr as `thresher: ...` lines (once per process)."""
+    logger = logging.getLogger("thresher")
+    if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("thresher: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _user_error_names() -> set[str]:
+    from thresher.scorers.errors import UserError
+
+    names, todo = set(), [UserError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
 
 
 class _HideUserErrors(logging.Filter):
@@ -23,9 +60,10 @@ class _HideUserErrors(logging.Filter):
         if record.exc_info and isinstance(record.exc_info[1], UserError):
             return False
         message = record.getMessage()
-        return not any(
-            f"{cls.__name__}(" in message for cls in (UserError, *UserError.__subclasses__())
-        )
+        # Prefect names the exception in its state messages: "Failed(... RunLocked(...)" for a
+        # flow, "Task run encountered an exception ConfigError: ..." for a task
+        return not any(f"{name}(" in message or f"exception {name}:" in message
+                       for name in _user_error_names())
 
 
 _PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine")

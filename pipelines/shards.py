@@ -274,6 +274,10 @@ class WriteShard(beam.DoFn):
             return False
         if src.with_suffix(".bin").stat().st_size != old["bin_bytes"]:
             return False
+        # a damaged shard in a copied or edited set must not be linked into the new one
+        if (megatron.file_sha256(src.with_suffix(".bin")) != old["sha256"]
+                or megatron.file_sha256(src.with_suffix(".idx")) != old["idx_sha256"]):
+            return False
         prefix.parent.mkdir(parents=True, exist_ok=True)
         for suffix in (".bin", ".idx"):
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from thresher.pipelines import io, progress
+from thresher.pipelines import io, outputs, progress
 from thresher.pipelines.beam_util import merge_counts
-from thresher.scorers.errors import AccountingError
+from thresher.scorers.errors import AccountingError, UpstreamChangedError
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Stage:
         return cfg is not None and getattr(cfg, "enabled", True)
 
 
+log = logging.getLogger(__name__)
 PARTITION_INPUT_BYTES = 32 << 20  # ~100 MB of text per partition for gzipped JSONL
 
 
@@ -102,29 +104,47 @@ def check_accounting(stage: str, counts: dict) -> None:
         )
 
 
+def check_input(stage: str, counts: dict, upstream: list[str], upstream_stats: list[dict]) -> None:
+    """The documents a stage read are the ones its upstream stage kept, or the run fails."""
+    if upstream and counts.get("in", 0) != upstream_stats[0]["kept"]:
+        raise UpstreamChangedError(
+            f"stage {stage}: read {counts.get('in', 0)} documents but {upstream[0]} kept "
+            f"{upstream_stats[0]['kept']}: its outputs changed after it finished; check them "
+            "with `thresher verify RUN_DIR`"
+        )
+
+
 def run_stage(
     ctx: StageContext,
     stage: str,
     config: dict,
     upstream: list[str],
-    outputs: list[str],
+    published: list[str],
     body: Callable[[Path], dict],
 ) -> dict:
     """Run `body(staging_dir)` unless an identical run of the stage already finished.
 
-    `outputs` are paths relative to the run directory that `body` writes under the
-    staging directory; they replace the published ones only after the counts check out.
-    `body` returns counts: in, kept, dropped {reason: n}, rejected, plus any extras.
+    `published` are paths relative to the run directory that `body` writes under the
+    staging directory; they replace the published ones only after the counts check out, and
+    are recorded (sizes, checksums, Parquet rows) in the stats so a resume can verify them.
+    `body` returns counts: in, kept, dropped {reason: n}, rejected, plus any extras; `in`
+    must equal what the upstream stage kept.
     """
     stats_path = ctx.stats_path(stage)
-    upstream_prints = [ctx.stats(name)["fingerprint"] for name in upstream]
-    print_ = fingerprint(stage, config, upstream_prints, outputs)
+    # what this stage reads is part of its identity: the upstream stages' fingerprints and
+    # the checksums of what they published (a rerun upstream that wrote other bytes means
+    # this stage runs again; one that wrote the same bytes does not)
+    upstream_stats = [ctx.stats(name) for name in upstream]
+    upstream_prints = [(s["fingerprint"], outputs.digest(s.get("outputs"))) for s in upstream_stats]
+    print_ = fingerprint(stage, config, upstream_prints, published)
     if stats_path.exists():
         previous = io.read_json(stats_path)
-        if previous.get("fingerprint") == print_ and all(
-            (ctx.run_dir / o).exists() for o in outputs
-        ):
-            return {**previous, "skipped": True}
+        if previous.get("fingerprint") == print_:
+            damaged = outputs.problems(ctx.run_dir, published, previous.get("outputs"))
+            if not damaged:
+                return {**previous, "skipped": True}
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            log.warning(f"{stage}: {damaged[0]}{more}; running the stage again")
         stats_path.unlink()  # outputs are about to change: the old stats no longer hold
 
     for stale in (ctx.run_dir / ".staging").glob(f"{stage}-*"):
@@ -138,12 +158,16 @@ def run_stage(
         counts.setdefault("dropped", {})
         counts.setdefault("rejected", 0)
         check_accounting(stage, counts)
-        for out in outputs:
-            src, dst = staging / out, ctx.run_dir / out
+        check_input(stage, counts, upstream, upstream_stats)
+        for out in published:
+            src = staging / out
             if not src.exists():
                 if src.suffix:  # a file output the stage promised but did not write
                     raise RuntimeError(f"stage {stage} did not write {out}")
                 src.mkdir(parents=True)  # an empty table directory: nothing of that kind
+        recorded = outputs.record(staging, published)  # what is published, before it moves
+        for out in published:
+            src, dst = staging / out, ctx.run_dir / out
             if dst.exists():
                 shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -160,10 +184,26 @@ def run_stage(
         "fingerprint": print_,
         "config": config,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "published": published,
+        "outputs": recorded,
         **{k: v for k, v in counts.items() if k not in {"in", "kept", "dropped", "rejected"}},
     }
     io.write_json(stats, stats_path)
     return {**stats, "skipped": False}
+
+
+def verify_run(run_dir: Path, full: bool = True) -> list[dict]:
+    """Every finished stage of a run checked against its output record (with checksums
+    when `full`): [{stage, files, bytes, problems}]."""
+    rows = []
+    for path in sorted((Path(run_dir) / "stats").glob("*.json")):
+        stats = io.read_json(path)
+        recorded = stats.get("outputs")
+        found = outputs.problems(Path(run_dir), stats.get("published", []), recorded, full)
+        rows.append({"stage": stats.get("stage", path.stem), "files": len(recorded or {}),
+                     "bytes": sum(e["bytes"] for e in (recorded or {}).values()),
+                     "problems": found})
+    return rows
 
 
 def _expected(ctx: StageContext, upstream: list[str]) -> tuple[int | None, int | None]:

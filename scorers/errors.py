@@ -16,3 +16,7 @@ class InputError(UserError):
 class AccountingError(RuntimeError):
     """A stage's counts do not add up (in != kept + dropped + rejected): a bug, never ignored."""
 
+
+class UpstreamChangedError(UserError):
+    """A stage read other documents than its upstream stage recorded keeping: that stage's
+    published outputs changed after it finished. One line, no retry: verify the run."""
