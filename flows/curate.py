@@ -141,6 +141,9 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
     """The configured stages (or `only` those), in order, into `<out>/runs/<run_id>/`.
     Returns the run summary."""
     plan = planned_stages(config, only)
+    for stage, cfg in plan:  # every configured model, tokenizer and file, before any work
+        if stage.check is not None:
+            stage.check(cfg)
     ctx = prepare_run(config)
     with runlock.hold(ctx.run_dir):  # one writer per run: a second one exits with one line
         stats = _run_locked(ctx, config, plan)

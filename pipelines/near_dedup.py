@@ -48,6 +48,7 @@ from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers import minhash
 from thresher.scorers.components import anchor_clusters, connected_components
+from thresher.scorers.errors import ConfigError
 
 STAGE = "near_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
@@ -241,8 +242,9 @@ class Candidates(beam.DoFn):
         comps = read_arrow(Path(self.staging) / COMPONENTS)
         if comps.num_rows == 0:
             return
-        _, path, removed = element
+        index, path, removed = element
         columns = ["id", "text", "n_chars", "metadata"]
+        without_field = 0  # candidates a `keep: max:FIELD` rule cannot rank (no such field)
         for rb in docsets.read_batches(path, removed, self.cfg.batch_size, columns):
             where = pc.index_in(rb.column("id"), value_set=comps["id"])
             found = pc.is_valid(where)
@@ -251,10 +253,12 @@ class Candidates(beam.DoFn):
             t = rb.filter(found)
             comp = comps["comp"].take(where.filter(found))
             sig, hashes, offsets = _signatures(self.cfg, t["text"].to_pylist())
+            priority = priorities(self.cfg.keep, t["n_chars"], t["metadata"])
+            without_field += int(np.isinf(priority).sum())
             cols = {
                 "comp": comp,
                 "id": t["id"],
-                "priority": priorities(self.cfg.keep, t["n_chars"], t["metadata"]),
+                "priority": priority,
                 "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), self.cfg.num_perm),
             }
             if self.cfg.verify == "exact":
@@ -262,6 +266,7 @@ class Candidates(beam.DoFn):
             table = pa.table(cols)
             for part, rows in split_by_partition(table, comp.to_pylist(), self.partitions):
                 yield part, spill(rows, self.staging, part)
+        record_counts(self.staging, f"candidates-{index:05d}", {"keep_field_missing": without_field})
 
 
 def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
@@ -395,6 +400,20 @@ def build(pipeline, parts: list[tuple[int, str, tuple[str, ...]]], cfg: NearDedu
     )
 
 
+def check_keep_field(cfg: NearDedupConfig, counts: dict) -> None:
+    """`keep: max:FIELD` ranks members by a metadata field; members without it rank last
+    (counted in the stats as keep_field_missing). When no candidate at all has the field,
+    the rule decided nothing: almost surely a misspelt field, so the run stops."""
+    counts.setdefault("keep_field_missing", 0)
+    if ":" in cfg.keep and counts["candidates"] and counts["keep_field_missing"] == counts["candidates"]:
+        field = cfg.keep.split(":", 1)[1]
+        raise ConfigError(
+            f"near_dedup.keep {cfg.keep}: none of the {counts['candidates']} near-duplicate "
+            f"candidates has a numeric metadata field '{field}': check the field name, or use "
+            "keep longest / shortest / id"
+        )
+
+
 def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: str) -> dict:
     """Near-dedup the document set `docs` (see pipelines.docsets), written by `upstream`."""
     docs = DocSet.parse(docs)
@@ -412,6 +431,7 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
         counts.setdefault("dropped", {})
         counts["dropped"].setdefault(reasons.NEAR_DUPLICATE, 0)
         counts.update(bands=bands, rows=rows)
+        check_keep_field(cfg, counts)
         if not (Path(staging) / CLUSTERS_OUT).exists():  # no input parts at all
             io.write_parquet(schemas.empty(schemas.NEAR_CLUSTERS), Path(staging) / CLUSTERS_OUT)
         return counts

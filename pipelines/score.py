@@ -270,8 +270,14 @@ def run_on_docs(ctx: StageContext, cfg: ScoreConfig, docs: DocSet | str, upstrea
     return run(ctx, cfg, docs.part_paths(ctx.run_dir), [upstream], docs.removed_map(ctx.run_dir))
 
 
+def check(cfg: ScoreConfig) -> None:
+    """The model loads, is a supervised classifier and has the positive label."""
+    FastTextScorer(cfg.model, cfg.positive_label)
+    gc.collect()  # a large model is loaded again by each worker: free this one now
+
+
 STAGE_DEF = Stage(
-    name=STAGE, config=ScoreConfig, run=run_on_docs, reads="documents",
+    name=STAGE, config=ScoreConfig, run=run_on_docs, reads="documents", check=check,
     writes=("scores/<scorer>", SELECTED_OUT), reasons=(reasons.BELOW_QUALITY_THRESHOLD,),
     passes_on=lambda docs, cfg: DocSet(SELECTED_OUT) if cfg.rule else docs, optional=True,
     description="fastText quality scoring + selection after dedup (needs a model)",

@@ -418,8 +418,14 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
     return run_stage(ctx, STAGE, config, [upstream], [out], body)
 
 
+def check(cfg: ShardsConfig) -> None:
+    """The tokenizer loads with its EOS/BOS and dtype, and the mixture file parses."""
+    prepare(cfg, [], None)
+
+
 STAGE_DEF = Stage(
     name=STAGE, config=ShardsConfig, run=run, reads="documents", writes=("shards/<name>",),
+    check=check,
     reasons=(reasons.MIXTURE_DOWNSAMPLED,),
     optional=True,
     description="tokenized Megatron shards of the final documents (needs a tokenizer)",

@@ -61,6 +61,8 @@ class Stage:
     first), through `run_stage`. `passes_on(docs, cfg)` is the document set later stages
     read after this one (a filter returns its output table; an annotator, `docs` itself).
     `optional` sections are off unless configured; the others run with their defaults.
+    `check(cfg)` loads what the config names (models, tokenizers, mixture files) and raises
+    a one-line error, before the run's first stage starts.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Stage:
     passes_on: Callable[[Any, Any], Any] = _passes_on_what_it_read
     optional: bool = False
     description: str = ""
+    check: Callable[[Any], None] | None = None
 
     def enabled(self, cfg) -> bool:
         return cfg is not None and getattr(cfg, "enabled", True)

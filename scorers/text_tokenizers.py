@@ -70,6 +70,12 @@ class TextTokenizer:
         from tokenizers import Tokenizer
 
         try:
+            tj = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError) as exc:
+            where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+            raise InputError(f"tokenizer {path} is not valid JSON ({getattr(exc, 'msg', exc)}"
+                             f"{where}): pass an HF tokenizer.json or a .tiktoken rank file") from None
+        try:
             self.hf = Tokenizer.from_file(str(path))
         except Exception as exc:
             raise InputError(f"cannot load tokenizer {path}: {str(exc).splitlines()[0]}") from None
@@ -80,7 +86,7 @@ class TextTokenizer:
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
         self.specials = {t.content: i for i, t in self.hf.get_added_tokens_decoder().items()}
         if self.spec.fast_path:
-            ranks = hf_byte_level_ranks(json.loads(path.read_text()))
+            ranks = hf_byte_level_ranks(tj)
             if ranks is not None:
                 self.tk = _tiktoken(path.stem, *ranks)
                 self.kind = "hf+tiktoken"
@@ -168,6 +174,9 @@ def load_tokenizer(spec: TokenizerSpec | str, **kw) -> TextTokenizer:
 
 
 def _is_json(path: Path) -> bool:
+    """A tokenizer.json by name or by content (rank files are never JSON)."""
+    if path.suffix.lower() == ".json":
+        return True
     with open(path, "rb") as f:
         return f.read(64).lstrip().startswith(b"{")
 
