@@ -20,6 +20,10 @@ Stages add views by adding to `FILE_VIEWS` (one kind of Parquet file) or `VIEWS`
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,7 +206,9 @@ TABLES = {"runs": _runs_table, "stage_stats": _stats_table}
 
 
 def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with every view defined over `<out>/runs/*`."""
+    """An in-memory DuckDB with every view defined over `<out>/runs/*`, locked down: it can
+    read files under `out` (and spill to its own temporary directory) and nothing else, can
+    neither install nor load extensions, and its settings cannot be changed."""
     root = Path(out).resolve()
     if not root.is_dir():
         raise InputError(f"output directory {out} does not exist: run `thresher run` first or pass --out")
@@ -214,20 +220,57 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
         con.execute(f'CREATE VIEW "{name}" AS {view.sql(root)}')
     for name, build in VIEWS.items():
         con.execute(f'CREATE VIEW "{name}" AS {build(root)}')
+    _lock_down(con, root)
     return con
 
 
-READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+def _lock_down(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    # DuckDB has no read-only path setting: a write under `root` is stopped by query()'s
+    # statement check; these settings make sure nothing outside it can be touched even if
+    # a statement slips past that check (e.g. EXPLAIN ANALYZE runs its statement).
+    spill = tempfile.mkdtemp(prefix="thresher-duckdb-")
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+    for setting in (
+        "SET autoinstall_known_extensions = false",
+        "SET autoload_known_extensions = false",
+        "SET allow_community_extensions = false",
+        f"SET temp_directory = {sql_string(spill)}",
+        f"SET allowed_directories = [{sql_string(str(root) + '/')}, {sql_string(spill + '/')}]",
+        "SET enable_external_access = false",
+        "SET lock_configuration = true",
+    ):
+        con.execute(setting)
+
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+
+
+def read_only(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """One SELECT, or an EXPLAIN of one, by DuckDB's own parser (EXPLAIN ANALYZE executes
+    the statement it explains, so the explained statement must be a SELECT too)."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        return False
+    statement = statements[0]
+    if statement.type == duckdb.StatementType.SELECT:
+        return True
+    if statement.type != duckdb.StatementType.EXPLAIN:
+        return False
+    inner = _EXPLAIN.sub("", statement.query, count=1)
+    if inner == statement.query:
+        return False  # an EXPLAIN form we do not know how to look inside: refuse it
+    explained = con.extract_statements(inner)
+    return len(explained) == 1 and explained[0].type == duckdb.StatementType.SELECT
 
 
 def query(out: str | Path, sql: str) -> pa.Table:
     """Run one read-only statement over the catalog; returns an Arrow table."""
     con = connect(out)
     try:
-        statements = con.extract_statements(sql)
+        allowed = read_only(con, sql)
     except duckdb.Error as exc:
         raise UserError(f"SQL error: {_one_line(exc)}") from None
-    if len(statements) != 1 or statements[0].type not in READ_ONLY:
+    if not allowed:
         raise UserError(
             "thresher query runs one read-only statement (SELECT, WITH ... SELECT, EXPLAIN); "
             "outputs are written only by pipelines"
