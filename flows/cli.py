@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
+import os
 import sys
 
 from thresher.flows.prefect_env import (
     configure,
+    drop_worker_tracebacks,
     hide_user_error_tracebacks,
     quiet_beam_import,
     show_thresher_logs,
@@ -147,6 +150,28 @@ def _unreachable_api(exc: BaseException) -> str | None:
     return None
 
 
+def _known_environment_failure(exc: BaseException) -> str | None:
+    """One line for failures of the machine rather than of Thresher: a full disk anywhere
+    in a stage (Beam may hand it back as text inside its own error), and a temporary
+    Prefect API server that did not start in time."""
+    text = str(exc)
+    chain = [exc]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        nxt = chain[-1].__cause__ or chain[-1].__context__
+        if nxt in chain:
+            break
+        chain.append(nxt)
+    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain) or "No space left on device" in text:
+        return ("the disk is full (No space left on device): free space and run the same command "
+                "again; finished stages are kept and the run resumes")
+    if "Timed out while attempting to connect to ephemeral Prefect API server" in text:
+        wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+        return (f"the temporary Prefect API server did not start within {wait} s (a busy machine?): "
+                "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with "
+                "`prefect server start` and set PREFECT_API_URL")
+    return None
+
+
 def _request_url(exc) -> str:
     try:
         return str(exc.request.url)
@@ -164,7 +189,11 @@ def _run(args: argparse.Namespace) -> int:
             raise
         print(f"thresher: error: {exc}", file=sys.stderr)
         return 1
-    except (RuntimeError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
+    except (RuntimeError, OSError, httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        known = None if args.debug else _known_environment_failure(exc)
+        if known:
+            print(f"thresher: error: {known}", file=sys.stderr)
+            return 1
         api = _unreachable_api(exc)
         if api is None or args.debug:
             raise
@@ -179,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_beam_import()
     show_thresher_logs()
     argv = list(sys.argv[1:] if argv is None else argv)
-    hide_user_error_tracebacks("--debug" not in split_beam_args(argv)[0])
+    quiet = "--debug" not in split_beam_args(argv)[0]
+    hide_user_error_tracebacks(quiet)
+    drop_worker_tracebacks(quiet)
     try:
         args = parse(argv)
     except UserError as exc:  # a usage error, or a Beam option Beam's parser refuses

@@ -9,6 +9,7 @@ as a table and a markdown artifact.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -29,8 +30,8 @@ def _retry_unless_users_fault(task, task_run, state) -> bool:
         state.result()
     except (UserError, AccountingError):
         return False
-    except Exception:
-        return True
+    except Exception as exc:  # a full disk stays full for the next attempt
+        return "No space left on device" not in str(exc)
     return False
 
 
@@ -78,6 +79,15 @@ def prepare_run(config: RunConfig) -> StageContext:
     A stage holds one shuffle partition's rows at a time, so the default partition count
     grows with the input; it is a pure function of the inputs, so reruns resume the same run.
     """
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: pass a directory (it is created if missing)")
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --out {out}: {exc.strerror}; pass a writable directory") from None
+    if not os.access(out / "runs", os.W_OK):
+        raise ConfigError(f"--out {out} is not writable: pass a directory you can write to")
     inputs = io.list_inputs(config.inputs)
     run_id = config.run_id or default_run_id(config.model_dump(), inputs)
     partitions = config.partitions or default_partitions(sum(size or 0 for _, size, _ in inputs))

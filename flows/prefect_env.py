@@ -7,12 +7,16 @@ temporary local API for the duration of the flow.
 import logging
 import os
 import sys
+import threading
 
 
 def configure() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Without PREFECT_API_URL each command starts a temporary API server; Prefect waits 20 s
+    # for it, which a loaded machine (load average ~6) overran. Give it longer.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # Thresher's own log lines (e.g. "a published part is missing: running the stage
     # again") also go to the Prefect API, so they show in the UI next to the task.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "thresher")
@@ -62,6 +66,8 @@ class _HideUserErrors(logging.Filter):
         message = record.getMessage()
         # Prefect names the exception in its state messages: "Failed(... RunLocked(...)" for a
         # flow, "Task run encountered an exception ConfigError: ..." for a task
+        if "No space left on device" in message:  # the CLI reports a full disk in one line
+            return False
         return not any(f"{name}(" in message or f"exception {name}:" in message
                        for name in _user_error_names())
 
@@ -69,8 +75,27 @@ class _HideUserErrors(logging.Filter):
 _PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine")
 
 
+class _BeamReraised(logging.Filter):
+    """Beam logs a failing DoFn's exception with its traceback and then raises it to the
+    pipeline's caller, where the CLI reports it (one line for a user's or the machine's
+    fault, a traceback for a bug): drop the duplicate log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+# Beam's loggers that log an exception they then re-raise.
+_BEAM_RERAISING_LOGGERS = ("apache_beam.runners.common", "apache_beam.runners.worker.sdk_worker")
+
+
 def hide_user_error_tracebacks(hide: bool = True) -> None:
-    """Install (or, for `--debug`, remove) the filter; calling it again changes nothing."""
+    """Install (or, for `--debug`, remove) the filters; calling it again changes nothing."""
+    for name in _BEAM_RERAISING_LOGGERS:
+        logger = logging.getLogger(name)
+        for f in [f for f in logger.filters if isinstance(f, _BeamReraised)]:
+            logger.removeFilter(f)
+        if hide:
+            logger.addFilter(_BeamReraised())
     for name in _PREFECT_RUN_LOGGERS:
         logger = logging.getLogger(name)
         for f in [f for f in logger.filters if isinstance(f, _HideUserErrors)]:
@@ -92,3 +117,32 @@ def quiet_beam_import() -> None:
     root = logging.getLogger()
     if not any(isinstance(f, _BeamImportNoise) for f in root.filters):
         root.addFilter(_BeamImportNoise())
+
+
+class _WorkerTracebacksDropped:
+    """sys.stderr, minus the tracebacks Beam's worker threads print for a failing bundle
+    (`sdk_worker` prints them before handing the same error to the pipeline's caller, where
+    the CLI reports it once). Everything else passes through unchanged."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self._dropping = threading.local()  # print() writes the text, then its "\n" apart
+
+    def write(self, text: str) -> int:
+        worker = threading.current_thread() is not threading.main_thread()
+        if worker and (text.startswith("Traceback (most recent call last):")
+                       or (text == "\n" and getattr(self._dropping, "end", False))):
+            self._dropping.end = text != "\n"
+            return len(text)
+        self._dropping.end = False
+        return self.inner.write(text)
+
+    def __getattr__(self, name):  # flush, isatty, fileno, encoding, ...
+        return getattr(self.inner, name)
+
+
+def drop_worker_tracebacks(drop: bool = True) -> None:
+    """Wrap (or, for `--debug`, unwrap) the current sys.stderr; calling it again is harmless."""
+    current = sys.stderr
+    inner = current.inner if isinstance(current, _WorkerTracebacksDropped) else current
+    sys.stderr = _WorkerTracebacksDropped(inner) if drop else inner

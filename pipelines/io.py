@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import struct
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -102,29 +103,23 @@ def _compression(path: str) -> str | None:
     return next((v for k, v in COMPRESSED_SUFFIXES.items() if path.lower().endswith(k)), None)
 
 
-def open_input(path: str, careful: bool = False) -> IO[bytes]:
-    """Open an input file for binary reading, decompressing by extension.
-
-    gzip goes through ISA-L's inflate (3x the stdlib's). `careful` trades speed for
-    salvage: the stdlib gzip reader, and zstd fed in small pieces, give back more of a
-    damaged file's good lines before they raise.
-    """
+def open_input(path: str) -> IO[bytes]:
+    """Open an input file for binary reading, decompressing by extension (gzip through
+    ISA-L's inflate, 3x the stdlib's). For whole-file readers; ingest reads through
+    `read_line_blocks`, which checks every gzip member / zstd frame before trusting it."""
     raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     kind = _compression(path)
     if kind == "gzip":
-        if careful:
-            return gzip.GzipFile(fileobj=raw, mode="rb")
         return igzip.IGzipFile(fileobj=raw, mode="rb")
     if kind == "zstd":
-        return io.BufferedReader(_ZstdReader(raw, 4096 if careful else 1 << 20))
+        return io.BufferedReader(_ZstdReader(raw, 1 << 20))
     return raw
 
 
 class _ZstdReader(io.RawIOBase):
     """zstd frames, one after another, decoded as a stream; unlike zstandard's own
     stream_reader it raises EOFError when the input ends inside a frame (a truncated
-    file), so the damage becomes a reject instead of a silently shorter file. Input is fed
-    `chunk` bytes at a time; small chunks lose less of a corrupt file before the damage."""
+    file), so the damage is an error instead of a silently shorter file."""
 
     def __init__(self, raw, chunk: int):
         self.raw, self.chunk, self.pending = raw, chunk, b""
@@ -152,40 +147,247 @@ class _ZstdReader(io.RawIOBase):
         return n
 
 
-def read_lines(path: str, block_size: int = 4 << 20) -> Iterator[bytes]:
-    """The lines of an input file, decompressed, without their '\\n'.
+# -- checked reading: no byte of a damaged member is ever passed off as intact ----------
+#
+# Inflate can emit garbage long before the member's CRC (in its trailer) shows the damage,
+# so a member's output is only trusted once that trailer verified. Files are therefore read
+# twice: a verification pass that only decodes and checks (ISA-L inflates at several
+# hundred MB/s, cheap next to parsing), then the reading pass, which labels every byte with
+# its member's verdict. A file that decodes to at most HOLD_BYTES keeps its output from the
+# first pass and is decoded once. Memory stays bounded either way.
+#
+# What "verified" means, by format:
+# - gzip: the member's CRC-32 and length (ISIZE) in its trailer match its output. A member
+#   cut short has no trailer, and deflate has no checksum before it, so nothing proves the
+#   bytes before the cut: a truncated member is damaged as a whole (earlier members that
+#   verified still count).
+# - zstd: the frame decoded to its end without error; libzstd checks the frame's content
+#   checksum (XXH64) when the frame has one, and its content size when it records one. A
+#   frame written without a checksum (python-zstandard's default; the zstd CLI writes one)
+#   carries no integrity data: like a plain .jsonl, what it decodes to is taken as the input.
+# - plain files: no integrity data; the bytes are the input.
+HOLD_BYTES = 64 << 20
+_INPUT_CHUNK = 1 << 20  # compressed bytes fed to a decompressor at a time
+_GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2, CM=deflate
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 2, 4, 8, 16
+
+
+class InputChangedError(RuntimeError):
+    """The second pass over a file decoded differently from the first: the file changed
+    while it was read. Fails the stage: records already passed on cannot be recalled."""
+
+
+class CorruptInputError(ValueError):
+    """Decoded data failed its integrity check (see read_line_blocks)."""
+
+
+class _Source:
+    """A compressed byte stream read in chunks, with bytes given back (a decompressor's
+    unused input) read again first."""
+
+    def __init__(self, raw: IO[bytes], chunk: int = _INPUT_CHUNK):
+        self.raw, self.chunk, self.pending = raw, chunk, b""
+
+    def read(self) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending, b""
+            return data
+        return self.raw.read(self.chunk)
+
+    def unread(self, data: bytes) -> None:
+        self.pending = data + self.pending
+
+    def exactly(self, n: int, what: str) -> bytes:
+        data = b""
+        while len(data) < n:
+            more = self.read()
+            if not more:
+                raise EOFError(f"the file ends inside a {what} (truncated file)")
+            data += more
+        self.unread(data[n:])
+        return data[:n]
+
+    def through_nul(self, what: str) -> None:
+        while True:
+            data = self.read()
+            if not data:
+                raise EOFError(f"the file ends inside a {what} (truncated file)")
+            if (end := data.find(b"\0")) >= 0:
+                return self.unread(data[end + 1:])
+
+    def at_end(self) -> bool:
+        """Skip zero padding (allowed after gzip members, as the stdlib reader does); True
+        at the end of the input."""
+        while data := self.read():
+            if data := data.lstrip(b"\0"):
+                self.unread(data)
+                return False
+        return True
+
+
+def _skip_gzip_header(src: _Source) -> None:
+    head = src.exactly(10, "gzip header")
+    if head[:3] != _GZIP_MAGIC:
+        raise gzip.BadGzipFile(f"not a gzip member header: {head[:3].hex()}")
+    flags = head[3]
+    if flags & _FEXTRA:
+        src.exactly(int.from_bytes(src.exactly(2, "gzip header"), "little"), "gzip header")
+    if flags & _FNAME:
+        src.through_nul("gzip header")
+    if flags & _FCOMMENT:
+        src.through_nul("gzip header")
+    if flags & _FHCRC:
+        src.exactly(2, "gzip header")
+
+
+def _gzip_members(src: _Source, piece: int) -> Iterator[tuple[int, bytes | str | None]]:
+    member = 0
+    while not src.at_end():
+        _skip_gzip_header(src)
+        inflate, crc, size = isal_zlib.decompressobj(-15), 0, 0  # raw deflate: we check
+        while not inflate.eof:
+            data = inflate.unconsumed_tail or src.read()
+            out = inflate.decompress(data, piece)  # bounded: a deflate bomb stays small
+            if not data and not out:  # (b"" drains what inflate still holds back)
+                raise EOFError(f"the file ends inside gzip member {member + 1} (truncated file)")
+            if out:
+                crc, size = isal_zlib.crc32(out, crc), size + len(out)
+                yield member, out
+        src.unread(inflate.unused_data)
+        want_crc, want_size = struct.unpack("<II", src.exactly(8, "gzip trailer"))
+        if (want_crc, want_size) == (crc, size & 0xFFFFFFFF):
+            yield member, None
+        else:
+            yield member, (f"gzip member {member + 1} fails its integrity check (CRC32 "
+                           f"{crc:08x}, length {size}; the trailer says {want_crc:08x}, {want_size})")
+        member += 1
+
+
+def _zstd_frames(src: _Source, piece: int) -> Iterator[tuple[int, bytes | str | None]]:
+    member = 0
+    while data := src.read():
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        while True:
+            if out := frame.decompress(data):  # raises on a bad checksum: see above
+                yield member, out
+            if frame.eof:
+                break
+            if not (data := src.read()):
+                raise EOFError(f"the file ends inside zstd frame {member + 1} (truncated file)")
+        src.unread(frame.unused_data)
+        yield member, None
+        member += 1
+
+
+def _decode(path: str, piece: int) -> Iterator[tuple[int, bytes | str | None]]:
+    """A compressed file's output as (member, bytes) pairs; after each member's last piece,
+    (member, None) if it verified, else (member, "why not"). Raises one of
+    DECOMPRESSION_ERRORS where decoding cannot go on (bad header or data, truncation)."""
+    members = _gzip_members if _compression(path) == "gzip" else _zstd_frames
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        yield from members(_Source(raw), piece)
+
+
+def _verify(path: str, piece: int):
+    """The verification pass: ({member: why it is damaged}, the error that stopped
+    decoding or None, the decoded pieces if they fit in HOLD_BYTES else None)."""
+    damaged: dict[int, str] = {}
+    held: list | None = []
+    total, member, stop = 0, 0, None
+    try:
+        for member, event in _decode(path, piece):
+            if type(event) is bytes:
+                total += len(event)
+                if held is not None:
+                    held.append((member, event))
+                    if total > HOLD_BYTES:
+                        held = None  # too big to keep: the reading pass decodes again
+            else:
+                if event is not None:
+                    damaged[member] = event
+                member += 1  # a member that fails to start is the next one
+    except DECOMPRESSION_ERRORS as exc:
+        stop = exc
+        damaged[member] = f"{type(exc).__name__}: {exc}; the data before it cannot be verified"
+    return damaged, stop, held
+
+
+def _checked_pieces(path: str, piece: int) -> Iterator[tuple[bytes, str | None]]:
+    """(bytes, damage): damage is None for bytes of a member that verified, else why the
+    member is damaged. Raises, after the last piece, the error that stopped decoding."""
+    damaged, stop, held = _verify(path, piece)
+    if held is not None:
+        for member, data in held:
+            yield data, damaged.get(member)
+    else:
+        yield from _reread(path, piece, damaged, stop)
+    if stop is not None:
+        raise stop
+
+
+def _reread(path: str, piece: int, damaged: dict[int, str], stop) -> Iterator:
+    try:
+        for member, event in _decode(path, piece):
+            if type(event) is bytes:
+                yield event, damaged.get(member)
+            elif (event is None) != (member not in damaged):
+                raise InputChangedError(f"{path} changed while it was read")
+    except DECOMPRESSION_ERRORS:
+        if stop is None:
+            raise InputChangedError(f"{path} changed while it was read") from None
+        return
+    if stop is not None:
+        raise InputChangedError(f"{path} changed while it was read")
+
+
+def _plain_pieces(path: str, piece: int) -> Iterator[tuple[bytes, None]]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        while data := raw.read(piece):
+            yield data, None
+
+
+def read_line_blocks(path: str, block_size: int = 4 << 20) -> Iterator[tuple[list[bytes], str | None]]:
+    """The lines of an input file, decompressed, without their '\\n', in blocks:
+    (lines, damage), damage None when every byte of those lines comes from an intact
+    member, else why not (a line that spans members is damaged if any of them is).
 
     Read in big blocks: one call into the decompressor per block rather than per line,
     which is faster and, as the decompressor releases the GIL, lets the worker's other
-    threads run meanwhile. A block lost to damage (a truncated or corrupt file) would
-    hide the good lines before the damage, so then the rest is read again line by line
-    with the stdlib decompressor, which yields every line up to the damage and raises there.
+    threads run meanwhile. Raises one of DECOMPRESSION_ERRORS, after the lines decoded
+    before it, where the rest of a file cannot be decoded.
     """
-    done = 0
-    try:
-        with open_input(path) as stream:
-            read = getattr(stream, "read1", stream.read)  # at most one raw read per call
-            rest: list[bytes] = []  # the pieces of a line not ended yet (joined once: linear)
-            while block := read(block_size):
-                lines = block.split(b"\n")
-                if len(lines) == 1:
-                    rest.append(block)
-                    continue
-                if rest:
-                    rest.append(lines[0])
-                    lines[0] = b"".join(rest)
-                rest = [lines.pop()]
-                done += len(lines)
-                yield from lines
-            if tail := b"".join(rest):
-                yield tail
-    except DECOMPRESSION_ERRORS:
-        if _compression(path) is None:
-            raise
-        with open_input(path, careful=True) as stream:
-            for i, line in enumerate(stream):
-                if i >= done:
-                    yield line[:-1] if line.endswith(b"\n") else line
+    pieces = _plain_pieces if _compression(path) is None else _checked_pieces
+    rest: list[bytes] = []  # the pieces of a line not ended yet (joined once: linear)
+    rest_damage = None
+    for data, damage in pieces(path, block_size):
+        lines = data.split(b"\n")
+        if len(lines) == 1:
+            rest.append(data)
+            rest_damage = rest_damage or damage
+            continue
+        if rest:
+            rest.append(lines[0])
+            lines[0] = b"".join(rest)
+        last = lines.pop()
+        if rest_damage and not damage:  # only the first line has the earlier member's bytes
+            yield lines[:1], rest_damage
+            del lines[0]
+        if lines:
+            yield lines, damage
+        # a line that starts right after a damaged byte is damaged too: that '\n' may be
+        # garbage, making the start of the next member look like the start of a record
+        rest, rest_damage = [last], damage
+    if tail := b"".join(rest):
+        yield [tail], rest_damage
+
+
+def read_lines(path: str, block_size: int = 4 << 20) -> Iterator[bytes]:
+    """The lines of an input file, without their '\\n'; raises CorruptInputError at the
+    first line of a damaged gzip member / zstd frame instead of passing it on."""
+    for lines, damage in read_line_blocks(path, block_size):
+        if damage:
+            raise CorruptInputError(f"{path}: {damage}")
+        yield from lines
 
 
 def read_parquet_file(path: str) -> pq.ParquetFile:

@@ -40,43 +40,49 @@ def test_every_reject_reason_is_recorded_and_counts_add_up(tmp_path, jsonl):
         json.dumps({"id": "g0", "text": "reuses g0"}).encode(),  # duplicate_id
         b'[1, 2, 3]',  # not_an_object
         b'{"id": "x8", "text": "lone \\ud800 surrogate"}',  # invalid_utf8 (escape)
+        b'{"id": true, "text": "a boolean id"}',  # invalid_id
+        b'{"text": "deep", "m": ' + b"[" * 2000 + b"]" * 2000 + b"}",  # nesting_too_deep
         *[json.dumps(g).encode() for g in good[1:]],
     ]
     plain = jsonl(tmp_path / "in" / "mixed.jsonl", lines)
-    whole = gzip.compress(b"".join(json.dumps(
-        {"id": f"t{i}", "text": f"truncated file record {i} " + "pad " * 50}).encode() + b"\n"
-        for i in range(200)))
+    recs = [json.dumps({"id": f"t{i}", "text": f"truncated file record {i} " + "pad " * 50}).encode()
+            + b"\n" for i in range(200)]
+    # two gzip members, cut inside the second: the first verified, the second cannot be
+    second = gzip.compress(b"".join(recs[100:]))
     truncated = tmp_path / "in" / "cut.jsonl.gz"
-    truncated.write_bytes(whole[: len(whole) // 2])
+    truncated.write_bytes(gzip.compress(b"".join(recs[:100])) + second[: len(second) // 2])
 
     stats, docs, rejects = run_ingest(tmp_path, [plain, truncated], max_chars=300)
 
     by_reason = {}
     for r in rejects.to_pylist():
         by_reason.setdefault(r["reason"], []).append(r)
-    assert {k: len(v) for k, v in by_reason.items() if k != "invalid_json"} == {
-        "invalid_utf8": 2, "missing_text": 2, "text_not_string": 1, "empty_text": 1,
-        "text_too_long": 1, "duplicate_id": 1, "not_an_object": 1, "unreadable_file": 1,
+    corrupt = by_reason.pop("corrupt_file")
+    assert {k: len(v) for k, v in by_reason.items()} == {
+        "invalid_json": 1, "invalid_utf8": 2, "missing_text": 2, "text_not_string": 1,
+        "empty_text": 1, "text_too_long": 1, "duplicate_id": 1, "not_an_object": 1,
+        "unreadable_file": 1, "invalid_id": 1, "nesting_too_deep": 1,
     }
-    # the invalid JSON line, plus possibly the torn last line of the truncated gzip
-    assert any(r["line"] == 2 and r["file"].endswith("mixed.jsonl") for r in by_reason["invalid_json"])
+    assert by_reason["invalid_json"][0]["line"] == 2
+    assert by_reason["invalid_json"][0]["file"].endswith("mixed.jsonl")
     dup = by_reason["duplicate_id"][0]
     assert dup["line"] == 9 and "mixed.jsonl:1" in dup["detail"]  # the first g0 is kept
     cut = by_reason["unreadable_file"][0]
-    assert cut["file"].endswith("cut.jsonl.gz")
-
-    # the good records of the truncated file before the damage still count
+    assert cut["file"].endswith("cut.jsonl.gz") and "truncated" in cut["detail"]
+    # the first member is whole and verified: all its records count; nothing read from the
+    # cut member can be verified, so its lines (the torn last one too) are corrupt_file
     truncated_docs = [d for d in docs.to_pylist() if d["file"].endswith("cut.jsonl.gz")]
-    assert 50 < len(truncated_docs) < 200
+    assert [d["id"] for d in truncated_docs] == [f"t{i}" for i in range(100)]
+    assert 20 < len(corrupt) < 100 and all(r["file"].endswith("cut.jsonl.gz") for r in corrupt)
+    assert [r["line"] for r in corrupt] == list(range(101, 101 + len(corrupt)))
+    assert corrupt[0]["raw"].startswith('{"id": "t100"') and "truncated" in corrupt[0]["detail"]
     assert {d["id"] for d in docs.to_pylist() if d["file"].endswith("mixed.jsonl")} == {
         f"g{i}" for i in range(5)
     }
     # accounting: every non-blank line is a document or a reject
     assert stats["in"] == stats["kept"] + stats["rejected"]
     assert stats["kept"] == docs.num_rows and stats["rejected"] == rejects.num_rows
-    assert stats["in"] == len(lines) + len(truncated_docs) + len(by_reason["unreadable_file"]) + (
-        len(by_reason["invalid_json"]) - 1
-    )
+    assert stats["in"] == len(lines) + 100 + len(corrupt) + 1
     assert stats["rejected_by_reason"]["duplicate_id"] == 1
 
 
@@ -117,44 +123,178 @@ def test_reads_gzip_zstd_and_parquet_with_source_from_config(tmp_path):
     assert stats["in"] == 7
 
 
+def _records(n: int, prefix: str = "c") -> list[dict]:
+    return [{"id": f"{prefix}{i:04d}", "text": f"record {i} " + "word " * (i % 60)} for i in range(n)]
+
+
+def _jsonl(recs: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in recs)
+
+
+def _pack(suffix: str, data: bytes) -> bytes:
+    """One gzip member (mtime 0: the same bytes every run) or one zstd frame with a checksum."""
+    if suffix == ".gz":
+        return gzip.compress(data, mtime=0)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(data)
+
+
+def _assert_true_documents(docs: pa.Table, recs: list[dict]) -> None:
+    """Every kept document is a record that was in the input, text and all."""
+    texts = {r["id"]: r["text"] for r in recs}
+    for d in docs.to_pylist():
+        assert texts.get(d["id"]) == d["text"], d
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_flipped_byte_mid_gzip_keeps_none_of_the_members_records(tmp_path):
+    # Inflate emits garbage for a while before the CRC in the trailer shows the damage:
+    # none of what the member decoded to may become a document (it used to: wrong ids and
+    # texts kept as documents, plus one unreadable_file reject).
+    recs = [{"id": f"r{i:05d}", "text": f"record number {i} " + "lorem ipsum " * (i % 7)}
+            for i in range(2000)]
+    packed = bytearray(gzip.compress(_jsonl(recs), mtime=0))
+    packed[int(len(packed) * 0.3)] ^= 0x55  # inside the deflate data, not the header
+    path = _write(tmp_path / "in" / "flipped.jsonl.gz", bytes(packed))
+    stats, docs, rejects = run_ingest(tmp_path, [path], raw_chars=50)
+    assert docs.num_rows == 0
+    rows = rejects.to_pylist()
+    assert {r["reason"] for r in rows} <= {"corrupt_file", "unreadable_file"}
+    corrupt = [r for r in rows if r["reason"] == "corrupt_file"]
+    assert len(corrupt) > 1000 and "gzip member 1" in corrupt[0]["detail"]
+    assert all(r["file"] == str(path) and r["line"] >= 1 and 0 < len(r["raw"]) <= 50 for r in corrupt)
+    assert stats["in"] == stats["kept"] + stats["rejected"] == len(rows)
+
+
 @pytest.mark.parametrize("suffix", [".gz", ".zst"])
 @pytest.mark.parametrize("damage", ["corrupt", "truncated"])
-def test_damaged_compressed_file_keeps_the_records_before_the_damage(tmp_path, suffix, damage):
-    import zstandard
-
-    data = b"".join(json.dumps({"id": f"c{i:04d}", "text": f"record {i} " + "word " * 60}).encode()
-                    + b"\n" for i in range(3000))
-    packed = bytearray(gzip.compress(data) if suffix == ".gz" else zstandard.compress(data))
-    middle = len(packed) // 2
+def test_damaged_member_is_rejected_and_the_members_before_it_kept(tmp_path, suffix, damage):
+    recs = _records(3000)
+    members = [_pack(suffix, _jsonl(recs[i:i + 1000])) for i in (0, 1000, 2000)]
+    second = bytearray(members[1])
+    middle = len(second) // 2
     if damage == "corrupt":
-        packed[middle:middle + 64] = bytes(64)  # a damaged stretch inside the file
+        second[middle:middle + 64] = bytes(64)  # a damaged stretch inside the data
+        packed = members[0] + bytes(second) + members[2]
     else:
-        del packed[middle:]  # a file cut short
-    path = tmp_path / "in" / f"bad.jsonl{suffix}"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(bytes(packed))
+        packed = members[0] + bytes(second[:middle])  # a file cut short
+    path = _write(tmp_path / "in" / f"bad.jsonl{suffix}", packed)
     stats, docs, rejects = run_ingest(tmp_path, [path])
-    reasons_seen = rejects.column("reason").to_pylist()
-    assert reasons_seen.count("unreadable_file") == 1
+    _assert_true_documents(docs, recs)
     ids = docs.column("id").to_pylist()
-    assert 500 < len(ids) < 3000  # the good records before the damage are all there
-    assert ids == [f"c{i:04d}" for i in range(len(ids))]  # in order, none skipped
+    assert ids[:1000] == [r["id"] for r in recs[:1000]]  # the verified member, in order
+    assert not set(ids) & {r["id"] for r in recs[1000:2000]}  # nothing of the damaged one
+    reasons_seen = set(rejects.column("reason").to_pylist())
+    assert reasons_seen <= {"corrupt_file", "unreadable_file"} and reasons_seen
+    if damage == "truncated":  # the missing rest is one reject; what the cut member decoded
+        assert "unreadable_file" in reasons_seen  # (zstd: only whole blocks) is corrupt_file
+        assert "corrupt_file" in reasons_seen or suffix == ".zst"
     assert stats["in"] == stats["kept"] + stats["rejected"]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_a_member_failing_only_its_checksum_is_rejected_whole(tmp_path, suffix):
+    recs = _records(300)
+    members = [_pack(suffix, _jsonl(recs[i:i + 100])) for i in (0, 100, 200)]
+    second = bytearray(members[1])
+    second[-6] ^= 1  # in the gzip trailer's CRC / the zstd frame's content checksum
+    path = _write(tmp_path / "in" / f"crc.jsonl{suffix}", members[0] + bytes(second) + members[2])
+    stats, docs, rejects = run_ingest(tmp_path, [path])
+    _assert_true_documents(docs, recs)
+    corrupt = [r for r in rejects.to_pylist() if r["reason"] == "corrupt_file"]
+    ids = docs.column("id").to_pylist()
+    if suffix == ".gz":
+        # every record of the second member decoded right, yet nothing vouches for it; the
+        # member ended where deflate says, so the next one is read and kept, but for its
+        # first line: the '\n' before it is unverified, so where that line starts is too
+        assert [r["line"] for r in corrupt] == list(range(101, 202))
+        assert [json.loads(r["raw"])["id"] for r in corrupt] == [r["id"] for r in recs[100:201]]
+        assert ids == [r["id"] for r in recs[:100] + recs[201:]]
+        assert rejects.num_rows == 101
+    else:
+        # libzstd raises at a bad checksum, dropping the output of that call (here the whole
+        # frame), and says not where the frame ended: the rest is one unreadable_file
+        assert ids == [r["id"] for r in recs[:100]]
+        assert all(r["line"] > 100 for r in corrupt)
+        assert rejects.column("reason").to_pylist()[-1] == "unreadable_file"
+    assert stats["in"] == stats["kept"] + stats["rejected"]
+
+
+def _read(path: Path, **settings) -> tuple[list[dict], list[dict]]:
+    """Documents and rejects of one file, straight from the reader (no pipeline)."""
+    from thresher.pipelines.records import ReaderSettings, RecordReader
+
+    docs, rejects = [], []
+    for d, r, _ in RecordReader(ReaderSettings(**settings)).read_file(str(path)):
+        docs += d.to_pylist()
+        rejects += r.to_pylist()
+    return docs, rejects
+
+
+@pytest.mark.parametrize("line", [
+    b'{"text": "t", "m": ' + b"[" * 2000 + b"]" * 2000 + b"}",  # over orjson's 1024 levels
+    b'{"text": "t", "m": ' + b"[" * 300 + b"]" * 300 + b"}",  # orjson writes at most 255
+    b'{"text": "t", "x": NaN, "m": ' + b"[" * 1200 + b"]" * 1200 + b"}",  # the stdlib parser
+    b'{"text": "t", "x": NaN, "m": ' + b'{"a":' * 900 + b"1" + b"}" * 900 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
+])
+def test_deep_nesting_is_a_reject_not_a_crash(tmp_path, jsonl, line):
+    path = jsonl(tmp_path / "deep.jsonl", [line, {"id": "ok", "text": "fine"}])
+    docs, rejects = _read(path)
+    assert [d["id"] for d in docs] == ["ok"]
+    assert [(r["reason"], r["line"]) for r in rejects] == [("nesting_too_deep", 1)]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_byte_order_mark_starting_a_file_is_dropped(tmp_path, jsonl, gz):
+    path = jsonl(tmp_path / ("bom.jsonl.gz" if gz else "bom.jsonl"), [
+        b'\xef\xbb\xbf{"id": "a", "text": "first"}',
+        b'\xef\xbb\xbf{"id": "b", "text": "a BOM inside a file is an error"}',
+    ], gz=gz)
+    docs, rejects = _read(path)
+    assert [(d["id"], d["text"]) for d in docs] == [("a", "first")]
+    assert [(r["reason"], r["line"]) for r in rejects] == [("invalid_json", 2)]
+
+
+def test_integers_over_64_bits_stay_exact_and_boolean_ids_are_rejected(tmp_path, jsonl):
+    big = 123456789012345678901234567890
+    path = jsonl(tmp_path / "ints.jsonl", [
+        b'{"id": %d, "text": "big id", "n": %d, "m": [-9223372036854775809, 1.5e300]}' % (big, -big),
+        b'{"id": 18446744073709551615, "text": "the largest 64-bit id", "x": 1e19}',
+        b'{"id": -9223372036854775809, "text": "below 64 bits", "x": NaN, "n": %d}' % big,
+        b'{"id": true, "text": "a boolean id"}',
+        b'{"id": false, "text": "another"}',
+    ])
+    docs, rejects = _read(path)
+    rows = {d["line"]: d for d in docs}
+    assert rows[1]["id"] == str(big)
+    assert json.loads(rows[1]["metadata"]) == {"n": -big, "m": [-9223372036854775809, 1.5e300]}
+    assert f'"n":{-big}' in rows[1]["metadata"]  # the digits themselves, not a float
+    assert rows[2]["id"] == "18446744073709551615"
+    assert json.loads(rows[2]["metadata"]) == {"x": 1e19}  # a float stays a float
+    assert rows[3]["id"] == "-9223372036854775809"
+    assert json.loads(rows[3]["metadata"]) == {"x": None, "n": big}  # NaN is written as null
+    assert [(r["reason"], r["line"]) for r in rejects] == [("invalid_id", 4), ("invalid_id", 5)]
 
 
 def test_records_the_fast_parser_refuses_are_judged_whole(tmp_path, jsonl):
     path = jsonl(tmp_path / "in" / "odd.jsonl", [
         b'{"id": "s1", "text": "fine text", "note": "lone \\udc80 in metadata"}',  # invalid_utf8
-        # NaN sends it to the stdlib parser, which keeps the integer over 64 bits exact;
-        # orjson cannot write that back: rejected rather than crashing the stage
+        # NaN sends it to the stdlib parser, which keeps the integer over 64 bits exact,
+        # and so does the metadata written back
         b'{"id": "b1", "text": "fine text", "x": NaN, "n": 123456789012345678901234567890}',
         b'{"id": "n1", "text": "fine text", "x": NaN}',  # NaN: the stdlib accepts it
         b'{"id": "m1", "text": "fine text", "source": "web", "lang": "en"}',
     ])
     stats, docs, rejects = run_ingest(tmp_path, [path], id_field="source")
     assert dict(zip(rejects.column("line").to_pylist(), rejects.column("reason").to_pylist(),
-                    strict=True)) == {1: "invalid_utf8", 2: "invalid_json"}
+                    strict=True)) == {1: "invalid_utf8"}
     meta = dict(zip(docs.column("line").to_pylist(), docs.column("metadata").to_pylist(), strict=True))
+    assert json.loads(meta[2]) == {"id": "b1", "x": None, "n": 123456789012345678901234567890}
     # the id field is "source" here: "id" and "lang" are metadata, none of it lost
     assert json.loads(meta[4]) == {"id": "m1", "lang": "en"}
     assert json.loads(meta[3]) == {"id": "n1", "x": None}

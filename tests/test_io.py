@@ -30,3 +30,50 @@ def test_zstd_frames_are_read_one_after_another(tmp_path):
     path = tmp_path / "multi.jsonl.zst"
     path.write_bytes(zstandard.compress(data[:20000]) + zstandard.compress(data[20000:]))
     assert b"\n".join(io.read_lines(str(path))) + b"\n" == data
+
+
+def _gzip_member(data: bytes, bad_crc: bool = False) -> bytes:
+    member = bytearray(gzip.compress(data, mtime=0))
+    if bad_crc:
+        member[-8] ^= 1  # the trailer's CRC-32
+    return bytes(member)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 7, 1 << 20])
+@pytest.mark.parametrize("hold", [True, False])
+def test_lines_from_a_member_that_fails_its_check_are_marked(tmp_path, monkeypatch, block_size, hold):
+    if not hold:  # the file is decoded twice: verification, then the reading pass
+        monkeypatch.setattr(io, "HOLD_BYTES", 0)
+    path = tmp_path / "m.jsonl.gz"
+    path.write_bytes(_gzip_member(b"a\nb") + _gzip_member(b"c\nd\n", bad_crc=True)
+                     + _gzip_member(b"e\nf\n") + _gzip_member(b"g\n"))
+    marked = [(line, damage is not None) for lines, damage in
+              io.read_line_blocks(str(path), block_size=block_size) for line in lines]
+    # "bc" spans into the damaged member; "e" starts right after its (unverified) "\n"
+    assert marked == [(b"a", False), (b"bc", True), (b"d", True), (b"e", True), (b"f", False),
+                      (b"g", False)]
+    with pytest.raises(io.CorruptInputError, match="gzip member 2"):
+        assert list(io.read_lines(str(path), block_size=block_size)) == [b"a"]
+
+
+def test_gzip_headers_with_optional_fields_and_zero_padding(tmp_path):
+    body = gzip.compress(b"x\ny\n", mtime=0)
+    extra = b"\x04\x00abcd"  # FEXTRA: length 4, then the field
+    header = body[:3] + bytes([4 | 8 | 16 | 2]) + body[4:10] + extra + b"name\0comment\0" + b"\0\0"
+    path = tmp_path / "h.jsonl.gz"
+    path.write_bytes(header + body[10:] + body + bytes(100))  # FHCRC (unchecked), padding
+    assert list(io.read_lines(str(path))) == [b"x", b"y", b"x", b"y"]
+    assert gzip.decompress(path.read_bytes()) == b"x\ny\nx\ny\n"  # the stdlib agrees
+
+
+@pytest.mark.parametrize("cut", [1, 5, 11, 20, -9, -4, -1])
+def test_a_gzip_file_cut_anywhere_marks_its_last_member(tmp_path, cut):
+    first, second = _gzip_member(b"one\ntwo\n"), _gzip_member(b"three\nfour\n" * 20)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(first + second[:cut])
+    got = []
+    with pytest.raises(EOFError, match="truncated"):
+        for lines, damage in io.read_line_blocks(str(path)):
+            got += [(line, damage is None) for line in lines]
+    assert got[:2] == [(b"one", True), (b"two", True)]
+    assert all(not ok for _, ok in got[2:])  # nothing of the cut member passes for intact
