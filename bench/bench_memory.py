@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,12 +49,14 @@ def run_once(inputs: list[str], out: Path, kill_mb: float) -> dict:
     for path in inputs:
         cmd += ["--input", path]
     started = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its own session, so a kill takes Prefect's temporary API server with it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     ps, peak, killed = psutil.Process(proc.pid), 0.0, False
     while proc.poll() is None:
         peak = max(peak, tree_rss_mb(ps))
         if peak > kill_mb:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             killed = True
         time.sleep(0.1)
     _, err = proc.communicate()

@@ -164,6 +164,9 @@ def _known_environment_failure(exc: BaseException) -> str | None:
     if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain) or "No space left on device" in text:
         return ("the disk is full (No space left on device): free space and run the same command "
                 "again; finished stages are kept and the run resumes")
+    if "CRC checksum verification failed" in text:
+        return ("a Parquet file of this run is damaged (a page checksum failed): `thresher verify "
+                "RUN_DIR` names it; delete that file and run again, and its stage is redone")
     if "Timed out while attempting to connect to ephemeral Prefect API server" in text:
         wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
         return (f"the temporary Prefect API server did not start within {wait} s (a busy machine?): "

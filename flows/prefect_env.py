@@ -66,8 +66,8 @@ class _HideUserErrors(logging.Filter):
         message = record.getMessage()
         # Prefect names the exception in its state messages: "Failed(... RunLocked(...)" for a
         # flow, "Task run encountered an exception ConfigError: ..." for a task
-        if "No space left on device" in message:  # the CLI reports a full disk in one line
-            return False
+        if "No space left on device" in message or "CRC checksum verification failed" in message:
+            return False  # the CLI reports these in one line
         return not any(f"{name}(" in message or f"exception {name}:" in message
                        for name in _user_error_names())
 

@@ -394,7 +394,9 @@ def read_parquet_file(path: str) -> pq.ParquetFile:
     # buffer_size: column chunks are read in 1 MiB pieces while iterating batches, instead of
     # a whole row group (up to 64k documents, ~250 MB of text) at once
     raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return pq.ParquetFile(raw, buffer_size=1 << 20)
+    # page checksums: a flipped byte in a page we wrote fails the read instead of becoming
+    # data (files written without them, e.g. a user's inputs, are read as before)
+    return pq.ParquetFile(raw, buffer_size=1 << 20, page_checksum_verification=True)
 
 
 def _tmp_name(path: Path) -> Path:
@@ -406,7 +408,7 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024,
+    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_page_checksum=True,
                    use_dictionary=_dictionary_columns(table.schema))
     os.replace(tmp, path)
     return path
@@ -450,7 +452,7 @@ class ParquetStream:
             return
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd",
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", write_page_checksum=True,
                                            use_dictionary=_dictionary_columns(self.schema))
         table = pa.concat_tables([t.cast(self.schema) for t in self._pending])
         self.writer.write_table(table, row_group_size=table.num_rows)

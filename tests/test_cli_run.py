@@ -39,8 +39,29 @@ def test_demo_rerun_resumes_and_changes_nothing(demo_out, cli):
     before = {p: p.read_bytes() for p in run.rglob("*.parquet")}
     code, out, _ = cli("run", "--out", demo_out)
     assert code == 0
-    assert "ingest" in out and "True" in out  # the funnel marks stages as skipped
+    funnel = printed_funnel(out)
+    assert list(funnel) == ["ingest", "exact_dedup", "near_dedup", "score", "shards"]
+    for stage, row in funnel.items():  # the printed numbers are the stage's stats, all skipped
+        stats = json.loads((run / "stats" / f"{stage}.json").read_text())
+        assert row == {"in": stats["in"], "kept": stats["kept"],
+                       "dropped": sum(stats["dropped"].values()), "rejected": stats["rejected"],
+                       "skipped": "True"}, stage
     assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before
+
+
+def printed_funnel(out: str) -> dict[str, dict]:
+    """The funnel table `thresher run` prints: stage -> its numbers and skipped flag."""
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["stage", "in"])
+    rows = {}
+    for line in lines[header + 2:]:
+        cells = line.split()
+        if len(cells) != 7:
+            break
+        stage, n_in, kept, dropped, rejected, _seconds, skipped = cells
+        rows[stage] = {"in": int(n_in), "kept": int(kept), "dropped": int(dropped),
+                       "rejected": int(rejected), "skipped": skipped}
+    return rows
 
 
 def test_query_counts_match_stats(demo_out, cli):

@@ -146,3 +146,17 @@ def test_a_damaged_shard_is_rewritten_not_linked(cli, tmp_path, jsonl):
     assert {p.name: p.read_bytes() for p in out.glob("*.bin")} == good
     code, stdout, _ = cli("shards", "verify", out)
     assert code == 0, stdout
+
+
+def test_a_same_size_flip_fails_the_reading_stage_in_one_line(run):
+    """What the cheap resume check cannot see, the Parquet page checksums Thresher writes
+    catch when the file is read: a loud one-line failure, never documents from garbage."""
+    run_dir, again, _ = run
+    part = sorted((run_dir / "documents" / "stage=ingest").glob("part-*.parquet"))[0]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    part.write_bytes(bytes(data))
+    (run_dir / "stats" / "exact_dedup.json").unlink()  # exact dedup must read ingest's parts again
+    code, err = again()
+    assert code == 1 and err.count("\n") == 1
+    assert "a Parquet file of this run is damaged (a page checksum failed)" in err
