@@ -56,8 +56,9 @@ print(json.dumps({{"ingest": t1 - t, "exact_dedup": t2 - t1, "docs": s1["in"], "
 """
 
 
-def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_counts,
-          repeat: int) -> list[dict]:
+def bench(
+    n_docs: int, work: Path, partitions: int | None, gz: bool, worker_counts, repeat: int
+) -> list[dict]:
     """One row per stage; with `repeat` > 1 every measurement runs that many times, baseline
     and stages alternating, and the rows hold medians (a shared VM is noisy: single runs
     of the same code vary by +-10%), with the spread of the per-run ratios beside them."""
@@ -71,24 +72,50 @@ def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_coun
     for i in range(repeat):
         runs["baseline"].append(run_isolated(BASELINE.format(paths=paths)))
         for workers in worker_counts:
-            beam_args = [] if workers == 1 else [
-                f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-            runs[workers].append(run_isolated(STAGES.format(
-                paths=paths, run_dir=str(work / f"run-{n_docs}-{workers}-{i}"),
-                partitions=partitions, beam_args=beam_args)))
+            beam_args = (
+                []
+                if workers == 1
+                else [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+            )
+            runs[workers].append(
+                run_isolated(
+                    STAGES.format(
+                        paths=paths,
+                        run_dir=str(work / f"run-{n_docs}-{workers}-{i}"),
+                        partitions=partitions,
+                        beam_args=beam_args,
+                    )
+                )
+            )
     base = statistics.median(r["seconds"] for r in runs["baseline"])
 
     def row(stage, runner, seconds, rss, ratios=None):
-        out = {"docs": n_docs, "input": "jsonl.gz" if gz else "jsonl", "stage": stage,
-               "runner": runner, "runs": repeat, "MB": round(mb, 1), "seconds": round(seconds, 2),
-               "docs/s": round(n_docs / seconds), "MB/s": round(mb / seconds, 1),
-               "peak RSS MB": round(rss), "vs json.loads": round(base / seconds, 2)}
+        out = {
+            "docs": n_docs,
+            "input": "jsonl.gz" if gz else "jsonl",
+            "stage": stage,
+            "runner": runner,
+            "runs": repeat,
+            "MB": round(mb, 1),
+            "seconds": round(seconds, 2),
+            "docs/s": round(n_docs / seconds),
+            "MB/s": round(mb / seconds, 1),
+            "peak RSS MB": round(rss),
+            "vs json.loads": round(base / seconds, 2),
+        }
         if repeat > 1:
             out["range"] = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
         return out
 
-    rows = [row("json.loads loop (baseline)", "1 process", base,
-                max(r["rss"] for r in runs["baseline"]), [])]
+    rows = [
+        row(
+            "json.loads loop (baseline)",
+            "1 process",
+            base,
+            max(r["rss"] for r in runs["baseline"]),
+            [],
+        )
+    ]
     for workers in worker_counts:
         got = runs[workers]
         runner = "threads" if workers == 1 else f"{workers} procs"
@@ -104,19 +131,33 @@ def bench(n_docs: int, work: Path, partitions: int | None, gz: bool, worker_coun
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--partitions", type=int, help="default: the run's own rule (32 MB of input each)")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
-                    help="1 = the default local runner (in-process, one thread per core); "
-                         "N > 1 = N Beam worker processes")
+    ap.add_argument(
+        "--partitions", type=int, help="default: the run's own rule (32 MB of input each)"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="1 = the default local runner (in-process, one thread per core); "
+        "N > 1 = N Beam worker processes",
+    )
     ap.add_argument("--plain", action="store_true", help="uncompressed JSONL (default: .jsonl.gz)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run every measurement N times (fresh processes) and report medians")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every measurement N times (fresh processes) and report medians",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus and outputs")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="thresher-bench-"))
     try:
-        rows = [r for n in args.docs
-                for r in bench(n, work, args.partitions, not args.plain, args.workers, args.repeat)]
+        rows = [
+            r
+            for n in args.docs
+            for r in bench(n, work, args.partitions, not args.plain, args.workers, args.repeat)
+        ]
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

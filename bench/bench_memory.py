@@ -50,8 +50,9 @@ def run_once(inputs: list[str], out: Path, kill_mb: float) -> dict:
         cmd += ["--input", path]
     started = time.time()
     # its own session, so a kill takes Prefect's temporary API server with it
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     ps, peak, killed = psutil.Process(proc.pid), 0.0, False
     while proc.poll() is None:
         peak = max(peak, tree_rss_mb(ps))
@@ -65,8 +66,11 @@ def run_once(inputs: list[str], out: Path, kill_mb: float) -> dict:
     if proc.returncode == 0:
         run_dir = next((out / "runs").iterdir())
         stats = {p.stem: json.loads(p.read_text()) for p in (run_dir / "stats").glob("*.json")}
-        result.update(docs=stats["ingest"]["in"], kept=stats["near_dedup"]["kept"],
-                      near_seconds=stats["near_dedup"]["seconds"])
+        result.update(
+            docs=stats["ingest"]["in"],
+            kept=stats["near_dedup"]["kept"],
+            near_seconds=stats["near_dedup"]["seconds"],
+        )
     else:
         result["error"] = err.strip().splitlines()[-1:] if err.strip() else ["(no output)"]
     return result
@@ -77,7 +81,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--bound-mb", type=float, default=3000)
     ap.add_argument("--kill-mb", type=float, default=8000)
-    ap.add_argument("--docs", type=int, default=100_000, help="generated corpus size (no ../shared)")
+    ap.add_argument(
+        "--docs", type=int, default=100_000, help="generated corpus size (no ../shared)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="thresher-mem-") as tmp:
         corpus = SHARED / "bench-100k"
@@ -86,8 +92,12 @@ def main() -> int:
         else:
             inputs, _ = make_corpus(Path(tmp) / "corpus", args.docs)
         mb = sum(Path(p).stat().st_size for p in inputs) / 2**20
-        print(f"input: {len(inputs)} files, {mb:.0f} MB compressed ({corpus if corpus.is_dir() else 'generated'})")
-        print("| try | rc | seconds | docs/s | MB/s (compressed) | near dedup s | kept | peak RSS MB | vs datatrove 100k peak |")
+        print(
+            f"input: {len(inputs)} files, {mb:.0f} MB compressed ({corpus if corpus.is_dir() else 'generated'})"
+        )
+        print(
+            "| try | rc | seconds | docs/s | MB/s (compressed) | near dedup s | kept | peak RSS MB | vs datatrove 100k peak |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         failures = 0
         for i in range(args.repeat):
@@ -95,14 +105,18 @@ def main() -> int:
             ok = r["rc"] == 0 and r["peak_mb"] <= args.bound_mb
             failures += not ok
             docs = r.get("docs", 0)
-            print(f"| {i + 1} | {r['rc']}{' (killed)' if r['killed'] else ''} | {r['seconds']:.1f} | "
-                  f"{docs / r['seconds']:.0f} | {mb / r['seconds']:.1f} | {r.get('near_seconds', 0):.1f} | "
-                  f"{r.get('kept', '-')} | {r['peak_mb']:.0f} | {r['peak_mb'] / DATATROVE_PEAK_MB_100K:.2f}x |",
-                  flush=True)
+            print(
+                f"| {i + 1} | {r['rc']}{' (killed)' if r['killed'] else ''} | {r['seconds']:.1f} | "
+                f"{docs / r['seconds']:.0f} | {mb / r['seconds']:.1f} | {r.get('near_seconds', 0):.1f} | "
+                f"{r.get('kept', '-')} | {r['peak_mb']:.0f} | {r['peak_mb'] / DATATROVE_PEAK_MB_100K:.2f}x |",
+                flush=True,
+            )
             if r["rc"] != 0:
                 print(f"    error: {r['error']}", flush=True)
     if failures:
-        print(f"FAILED: {failures} of {args.repeat} runs failed or peaked above {args.bound_mb:.0f} MB")
+        print(
+            f"FAILED: {failures} of {args.repeat} runs failed or peaked above {args.bound_mb:.0f} MB"
+        )
         return 1
     print(f"OK: every run under {args.bound_mb:.0f} MB")
     return 0

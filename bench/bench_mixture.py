@@ -38,8 +38,12 @@ SETTINGS = {
     "languages-5": ([cat("languages", x) for x in LANGS[:5]], None),
     "languages-7": ([cat("languages", x) for x in LANGS], None),
     "code-4": ([cat("code", x) for x in CODE], None),
-    "mixed-8-of-16": ([cat("languages", x) for x in LANGS] + [cat("code", x) for x in CODE]
-                      + [cat("english", x) for x in ENGLISH], 8),
+    "mixed-8-of-16": (
+        [cat("languages", x) for x in LANGS]
+        + [cat("code", x) for x in CODE]
+        + [cat("english", x) for x in ENGLISH],
+        8,
+    ),
 }
 
 
@@ -64,16 +68,26 @@ def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
             continue
         t0 = time.perf_counter()
         r = run_experiment(cats, tmp / name, n=n, trials=trials, log=None)
-        row = {"setting": name, "n": r["n"], "trials": trials,
-               "log10_mse": round(r["log10_mse_mean"], 2), "std": round(r["log10_mse_std"], 2),
-               "random_guess": round(r["random_guess_log10_mse"], 2),
-               "train_MB": round(sum(x["train_bytes"] for x in r["rows"]) / trials / 1e6, 2),
-               "count_MB_per_cat": round(sum(r["count_bytes_per_category"].values())
-                                         / len(r["count_bytes_per_category"]) / 1e6, 2),
-               "merges": round(sum(x["merges_used"] for x in r["rows"]) / trials),
-               "rounds": round(sum(x["rounds"] for x in r["rows"]) / trials, 1),
-               "infer_s": round(sum(x["infer_seconds"] for x in r["rows"]) / trials, 1),
-               "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_MB": round(peak_rss_mb())}
+        row = {
+            "setting": name,
+            "n": r["n"],
+            "trials": trials,
+            "log10_mse": round(r["log10_mse_mean"], 2),
+            "std": round(r["log10_mse_std"], 2),
+            "random_guess": round(r["random_guess_log10_mse"], 2),
+            "train_MB": round(sum(x["train_bytes"] for x in r["rows"]) / trials / 1e6, 2),
+            "count_MB_per_cat": round(
+                sum(r["count_bytes_per_category"].values())
+                / len(r["count_bytes_per_category"])
+                / 1e6,
+                2,
+            ),
+            "merges": round(sum(x["merges_used"] for x in r["rows"]) / trials),
+            "rounds": round(sum(x["rounds"] for x in r["rows"]) / trials, 1),
+            "infer_s": round(sum(x["infer_seconds"] for x in r["rows"]) / trials, 1),
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "peak_rss_MB": round(peak_rss_mb()),
+        }
         print(row, flush=True)
         save(f"accuracy/{name}", row)
 
@@ -84,8 +98,12 @@ def curve(trials: int, tmp: Path) -> None:
     cats = SETTINGS["languages-5"][0]
     for cb in (62_500, 125_000, 250_000, None):
         r = run_experiment(cats, tmp / f"curve-{cb}", trials=trials, count_bytes=cb, log=None)
-        row = {"count_bytes_per_cat": cb or "all (~0.5 MB)", "trials": trials,
-               "log10_mse": round(r["log10_mse_mean"], 2), "std": round(r["log10_mse_std"], 2)}
+        row = {
+            "count_bytes_per_cat": cb or "all (~0.5 MB)",
+            "trials": trials,
+            "log10_mse": round(r["log10_mse_mean"], 2),
+            "std": round(r["log10_mse_std"], 2),
+        }
         print(row, flush=True)
         save(f"curve/{cb or 'all'}", row)
 
@@ -109,10 +127,16 @@ def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None
     t0 = time.perf_counter()
     replays = pair_counts.replay_categories(spec, tables, 30000)
     t_replay = time.perf_counter() - t0
-    row = {"categories": 10, "MB": round(sum(m["bytes"] for m in metas) / 1e6, 2),
-           "merges": min(30000, len(spec.merges)), "count_s": round(t_count, 1),
-           "replay_s": round(t_replay, 1), "total_s": round(t_count + t_replay, 1),
-           "events": sum(len(r.ev_key) for r in replays), "peak_rss_MB": round(peak_rss_mb())}
+    row = {
+        "categories": 10,
+        "MB": round(sum(m["bytes"] for m in metas) / 1e6, 2),
+        "merges": min(30000, len(spec.merges)),
+        "count_s": round(t_count, 1),
+        "replay_s": round(t_replay, 1),
+        "total_s": round(t_count + t_replay, 1),
+        "events": sum(len(r.ev_key) for r in replays),
+        "peak_rss_MB": round(peak_rss_mb()),
+    }
     print(row, flush=True)
     save("speed/count_replay_10", row)
     if "30" in parts:
@@ -138,8 +162,11 @@ def thirty_categories(tmp: Path) -> list[str]:
         name, path = c.split("=", 1)
         docs = read_texts([path])
         short = name.split("-", 1)[1]
-        parts = ({name: docs} if short not in CASED else
-                 {name: docs[0::2], f"{name}-UPPER": [t.upper() for t in docs[1::2]]})
+        parts = (
+            {name: docs}
+            if short not in CASED
+            else {name: docs[0::2], f"{name}-UPPER": [t.upper() for t in docs[1::2]]}
+        )
         for k, texts in parts.items():
             out = tmp / "thirty" / f"{k}.jsonl"
             io.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), out)
@@ -153,19 +180,36 @@ def speed30(tmp: Path, solve_opts: dict | None = None, trials: int = 1) -> None:
     from thresher.scorers.mixture_lp import SolveOptions
 
     args = thirty_categories(tmp)
-    r = run_experiment(args, tmp / "thirty-exp", trials=trials, log=None,
-                       options=SolveOptions(**(solve_opts or {})))
+    r = run_experiment(
+        args,
+        tmp / "thirty-exp",
+        trials=trials,
+        log=None,
+        options=SolveOptions(**(solve_opts or {})),
+    )
     for x in r["rows"]:
-        s = json.loads((tmp / "thirty-exp" / "mixtures" / f"trial-{x['trial']:03d}" /
-                        "mixture.json").read_text())
-        row = {"categories": 30, "trial": x["trial"], "merges": x["merges_used"],
-               "rounds": x["rounds"], "constraints": s["constraints"], "stop": s["stop_reason"],
-               "gap": s.get("gap"), "solve_s": round(s["timings"]["solve"], 1),
-               "replay_s": round(s["timings"]["replay"], 1),
-               "count_s": round(s["timings"]["count"], 1), "log10_mse": round(x["log10_mse"], 2),
-               "random_guess": round(r["random_guess_log10_mse"], 2),
-               "max_abs_error": round(x["max_abs_error"], 4),
-               "options": solve_opts or {}, "peak_rss_MB": round(peak_rss_mb())}
+        s = json.loads(
+            (
+                tmp / "thirty-exp" / "mixtures" / f"trial-{x['trial']:03d}" / "mixture.json"
+            ).read_text()
+        )
+        row = {
+            "categories": 30,
+            "trial": x["trial"],
+            "merges": x["merges_used"],
+            "rounds": x["rounds"],
+            "constraints": s["constraints"],
+            "stop": s["stop_reason"],
+            "gap": s.get("gap"),
+            "solve_s": round(s["timings"]["solve"], 1),
+            "replay_s": round(s["timings"]["replay"], 1),
+            "count_s": round(s["timings"]["count"], 1),
+            "log10_mse": round(x["log10_mse"], 2),
+            "random_guess": round(r["random_guess_log10_mse"], 2),
+            "max_abs_error": round(x["max_abs_error"], 4),
+            "options": solve_opts or {},
+            "peak_rss_MB": round(peak_rss_mb()),
+        }
         print(row, flush=True)
         save(f"speed/solve_30/trial-{x['trial']}", row)
 
@@ -182,9 +226,12 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-mixture-") as d:
         for part in a.parts:
-            {"accuracy": lambda: accuracy(a.trials, Path(d), a.only), "curve": lambda: curve(a.trials, Path(d)),
-             "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
-             "speed30": lambda: speed30(Path(d), json.loads(a.solve))}[part]()
+            {
+                "accuracy": lambda: accuracy(a.trials, Path(d), a.only),
+                "curve": lambda: curve(a.trials, Path(d)),
+                "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
+                "speed30": lambda: speed30(Path(d), json.loads(a.solve)),
+            }[part]()
     return 0
 
 

@@ -34,13 +34,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CORPORA = ROOT.parent / "shared" / "corpora"
 SCRIPTS = {
-    "latin": ["languages/en", "languages/de", "languages/fr", "languages/es",
-              "english/mail-ham", "english/bible", "english/docs-rst"],
+    "latin": [
+        "languages/en",
+        "languages/de",
+        "languages/fr",
+        "languages/es",
+        "english/mail-ham",
+        "english/bible",
+        "english/docs-rst",
+    ],
     "cyrillic": ["languages/ru"],
     "cjk": ["languages/ja", "languages/zh-CN"],
 }
 RATES = (0.01, 0.02, 0.05, 0.10, 0.15)
-BOILERPLATE = "Copyright © all rights reserved. Share this page. Subscribe to our newsletter for updates."
+BOILERPLATE = (
+    "Copyright © all rights reserved. Share this page. Subscribe to our newsletter for updates."
+)
 
 
 def line_pools(rng) -> dict[str, list[str]]:
@@ -55,7 +64,10 @@ def line_pools(rng) -> dict[str, list[str]]:
                         text = json.loads(raw)["text"]
                         lines += [s.strip() for s in text.split("\n") if len(s.strip()) > 20]
         if not lines:  # no shared corpora: synthetic lines
-            alpha = {"latin": "abcdefghij klmnopqrstuvwxyz", "cyrillic": "абвгдежзийк лмнопрстуфхцчш"}
+            alpha = {
+                "latin": "abcdefghij klmnopqrstuvwxyz",
+                "cyrillic": "абвгдежзийк лмнопрстуфхцчш",
+            }
             chars = alpha.get(script) or [chr(c) for c in range(0x4E00, 0x5E00)]
             lines = ["".join(rng.choice(chars) for _ in range(80)) for _ in range(20000)]
         pools[script] = sorted(set(lines))
@@ -106,14 +118,32 @@ def planted_corpus(
         script = rng.choice(["latin", "latin", "cyrillic", "cjk"])
         text = base_doc(rng, pools[script], rng.randint(min_chars, max_chars))
         gid = f"{script}-{g:06d}"
-        docs.append({"id": f"{gid}-0", "text": text, "quality": 1.0, "script": script,
-                     "group": gid, "kind": "original", "rate": 0.0})
+        docs.append(
+            {
+                "id": f"{gid}-0",
+                "text": text,
+                "quality": 1.0,
+                "script": script,
+                "group": gid,
+                "kind": "original",
+                "rate": 0.0,
+            }
+        )
         if rng.random() < p_group:
             for c in range(1, rng.randint(2, 4)):
                 kind = rng.choice(["words", "words", "words", "truncate", "boilerplate", "move"])
                 rate = rng.choice(RATES)
-                docs.append({"id": f"{gid}-{c}", "text": edit(rng, text, script, kind, rate),
-                             "quality": 0.5, "script": script, "group": gid, "kind": kind, "rate": rate})
+                docs.append(
+                    {
+                        "id": f"{gid}-{c}",
+                        "text": edit(rng, text, script, kind, rate),
+                        "quality": 0.5,
+                        "script": script,
+                        "group": gid,
+                        "kind": kind,
+                        "rate": rate,
+                    }
+                )
         g += 1
     return docs[:n_docs]
 
@@ -132,7 +162,9 @@ def true_pairs(texts: list[str], min_jaccard: float, spec):
             sizes.append(len(u))
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     _, col_ids = np.unique(cols, return_inverse=True)
-    x = sparse.csr_matrix((np.ones(len(rows), np.int32), (rows, col_ids)), shape=(len(texts), col_ids.max() + 1))
+    x = sparse.csr_matrix(
+        (np.ones(len(rows), np.int32), (rows, col_ids)), shape=(len(texts), col_ids.max() + 1)
+    )
     inter = sparse.triu(x @ x.T, k=1).tocoo()
     sizes = np.asarray(sizes)
     jac = inter.data / (sizes[inter.row] + sizes[inter.col] - inter.data)
@@ -144,16 +176,32 @@ def evaluate(ids, pairs, cluster_of: dict, keeper_pairs, threshold: float) -> di
     """P/R/F1. `cluster_of`: id -> cluster; `keeper_pairs`: (removed id, keeper id) list."""
     index = {d: i for i, d in enumerate(ids)}
     r, c, j = pairs
-    jac = {(min(a, b), max(a, b)): s for a, b, s in zip(r.tolist(), c.tolist(), j.tolist(), strict=True)}
+    jac = {
+        (min(a, b), max(a, b)): s
+        for a, b, s in zip(r.tolist(), c.tolist(), j.tolist(), strict=True)
+    }
     want = [(a, b) for (a, b), s in jac.items() if s >= threshold + 0.05]
-    found = [cluster_of.get(ids[a]) is not None and cluster_of.get(ids[a]) == cluster_of.get(ids[b]) for a, b in want]
-    asserted = [jac.get((min(index[x], index[k]), max(index[x], index[k])), 0.0) for x, k in keeper_pairs]
+    found = [
+        cluster_of.get(ids[a]) is not None and cluster_of.get(ids[a]) == cluster_of.get(ids[b])
+        for a, b in want
+    ]
+    asserted = [
+        jac.get((min(index[x], index[k]), max(index[x], index[k])), 0.0) for x, k in keeper_pairs
+    ]
     p = float(np.mean([s >= threshold - 0.05 for s in asserted])) if asserted else 1.0
     strict = float(np.mean([s >= threshold for s in asserted])) if asserted else 1.0
     rec = float(np.mean(found)) if found else 1.0
     f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
-    return {"pairs": len(want), "asserted": len(asserted), "precision": p, "precision_strict": strict,
-            "recall": rec, "f1": f1, "_want": want, "_found": found}
+    return {
+        "pairs": len(want),
+        "asserted": len(asserted),
+        "precision": p,
+        "precision_strict": strict,
+        "recall": rec,
+        "f1": f1,
+        "_want": want,
+        "_found": found,
+    }
 
 
 def run_thresher(docs: list[dict], work: Path, cfg, partitions=2):
@@ -216,15 +264,23 @@ def breakdown(docs, clusters, threshold, spec) -> list[dict]:
         prec_by[f"script={meta[x]['script']}"].append(s >= threshold - 0.05)
     for name in sorted(slices):
         p = float(np.mean(prec_by[name])) if prec_by.get(name) else None
-        rows.append({"slice": name, "pairs": len(slices[name]), "recall": float(np.mean(slices[name])),
-                     **({"precision": p, "asserted": len(prec_by[name])} if p is not None else {})})
+        rows.append(
+            {
+                "slice": name,
+                "pairs": len(slices[name]),
+                "recall": float(np.mean(slices[name])),
+                **({"precision": p, "asserted": len(prec_by[name])} if p is not None else {}),
+            }
+        )
     # keeper: the original survives and keeps every copy recalled with it
     groups = defaultdict(list)
     for r in clusters:
         groups[meta[r["id"]]["group"]].append(r)
-    ok = [all(r["cluster_id"] == f"{g}-0" for r in rs if r["cluster_id"].startswith(g))
-          and not any(r["id"] == f"{g}-0" and not r["kept"] for r in rs)
-          for g, rs in groups.items()]
+    ok = [
+        all(r["cluster_id"] == f"{g}-0" for r in rs if r["cluster_id"].startswith(g))
+        and not any(r["id"] == f"{g}-0" and not r["kept"] for r in rs)
+        for g, rs in groups.items()
+    ]
     if any(d["kind"] == "original" for d in docs):
         rows[0]["keeper_correct"] = float(np.mean(ok)) if ok else 1.0
     return rows
@@ -252,9 +308,20 @@ def main() -> None:
     cfg = NearDedupConfig(threshold=args.threshold, verify=args.verify, keep="max:quality")
     spec = cfg.spec()
     b, r = cfg.band_rows()
-    print(f"# near-dedup quality: threshold {cfg.threshold}, {cfg.num_perm} perms, {b}x{r}, "
-          f"{cfg.unit} {cfg.ngram}-grams, verify={cfg.verify}; shared corpora: {CORPORA.exists()}\n")
-    cols = ["slice", "pairs", "asserted", "precision", "precision_strict", "recall", "f1", "keeper_correct"]
+    print(
+        f"# near-dedup quality: threshold {cfg.threshold}, {cfg.num_perm} perms, {b}x{r}, "
+        f"{cfg.unit} {cfg.ngram}-grams, verify={cfg.verify}; shared corpora: {CORPORA.exists()}\n"
+    )
+    cols = [
+        "slice",
+        "pairs",
+        "asserted",
+        "precision",
+        "precision_strict",
+        "recall",
+        "f1",
+        "keeper_correct",
+    ]
     for name, docs in (("planted", planted_corpus(args.docs)), ("neardup (real)", neardup_docs())):
         if not docs:
             print(f"## {name}: corpus absent, skipped\n")
@@ -265,8 +332,10 @@ def main() -> None:
         docs_seen = [d for d in docs if d["id"] in seen]
         t0 = time.perf_counter()
         rows = breakdown(docs_seen, clusters, cfg.threshold, spec)
-        print(f"## {name}: {len(docs)} docs, {len(docs_seen)} after exact dedup, {len(clusters)} clustered, "
-              f"stage {secs:.1f} s, ground truth {time.perf_counter() - t0:.1f} s\n")
+        print(
+            f"## {name}: {len(docs)} docs, {len(docs_seen)} after exact dedup, {len(clusters)} clustered, "
+            f"stage {secs:.1f} s, ground truth {time.perf_counter() - t0:.1f} s\n"
+        )
         print(table(rows, cols) + "\n")
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 VENV = HERE / ".venv-datatrove"
 DT_PACKAGES = ["datatrove[processing]==0.10.1", "spacy>=3.8,<3.9", "orjson>=3.10,<4"]
 
-DATATROVE_SCRIPT = r'''
+DATATROVE_SCRIPT = r"""
 import sys
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets,
@@ -59,14 +59,16 @@ def main(inp, work):
 
 if __name__ == "__main__":  # datatrove's executor starts worker processes
     main(sys.argv[1], sys.argv[2])
-'''
+"""
 
 
 def ensure_datatrove() -> Path:
     python = VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = subprocess.run([str(python), "-c", "import datatrove, spacy, orjson"], capture_output=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import datatrove, spacy, orjson"], capture_output=True
+    )
     if probe.returncode:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *DT_PACKAGES], check=True)
     return python
@@ -124,7 +126,9 @@ class TreeSampler:
     def _run(self):
         while not self.stop.is_set():
             try:
-                rss = sum(q.memory_info().rss for q in [self.proc, *self.proc.children(recursive=True)])
+                rss = sum(
+                    q.memory_info().rss for q in [self.proc, *self.proc.children(recursive=True)]
+                )
                 self.samples.append((time.perf_counter(), rss))
             except psutil.Error:
                 pass
@@ -136,7 +140,11 @@ class TreeSampler:
 
 def _bytes_under(path: str) -> int:
     p = Path(path)
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+    return (
+        sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        if p.is_dir()
+        else p.stat().st_size
+    )
 
 
 def thresher_side(inp: str, work: str, beam_workers: int) -> None:
@@ -146,21 +154,33 @@ def thresher_side(inp: str, work: str, beam_workers: int) -> None:
     from thresher.pipelines.stage import StageContext, default_partitions
 
     sampler = TreeSampler()
-    args = [] if beam_workers == 1 else [
-        f"--direct_num_workers={beam_workers}", "--direct_running_mode=multi_processing"]
+    args = (
+        []
+        if beam_workers == 1
+        else [f"--direct_num_workers={beam_workers}", "--direct_running_mode=multi_processing"]
+    )
     # partitions as `thresher run` picks them: from the input size (32 MB of input each)
-    ctx = StageContext(run_dir=Path(work) / "run", partitions=default_partitions(_bytes_under(inp)),
-                       beam_args=args)
+    ctx = StageContext(
+        run_dir=Path(work) / "run", partitions=default_partitions(_bytes_under(inp)), beam_args=args
+    )
     t0 = time.perf_counter()
     ingest.run(ctx.with_inputs([inp]), ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     t = time.perf_counter()
-    near_dedup.run(ctx, NearDedupConfig(), exact_dedup.surviving(DocSet(ingest.DOCS_OUT)),
-                   exact_dedup.STAGE)
+    near_dedup.run(
+        ctx, NearDedupConfig(), exact_dedup.surviving(DocSet(ingest.DOCS_OUT)), exact_dedup.STAGE
+    )
     t1 = time.perf_counter()
     time.sleep(0.2)
-    print(json.dumps({"near_seconds": t1 - t, "near_peak_mb": sampler.peak_mb(t, t1),
-                      "before_near_peak_mb": sampler.peak_mb(t0, t)}))
+    print(
+        json.dumps(
+            {
+                "near_seconds": t1 - t,
+                "near_peak_mb": sampler.peak_mb(t, t1),
+                "before_near_peak_mb": sampler.peak_mb(t0, t),
+            }
+        )
+    )
 
 
 def thresher_clusters(work: Path) -> tuple[dict, list]:
@@ -204,6 +224,7 @@ def pair_truth(docs: list[dict], extra_pairs, spec, min_jaccard: float):
     Used above BRUTE_MAX docs, where the all-pairs product is too dense (the line pools are
     small, so most documents share some shingles). Same (rows, cols, jaccard) as true_pairs."""
     import numpy as np
+
     from thresher.scorers.minhash import shingle_hashes
 
     index = {d["id"]: i for i, d in enumerate(docs)}
@@ -237,8 +258,18 @@ STAGE_NEAR = "near_dedup"
 
 
 def thresher_cmd(root: Path, tag: str, workers: int) -> list[str]:
-    return [sys.executable, __file__, "--side", "thresher", "--input", str(root / "input"),
-            "--work", str(root / f"thresher-{tag}"), "--beam-workers", str(workers)]
+    return [
+        sys.executable,
+        __file__,
+        "--side",
+        "thresher",
+        "--input",
+        str(root / "input"),
+        "--work",
+        str(root / f"thresher-{tag}"),
+        "--beam-workers",
+        str(workers),
+    ]
 
 
 def memory_scaling(sizes: list[int]) -> None:
@@ -258,27 +289,44 @@ def memory_scaling(sizes: list[int]) -> None:
         (root / "thresher-1" / "run" / "stats" / f"{STAGE_NEAR}.json").unlink()
         _, rss_near, out = measure(thresher_cmd(root, "1", 1))
         alone = json.loads(out.strip().splitlines()[-1])
-        rows.append({"docs": n, "MB": f"{mb:.1f}", "seconds (3 stages)": f"{secs:.1f}",
-                     "near seconds": f"{info['near_seconds']:.1f}",
-                     "near docs/s": round(n / info["near_seconds"]),
-                     "peak RSS MB ingest+exact+near (one process)": round(max(rss, info["near_peak_mb"])),
-                     "of which before near": round(info["before_near_peak_mb"]),
-                     "peak RSS MB near stage alone (fresh process)": round(max(rss_near, alone["near_peak_mb"]))})
+        rows.append(
+            {
+                "docs": n,
+                "MB": f"{mb:.1f}",
+                "seconds (3 stages)": f"{secs:.1f}",
+                "near seconds": f"{info['near_seconds']:.1f}",
+                "near docs/s": round(n / info["near_seconds"]),
+                "peak RSS MB ingest+exact+near (one process)": round(
+                    max(rss, info["near_peak_mb"])
+                ),
+                "of which before near": round(info["before_near_peak_mb"]),
+                "peak RSS MB near stage alone (fresh process)": round(
+                    max(rss_near, alone["near_peak_mb"])
+                ),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
         subprocess.run(["rm", "-rf", str(root)], check=True)
     from bench_near_dedup_quality import table
 
-    print(f"\n# near dedup memory scaling: partitions from input size, Beam in-process runner, 1 worker, "
-          f"{psutil.cpu_count()} cores\n")
+    print(
+        f"\n# near dedup memory scaling: partitions from input size, Beam in-process runner, 1 worker, "
+        f"{psutil.cpu_count()} cores\n"
+    )
     print(table(rows, list(rows[0])))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=100_000)
-    ap.add_argument("--beam-workers", default="1", help="comma list: one thresher row each, e.g. 1,2")
-    ap.add_argument("--memory-scaling", metavar="SIZES",
-                    help="comma list of corpus sizes (e.g. 10000,100000,300000): thresher peak RSS only")
+    ap.add_argument(
+        "--beam-workers", default="1", help="comma list: one thresher row each, e.g. 1,2"
+    )
+    ap.add_argument(
+        "--memory-scaling",
+        metavar="SIZES",
+        help="comma list of corpus sizes (e.g. 10000,100000,300000): thresher peak RSS only",
+    )
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -289,6 +337,7 @@ def main() -> None:
         return memory_scaling([int(x) for x in args.memory_scaling.split(",")])
 
     from bench_near_dedup_quality import evaluate, table, true_pairs
+
     from thresher.scorers.minhash import ShingleSpec
 
     python = ensure_datatrove()
@@ -303,13 +352,27 @@ def main() -> None:
         info = json.loads(out.strip().splitlines()[-1])
         rss = max(rss, info["near_peak_mb"], info["before_near_peak_mb"])  # two samplers, same tree
         label = "" if w == 1 else f", {w} Beam workers (multi_processing)"
-        results.append((f"thresher (ingest+exact+near){label}", secs, rss,
-                        thresher_clusters(root / f"thresher-{w}")))
-        results.append((f"thresher near-dedup stage only{label}", info["near_seconds"],
-                        info["near_peak_mb"], None))
+        results.append(
+            (
+                f"thresher (ingest+exact+near){label}",
+                secs,
+                rss,
+                thresher_clusters(root / f"thresher-{w}"),
+            )
+        )
+        results.append(
+            (
+                f"thresher near-dedup stage only{label}",
+                info["near_seconds"],
+                info["near_peak_mb"],
+                None,
+            )
+        )
         timings[w] = {"seconds": secs, "peak_mb": rss, **info}
         print(json.dumps({"thresher_workers": w, **timings[w]}), flush=True)
-    secs, rss, _ = measure([str(python), str(root / "dt_run.py"), str(root / "input"), str(root / "dt")])
+    secs, rss, _ = measure(
+        [str(python), str(root / "dt_run.py"), str(root / "input"), str(root / "dt")]
+    )
     results.append(("datatrove 4-stage MinHash", secs, rss, datatrove_clusters(root / "dt")))
     print(json.dumps({"datatrove_seconds": secs, "peak_mb": rss}), flush=True)
 
@@ -324,17 +387,38 @@ def main() -> None:
     dt_secs = results[-1][1]
     rows = []
     for name, s, r, clusters in results:
-        row = {"pipeline": name, "seconds": f"{s:.1f}", "docs/s": round(len(docs) / s),
-               "MB/s": f"{mb / s:.2f}", "peak RSS MB": round(r) if r else "",
-               "speedup vs datatrove": f"{dt_secs / s:.2f}"}
+        row = {
+            "pipeline": name,
+            "seconds": f"{s:.1f}",
+            "docs/s": round(len(docs) / s),
+            "MB/s": f"{mb / s:.2f}",
+            "peak RSS MB": round(r) if r else "",
+            "speedup vs datatrove": f"{dt_secs / s:.2f}",
+        }
         if clusters:
             q = evaluate(ids, pairs, clusters[0], clusters[1], 0.8)
             row.update(precision=q["precision"], recall=q["recall"], f1=q["f1"])
         rows.append(row)
-    print(f"\n# near dedup speed: {len(docs)} docs, {mb:.1f} MB, {psutil.cpu_count()} cores; "
-          f"quality truth: {truth}\n")
-    print(table(rows, ["pipeline", "seconds", "docs/s", "MB/s", "peak RSS MB",
-                       "speedup vs datatrove", "precision", "recall", "f1"]))
+    print(
+        f"\n# near dedup speed: {len(docs)} docs, {mb:.1f} MB, {psutil.cpu_count()} cores; "
+        f"quality truth: {truth}\n"
+    )
+    print(
+        table(
+            rows,
+            [
+                "pipeline",
+                "seconds",
+                "docs/s",
+                "MB/s",
+                "peak RSS MB",
+                "speedup vs datatrove",
+                "precision",
+                "recall",
+                "f1",
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,17 @@ def top_chars(scores: np.ndarray, lengths: np.ndarray, fraction: float, order=No
     return order[before < fraction * lengths.sum()]
 
 
-def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orders=(1, 2, 3, 4, 5, 6),
-               sizes=(0.25, 1.0), positive_fraction=None, mixtures=0, negatives="lowest") -> dict:
+def experiment(
+    docs: dict,
+    target: str,
+    seed: int,
+    settings: TrainSettings,
+    orders=(1, 2, 3, 4, 5, 6),
+    sizes=(0.25, 1.0),
+    positive_fraction=None,
+    mixtures=0,
+    negatives="lowest",
+) -> dict:
     rng = np.random.default_rng(seed)
     tdocs = docs[target]
     perm = rng.permutation(len(tdocs))
@@ -105,8 +114,9 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orde
 
     t0 = time.time()
     if mixtures:
-        family = train_mixture_family([pool[i] for i in family_idx], source[family_idx].tolist(),
-                                      members=mixtures, seed=seed)
+        family = train_mixture_family(
+            [pool[i] for i in family_idx], source[family_idx].tolist(), members=mixtures, seed=seed
+        )
     else:
         family = train_family([pool[i] for i in family_idx], orders=orders, sizes=sizes, seed=seed)
     bench_scores = benchmark_scores(family, bench)
@@ -115,10 +125,17 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orde
     seed_texts = [pool[i] for i in seed_idx]
     matrix = np.stack([by_name[m].doc_nll(seed_texts) for m in models], axis=1)
     conc = concordant_pairs(matrix)
-    pos, neg, _ = choose_labels([str(i) for i in seed_idx], conc, len(models),
-                                positive_fraction, seed=seed, negatives=negatives)
-    model, report = train_fasttext([seed_texts[i] for i in pos], [seed_texts[i] for i in neg],
-                                   settings)
+    pos, neg, _ = choose_labels(
+        [str(i) for i in seed_idx],
+        conc,
+        len(models),
+        positive_fraction,
+        seed=seed,
+        negatives=negatives,
+    )
+    model, report = train_fasttext(
+        [seed_texts[i] for i in pos], [seed_texts[i] for i in neg], settings
+    )
     scores = FastTextScorer.from_model(model, POSITIVE_LABEL).score_batch(pool)
     selected = top_chars(scores, lengths, 0.10)
     random_sel = top_chars(scores, lengths, 0.10, order=rng.permutation(len(pool)))
@@ -129,12 +146,16 @@ def experiment(docs: dict, target: str, seed: int, settings: TrainSettings, orde
 
     pos_sources = source[seed_idx[pos]]
     return {
-        "target": target, "seed": seed, "pool_chunks": len(pool),
+        "target": target,
+        "seed": seed,
+        "pool_chunks": len(pool),
         "pool_target_share": round(float(lengths[source == target].sum() / lengths.sum()), 3),
-        "positives": len(pos), "pos_from_target": round(float(np.mean(pos_sources == target)), 3),
+        "positives": len(pos),
+        "pos_from_target": round(float(np.mean(pos_sources == target)), 3),
         "valid_auc": report.get("roc_auc"),
-        "sel_from_target": round(float(lengths[selected][source[selected] == target].sum()
-                                       / lengths[selected].sum()), 3),
+        "sel_from_target": round(
+            float(lengths[selected][source[selected] == target].sum() / lengths[selected].sum()), 3
+        ),
         "sel_top_other": _top_other(source[selected], lengths[selected], target),
         "bpc_preselect": round(fresh_bpc(selected), 4),
         "bpc_random": round(fresh_bpc(random_sel), 4),
@@ -157,24 +178,42 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--orders", default="1,2,3,4,5,6", help="family orders")
     ap.add_argument("--sizes", default="0.25,1", help="family training fractions")
-    ap.add_argument("--positive-fraction", type=float, default=0.1,
-                    help="positives: S = 1, or the top F by S when fewer (0: S = 1 only)")
-    ap.add_argument("--mixtures", type=int, default=8,
-                    help="family: N order-5 members on random source mixtures (0: orders x sizes)")
+    ap.add_argument(
+        "--positive-fraction",
+        type=float,
+        default=0.1,
+        help="positives: S = 1, or the top F by S when fewer (0: S = 1 only)",
+    )
+    ap.add_argument(
+        "--mixtures",
+        type=int,
+        default=8,
+        help="family: N order-5 members on random source mixtures (0: orders x sizes)",
+    )
     ap.add_argument("--epoch", type=int, default=3, help="fastText epochs (PreSelect: 3)")
-    ap.add_argument("--negatives", choices=["lowest", "random"], default="random",
-                    help="negatives: a random sample of the non-positives (default here) or "
-                    "the lowest S (PreSelect's rule)")
+    ap.add_argument(
+        "--negatives",
+        choices=["lowest", "random"],
+        default="random",
+        help="negatives: a random sample of the non-positives (default here) or "
+        "the lowest S (PreSelect's rule)",
+    )
     args = ap.parse_args()
-    family = {"orders": [int(x) for x in args.orders.split(",")],
-              "sizes": [float(x) for x in args.sizes.split(",")],
-              "positive_fraction": args.positive_fraction or None, "mixtures": args.mixtures,
-              "negatives": args.negatives}
+    family = {
+        "orders": [int(x) for x in args.orders.split(",")],
+        "sizes": [float(x) for x in args.sizes.split(",")],
+        "positive_fraction": args.positive_fraction or None,
+        "mixtures": args.mixtures,
+        "negatives": args.negatives,
+    }
     docs = load()
     # PreSelect's lr / wordNgrams (and epoch unless overridden); a smaller table for speed
     settings = TrainSettings(bucket=200_000, dim=50, thread=1, epoch=args.epoch)
-    rows = [experiment(docs, t, s, settings.model_copy(update={"seed": s}), **family)
-            for t in args.targets for s in args.seeds]
+    rows = [
+        experiment(docs, t, s, settings.model_copy(update={"seed": s}), **family)
+        for t in args.targets
+        for s in args.seeds
+    ]
     cols = list(rows[0])
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
@@ -185,8 +224,10 @@ def main() -> None:
         p = np.mean([r["bpc_preselect"] for r in mine])
         q = np.mean([r["bpc_random"] for r in mine])
         wins = sum(r["bpc_preselect"] < r["bpc_random"] for r in mine)
-        print(f"{t}: mean BPC PreSelect {p:.4f} vs random {q:.4f} "
-              f"({(q - p) / q:+.1%} lower), PreSelect better in {wins}/{len(mine)} seeds")
+        print(
+            f"{t}: mean BPC PreSelect {p:.4f} vs random {q:.4f} "
+            f"({(q - p) / q:+.1%} lower), PreSelect better in {wins}/{len(mine)} seeds"
+        )
 
 
 if __name__ == "__main__":

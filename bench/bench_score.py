@@ -26,13 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow as pa
+
+from bench.common import make_corpus, peak_rss_mb
 from thresher.pipelines import io, schemas
 from thresher.pipelines import score as score_stage
 from thresher.pipelines.stage import StageContext
 from thresher.scorers.fasttext_scorer import FastTextScorer, preprocess
 from thresher.scorers.scorer_training import TrainSettings, train_fasttext
-
-from bench.common import make_corpus, peak_rss_mb
 
 
 def documents(tmp: Path, n: int) -> tuple[list[str], list[str]]:
@@ -42,12 +42,21 @@ def documents(tmp: Path, n: int) -> tuple[list[str], list[str]]:
     parts = []
     for k in range(4):
         chunk = rows[k::4]
-        table = pa.table({
-            "id": [r["id"] for r in chunk], "source": ["bench"] * len(chunk),
-            "text": pa.array([r["text"] for r in chunk], pa.large_string()),
-            "n_chars": [len(r["text"]) for r in chunk], "file": ["-"] * len(chunk),
-            "line": list(range(len(chunk))), "metadata": [None] * len(chunk)}, schema=schemas.DOCUMENTS)
-        parts.append(str(io.write_parquet(table.sort_by("id"), tmp / "docs" / f"part-{k:05d}.parquet")))
+        table = pa.table(
+            {
+                "id": [r["id"] for r in chunk],
+                "source": ["bench"] * len(chunk),
+                "text": pa.array([r["text"] for r in chunk], pa.large_string()),
+                "n_chars": [len(r["text"]) for r in chunk],
+                "file": ["-"] * len(chunk),
+                "line": list(range(len(chunk))),
+                "metadata": [None] * len(chunk),
+            },
+            schema=schemas.DOCUMENTS,
+        )
+        parts.append(
+            str(io.write_parquet(table.sort_by("id"), tmp / "docs" / f"part-{k:05d}.parquet"))
+        )
     return texts, parts
 
 
@@ -76,8 +85,9 @@ def main() -> None:
 
         paths = {
             "raw fastText predict": lambda: scorer.model.predict(clean),
-            "scorer.score_batch": lambda: [scorer.score_batch(texts[i:i + 2000])
-                                           for i in range(0, len(texts), 2000)],
+            "scorer.score_batch": lambda: [
+                scorer.score_batch(texts[i : i + 2000]) for i in range(0, len(texts), 2000)
+            ],
             "Beam score stage": lambda: stage({}),
             "stage + top-10% chars": lambda: stage({"keep_top_chars": 0.1}),
         }
@@ -94,8 +104,10 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|")
         for r in rows:
             s = r["seconds"]
-            print(f"| {r['path']} | {s:.2f} | {args.docs / s:,.0f} | {mb / s:.1f} | "
-                  f"{raw / s:.2f}x | {max(0.0, 1 - raw / s):.0%} |")
+            print(
+                f"| {r['path']} | {s:.2f} | {args.docs / s:,.0f} | {mb / s:.1f} | "
+                f"{raw / s:.2f}x | {max(0.0, 1 - raw / s):.0%} |"
+            )
         print(f"\npeak RSS {peak_rss_mb():.0f} MB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -111,7 +111,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vocab", type=int, default=32_000)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 3], help="corpus copies")
-    ap.add_argument("--hf-stage-max", type=int, default=1, help="largest size for the HF-only stage")
+    ap.add_argument(
+        "--hf-stage-max", type=int, default=1, help="largest size for the HF-only stage"
+    )
     ap.add_argument("--raw-max", type=int, default=3, help="largest size for the raw baselines")
     ap.add_argument("--repeat", type=int, default=3, help="rounds at the first size (best kept)")
     args = ap.parse_args()
@@ -126,13 +128,28 @@ def main() -> None:
         if not tok.exists():
             train(tok, glob, args.vocab)
         mb = nbytes / 1e6
-        runs = [(f"raw {m}", RAW.format(glob=glob, tok=str(tok), mode=m))
-                for m in ("encode_batch", "encode_batch_fast", "tiktoken") if size <= args.raw_max]
-        runs.append(("stage (fast path)", STAGE.format(tok=str(tok), fast=True, glob=glob,
-                                                       out=str(work / f"out-fast-{size}-{{r}}"))))
+        runs = [
+            (f"raw {m}", RAW.format(glob=glob, tok=str(tok), mode=m))
+            for m in ("encode_batch", "encode_batch_fast", "tiktoken")
+            if size <= args.raw_max
+        ]
+        runs.append(
+            (
+                "stage (fast path)",
+                STAGE.format(
+                    tok=str(tok), fast=True, glob=glob, out=str(work / f"out-fast-{size}-{{r}}")
+                ),
+            )
+        )
         if size <= args.hf_stage_max:
-            runs.append(("stage (HF only)", STAGE.format(tok=str(tok), fast=False, glob=glob,
-                                                         out=str(work / f"out-hf-{size}-{{r}}"))))
+            runs.append(
+                (
+                    "stage (HF only)",
+                    STAGE.format(
+                        tok=str(tok), fast=False, glob=glob, out=str(work / f"out-hf-{size}-{{r}}")
+                    ),
+                )
+            )
         best: dict[str, dict] = {}
         repeat = args.repeat if size == args.sizes[0] else 1
         for rnd in range(repeat):  # interleaved rounds, best time kept: the machine is shared
@@ -140,21 +157,32 @@ def main() -> None:
                 r = isolated(code.replace("{r}", str(rnd)))
                 print(f"  x{size} {name} #{rnd}: {r['seconds']:.2f} s", file=sys.stderr)
                 old = best.get(name, r)
-                best[name] = {**min(old, r, key=lambda x: x["seconds"]),
-                              "rss": max(old["rss"], r["rss"])}
+                best[name] = {
+                    **min(old, r, key=lambda x: x["seconds"]),
+                    "rss": max(old["rss"], r["rss"]),
+                }
         base = best.get("raw encode_batch", {}).get("seconds")
         for name, _ in runs:
             r = best[name]
-            rows.append({"size": f"x{size} ({mb:.0f} MB)", "what": name,
-                         "seconds": round(r["seconds"], 2),
-                         "Mtok/s": round(r["tokens"] / r["seconds"] / 1e6, 3),
-                         "MB/s": round(mb / r["seconds"], 2),
-                         "vs encode_batch": round(base / r["seconds"], 2) if base else None,
-                         "peak RSS MB": round(r["rss"])})
-    check = isolated(VERIFY.format(glob=str(work / f"in-x{args.sizes[0]}" / "*.jsonl.gz"), tok=str(tok)))
+            rows.append(
+                {
+                    "size": f"x{size} ({mb:.0f} MB)",
+                    "what": name,
+                    "seconds": round(r["seconds"], 2),
+                    "Mtok/s": round(r["tokens"] / r["seconds"] / 1e6, 3),
+                    "MB/s": round(mb / r["seconds"], 2),
+                    "vs encode_batch": round(base / r["seconds"], 2) if base else None,
+                    "peak RSS MB": round(r["rss"]),
+                }
+            )
+    check = isolated(
+        VERIFY.format(glob=str(work / f"in-x{args.sizes[0]}" / "*.jsonl.gz"), tok=str(tok))
+    )
     print(table_text(rows))
-    print(f"\nfast path vs HF ids on the whole x{args.sizes[0]} corpus: {check['docs']} docs, "
-          f"{check['tokens']:,} tokens, {check['mismatched_docs']} documents differ")
+    print(
+        f"\nfast path vs HF ids on the whole x{args.sizes[0]} corpus: {check['docs']} docs, "
+        f"{check['tokens']:,} tokens, {check['mismatched_docs']} documents differ"
+    )
     print(f"(vocab {args.vocab}; 'vs encode_batch' = raw HF encode_batch seconds / row seconds)")
 
 

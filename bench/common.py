@@ -37,8 +37,9 @@ def _open_text(path: Path, gz: bool):
     return gzip.open(path, "wt", compresslevel=6) if gz else path.open("w")
 
 
-def make_corpus(directory: Path, n_docs: int, files: int = 8, seed: int = 1,
-                gz: bool = False) -> tuple[list[str], int]:
+def make_corpus(
+    directory: Path, n_docs: int, files: int = 8, seed: int = 1, gz: bool = False
+) -> tuple[list[str], int]:
     """N docs of ~2-4 KB assembled from real paragraphs, 5% exact copies (case/space
     variants); JSONL (gzipped with `gz`) split over `files` files.
     Returns (paths, total uncompressed bytes)."""

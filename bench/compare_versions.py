@@ -70,8 +70,15 @@ def run(version: str, old_tree: Path, inputs: list[str], config: Path, out: Path
     started = time.time()
     # its own session: a run killed for memory takes its helpers (Prefect's temporary API
     # server) with it, or they would hold our pipes open
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=out.parent, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        cwd=out.parent,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ps, peak = psutil.Process(proc.pid), 0.0
     while proc.poll() is None:
         peak = max(peak, tree_rss_mb(ps))
@@ -95,22 +102,38 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old version")
     ap.add_argument("--pairs", type=int, default=3)
-    ap.add_argument("--docs", type=int, default=100_000, help="generated corpus size (no ../shared)")
+    ap.add_argument(
+        "--docs", type=int, default=100_000, help="generated corpus size (no ../shared)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="thresher-cmp-") as tmp:
         tmp = Path(tmp)
         old_tree = tmp / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(old_tree),
-                        args.old], check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(old_tree), args.old],
+            check=True,
+        )
         try:
             corpus = SHARED / "bench-100k"
-            inputs = (sorted(map(str, corpus.glob("*.jsonl.gz"))) if corpus.is_dir()
-                      else make_corpus(tmp / "corpus", args.docs)[0])
+            inputs = (
+                sorted(map(str, corpus.glob("*.jsonl.gz")))
+                if corpus.is_dir()
+                else make_corpus(tmp / "corpus", args.docs)[0]
+            )
             model, tok = train_assets(inputs, tmp)
             config = tmp / "run.json"
-            config.write_text(json.dumps({
-                "score": {"model": model, "positive_label": "__label__1", "keep_top_chars": 0.5},
-                "shards": {"tokenizer": tok, "shard_tokens": 20_000_000}}))
+            config.write_text(
+                json.dumps(
+                    {
+                        "score": {
+                            "model": model,
+                            "positive_label": "__label__1",
+                            "keep_top_chars": 0.5,
+                        },
+                        "shards": {"tokenizer": tok, "shard_tokens": 20_000_000},
+                    }
+                )
+            )
             results = {"old": [], "new": []}
             for pair in range(args.pairs):
                 for version in ("old", "new") if pair % 2 == 0 else ("new", "old"):
@@ -118,33 +141,53 @@ def main() -> int:
                     out.parent.mkdir()
                     r = run(version, old_tree, inputs, config, out)
                     results[version].append(r)
-                    print(f"pair {pair + 1} {version}: " + json.dumps(
-                        {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}),
-                        flush=True)
+                    print(
+                        f"pair {pair + 1} {version}: "
+                        + json.dumps(
+                            {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
+                        ),
+                        flush=True,
+                    )
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)],
-                           check=False)
-    print(f"\n{len(inputs)} input files; old = {args.old}, new = working tree; {args.pairs} pairs\n")
-    print("| stage | old s (median) | new s (median) | new/old | range over pairs | kept old / new |")
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)],
+                check=False,
+            )
+    print(
+        f"\n{len(inputs)} input files; old = {args.old}, new = working tree; {args.pairs} pairs\n"
+    )
+    print(
+        "| stage | old s (median) | new s (median) | new/old | range over pairs | kept old / new |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for stage in (*STAGES, "wall"):
-        ok = [(o, n) for o, n in zip(results["old"], results["new"], strict=True)
-              if o["rc"] == 0 and n["rc"] == 0]
+        ok = [
+            (o, n)
+            for o, n in zip(results["old"], results["new"], strict=True)
+            if o["rc"] == 0 and n["rc"] == 0
+        ]
         if not ok:
             print(f"| {stage} | - | - | - | - | - |")
             continue
         olds, news = [o[stage] for o, _ in ok], [n[stage] for _, n in ok]
         ratios = [n / o for o, n in zip(olds, news, strict=True) if o]
-        kept = (f"{ok[0][0].get(f'{stage}_kept', '')} / {ok[0][1].get(f'{stage}_kept', '')}"
-                if stage != "wall" else "")
-        print(f"| {stage} | {statistics.median(olds):.1f} | {statistics.median(news):.1f} | "
-              f"{statistics.median(news) / statistics.median(olds):.2f} | "
-              f"{min(ratios):.2f}-{max(ratios):.2f} | {kept} |")
+        kept = (
+            f"{ok[0][0].get(f'{stage}_kept', '')} / {ok[0][1].get(f'{stage}_kept', '')}"
+            if stage != "wall"
+            else ""
+        )
+        print(
+            f"| {stage} | {statistics.median(olds):.1f} | {statistics.median(news):.1f} | "
+            f"{statistics.median(news) / statistics.median(olds):.2f} | "
+            f"{min(ratios):.2f}-{max(ratios):.2f} | {kept} |"
+        )
     for version in ("old", "new"):
         peaks = [r["peak_mb"] for r in results[version]]
         fails = [r for r in results[version] if r["rc"] != 0]
-        print(f"\n{version}: peak RSS {min(peaks):.0f}-{max(peaks):.0f} MB; {len(fails)} failed runs"
-              + "".join(f"\n  {f['error']}" for f in fails))
+        print(
+            f"\n{version}: peak RSS {min(peaks):.0f}-{max(peaks):.0f} MB; {len(fails)} failed runs"
+            + "".join(f"\n  {f['error']}" for f in fails)
+        )
     return 0
 
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from test_fuzz_inputs import RandomChooser, ingest_cases, make_case, read_case  # noqa: E402
+
 from thresher.flows.render import table_text  # noqa: E402
 
 
@@ -75,24 +76,37 @@ def _ingest_round(seed: int, n: int, directory: Path, row: Counter, show: int) -
 
 
 def _report(rows: dict, cases: int, failures: int, elapsed: float) -> None:
-    names = {"cases": "cases", "checked": "provenance checked", "documents": "documents",
-             "rejects": "rejects", "failures": "failures"}
+    names = {
+        "cases": "cases",
+        "checked": "provenance checked",
+        "documents": "documents",
+        "rejects": "rejects",
+        "failures": "failures",
+    }
     total = Counter()
     for r in rows.values():
         total.update(r)
-    table = [{"kind": kind, **{name: r[key] for key, name in names.items()}}
-             for kind, r in [*sorted(rows.items()), ("total", total)]]
+    table = [
+        {"kind": kind, **{name: r[key] for key, name in names.items()}}
+        for kind, r in [*sorted(rows.items()), ("total", total)]
+    ]
     print(table_text(table, ["kind", *names.values()]))
-    print(f"\n{cases} reader cases in {elapsed:.1f} s: {cases / elapsed:.0f} cases/s "
-          f"(ingest stage runs included); failures: {failures}")
+    print(
+        f"\n{cases} reader cases in {elapsed:.1f} s: {cases / elapsed:.0f} cases/s "
+        f"(ingest stage runs included); failures: {failures}"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--ingest-every", type=int, default=2000,
-                    help="run the ingest stage on 3 of the cases every this many (0: never)")
+    ap.add_argument(
+        "--ingest-every",
+        type=int,
+        default=2000,
+        help="run the ingest stage on 3 of the cases every this many (0: never)",
+    )
     ap.add_argument("--show", type=int, default=5, help="print the first N failures")
     ap.add_argument("--replay", help="SEED:N: rerun one case and print it")
     args = ap.parse_args()

@@ -29,14 +29,19 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
 from thresher.pipelines import io, schemas
 from thresher.pipelines.docsets import DocSet
 from thresher.scorers.errors import InputError, UserError
 
 _RUN_ID = "regexp_extract(filename, '/runs/([^/]+)/', 1)"
 _DUCKDB_TYPES = {
-    pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
-    pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER",
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.int32(): "INTEGER",
 }
 
 
@@ -67,25 +72,43 @@ class FileView:
     def sql(self, root: Path) -> str:
         if not any(root.glob(f"runs/*/{self.glob}")):
             return empty_view(self.schema, {**self.extra, "run_id": "VARCHAR"})
-        derived = "".join(f", {sql} AS {name}" for name, sql in {**self.derived, "run_id": _RUN_ID}.items())
-        source = (f"read_parquet({sql_string(root / 'runs' / '*' / self.glob)}, "
-                  "hive_partitioning=true, union_by_name=true, filename=true)")
+        derived = "".join(
+            f", {sql} AS {name}" for name, sql in {**self.derived, "run_id": _RUN_ID}.items()
+        )
+        source = (
+            f"read_parquet({sql_string(root / 'runs' / '*' / self.glob)}, "
+            "hive_partitioning=true, union_by_name=true, filename=true)"
+        )
         return f"SELECT {self.columns}{derived} FROM {source}"
 
 
 # name -> view over Parquet files in every run; stages add theirs here.
 FILE_VIEWS = {
-    "documents_all": FileView("documents/*/part-*.parquet", schemas.DOCUMENTS, extra={"stage": "VARCHAR"}),
+    "documents_all": FileView(
+        "documents/*/part-*.parquet", schemas.DOCUMENTS, extra={"stage": "VARCHAR"}
+    ),
     "rejects": FileView("rejects/*/part-*.parquet", schemas.REJECTS, extra={"stage": "VARCHAR"}),
-    "exact_duplicates": FileView("dedup/exact/part-*.parquet", schemas.EXACT_DUPLICATES,
-                                 columns="id, kept_id, text_hash"),
-    "clusters": FileView("dedup/clusters.parquet", schemas.NEAR_CLUSTERS,
-                         columns="id, cluster_id, kept, similarity_to_keeper"),
-    "shards": FileView("shards/*/manifest.parquet", schemas.SHARDS_MANIFEST, extra={"name": "VARCHAR"},
-                       derived={"name": "regexp_extract(filename, '/shards/([^/]+)/manifest.parquet', 1)"}),
-    "scores": FileView("scores/*/part-*.parquet", schemas.SCORES, columns="id, score",
-                       extra={"scorer": "VARCHAR"},
-                       derived={"scorer": "regexp_extract(filename, '/scores/([^/]+)/', 1)"}),
+    "exact_duplicates": FileView(
+        "dedup/exact/part-*.parquet", schemas.EXACT_DUPLICATES, columns="id, kept_id, text_hash"
+    ),
+    "clusters": FileView(
+        "dedup/clusters.parquet",
+        schemas.NEAR_CLUSTERS,
+        columns="id, cluster_id, kept, similarity_to_keeper",
+    ),
+    "shards": FileView(
+        "shards/*/manifest.parquet",
+        schemas.SHARDS_MANIFEST,
+        extra={"name": "VARCHAR"},
+        derived={"name": "regexp_extract(filename, '/shards/([^/]+)/manifest.parquet', 1)"},
+    ),
+    "scores": FileView(
+        "scores/*/part-*.parquet",
+        schemas.SCORES,
+        columns="id, score",
+        extra={"scorer": "VARCHAR"},
+        derived={"scorer": "regexp_extract(filename, '/scores/([^/]+)/', 1)"},
+    ),
     "selected": FileView("selected/part-*.parquet", schemas.DOCUMENTS),
 }
 
@@ -136,8 +159,7 @@ def _mixtures(root: Path) -> str:
     if not globs:
         return empty_view(schemas.MIXTURE, {"run_id": "VARCHAR"})
     files = ", ".join(sql_string(root / g) for g in globs)
-    return (f"SELECT *, NULL::VARCHAR AS run_id FROM read_parquet([{files}], "
-            "union_by_name=true)")
+    return f"SELECT *, NULL::VARCHAR AS run_id FROM read_parquet([{files}], union_by_name=true)"
 
 
 # name -> SQL builder for the views that are not one kind of file, in dependency order
@@ -167,9 +189,17 @@ def _runs_table(root: Path) -> pa.Table:
             }
         )
     schema = pa.schema(
-        [("run_id", pa.string()), ("status", pa.string()), ("started_at", pa.string()),
-         ("finished_at", pa.string()), ("seconds", pa.float64()), ("attempts", pa.int64()),
-         ("final_documents", pa.string()), ("config", pa.string()), ("versions", pa.string())]
+        [
+            ("run_id", pa.string()),
+            ("status", pa.string()),
+            ("started_at", pa.string()),
+            ("finished_at", pa.string()),
+            ("seconds", pa.float64()),
+            ("attempts", pa.int64()),
+            ("final_documents", pa.string()),
+            ("config", pa.string()),
+            ("versions", pa.string()),
+        ]
     )
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -193,10 +223,18 @@ def _stats_table(root: Path) -> pa.Table:
             }
         )
     schema = pa.schema(
-        [("run_id", pa.string()), ("stage", pa.string()), ("docs_in", pa.int64()),
-         ("kept", pa.int64()), ("dropped", pa.int64()), ("dropped_by_reason", pa.string()),
-         ("rejected", pa.int64()), ("seconds", pa.float64()), ("finished_at", pa.string()),
-         ("stats", pa.string())]
+        [
+            ("run_id", pa.string()),
+            ("stage", pa.string()),
+            ("docs_in", pa.int64()),
+            ("kept", pa.int64()),
+            ("dropped", pa.int64()),
+            ("dropped_by_reason", pa.string()),
+            ("rejected", pa.int64()),
+            ("seconds", pa.float64()),
+            ("finished_at", pa.string()),
+            ("stats", pa.string()),
+        ]
     )
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -211,7 +249,9 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
     neither install nor load extensions, and its settings cannot be changed."""
     root = Path(out).resolve()
     if not root.is_dir():
-        raise InputError(f"output directory {out} does not exist: run `thresher run` first or pass --out")
+        raise InputError(
+            f"output directory {out} does not exist: run `thresher run` first or pass --out"
+        )
     con = duckdb.connect(":memory:")
     for name, build in TABLES.items():
         con.register(f"_{name}_arrow", build(root))

@@ -62,8 +62,12 @@ class ThresherParser(argparse.ArgumentParser):
 
     def _leftover(self, arg: str) -> str:
         if arg.startswith("-"):
-            return _suggest(arg.split("=", 1)[0], self._option_string_actions, "unknown option",
-                            _see_help(self.prog))
+            return _suggest(
+                arg.split("=", 1)[0],
+                self._option_string_actions,
+                "unknown option",
+                _see_help(self.prog),
+            )
         if "--input" in self._option_string_actions:
             return f"unexpected argument {arg!r}; did you mean --input {arg}?"
         return f"unexpected argument {arg!r}; {_see_help(self.prog)}"
@@ -73,8 +77,9 @@ class ThresherParser(argparse.ArgumentParser):
         if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
             group = self.prog.removeprefix("thresher").strip()
             what = f"unknown {group} subcommand" if group else "unknown command"
-            raise UsageError(_suggest(repr(value), map(repr, action.choices), what,
-                                      _see_help(self.prog)))
+            raise UsageError(
+                _suggest(repr(value), map(repr, action.choices), what, _see_help(self.prog))
+            )
         super()._check_value(action, value)
 
 
@@ -98,8 +103,11 @@ def build_parser() -> ThresherParser:
         "Beam pipeline options go after a literal `--`, e.g. "
         "`thresher run --input x -- --runner ...`.",
     )
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks on errors (accepted anywhere before --)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks on errors (accepted anywhere before --)",
+    )
     parser.add_argument("--version", action="version", version=f"thresher {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -161,17 +169,26 @@ def _known_environment_failure(exc: BaseException) -> str | None:
         if nxt in chain:
             break
         chain.append(nxt)
-    if any(getattr(e, "errno", None) == errno.ENOSPC for e in chain) or "No space left on device" in text:
-        return ("the disk is full (No space left on device): free space and run the same command "
-                "again; finished stages are kept and the run resumes")
+    if (
+        any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
+        or "No space left on device" in text
+    ):
+        return (
+            "the disk is full (No space left on device): free space and run the same command "
+            "again; finished stages are kept and the run resumes"
+        )
     if "CRC checksum verification failed" in text:
-        return ("a Parquet file of this run is damaged (a page checksum failed): `thresher verify "
-                "RUN_DIR` names it; delete that file and run again, and its stage is redone")
+        return (
+            "a Parquet file of this run is damaged (a page checksum failed): `thresher verify "
+            "RUN_DIR` names it; delete that file and run again, and its stage is redone"
+        )
     if "Timed out while attempting to connect to ephemeral Prefect API server" in text:
         wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
-        return (f"the temporary Prefect API server did not start within {wait} s (a busy machine?): "
-                "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with "
-                "`prefect server start` and set PREFECT_API_URL")
+        return (
+            f"the temporary Prefect API server did not start within {wait} s (a busy machine?): "
+            "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with "
+            "`prefect server start` and set PREFECT_API_URL"
+        )
     return None
 
 
@@ -201,8 +218,11 @@ def _run(args: argparse.Namespace) -> int:
         if api is None or args.debug:
             raise
         cause = " ".join(str(exc.__cause__ or exc).split())
-        print(f"thresher: error: cannot reach the Prefect API at {api}: {cause}; start it with "
-              "`prefect server start` or unset PREFECT_API_URL", file=sys.stderr)
+        print(
+            f"thresher: error: cannot reach the Prefect API at {api}: {cause}; start it with "
+            "`prefect server start` or unset PREFECT_API_URL",
+            file=sys.stderr,
+        )
         return 1
 
 

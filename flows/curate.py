@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
 from thresher.pipelines import io, runlock
 from thresher.pipelines.config import RunConfig
 from thresher.pipelines.docsets import DocSet
@@ -52,7 +53,9 @@ def log_stage(stats: dict) -> None:
     )
 
 
-def planned_stages(config: RunConfig, only: tuple[str, ...] | None = None) -> list[tuple[Stage, object]]:
+def planned_stages(
+    config: RunConfig, only: tuple[str, ...] | None = None
+) -> list[tuple[Stage, object]]:
     """(stage, its config) for every stage the config turns on, in run order; `only`
     restricts the run to those stages (each must be configured)."""
     if only is not None:
@@ -66,7 +69,9 @@ def planned_stages(config: RunConfig, only: tuple[str, ...] | None = None) -> li
             continue
         if not stage.enabled(cfg):
             if only is not None and stage.optional:
-                raise ConfigError(f"stage {stage.name} has no `{stage.name}:` section in the config")
+                raise ConfigError(
+                    f"stage {stage.name} has no `{stage.name}:` section in the config"
+                )
             continue
         chosen.append((stage, cfg))
     return chosen
@@ -85,7 +90,9 @@ def prepare_run(config: RunConfig) -> StageContext:
     try:
         (out / "runs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create --out {out}: {exc.strerror}; pass a writable directory") from None
+        raise ConfigError(
+            f"cannot create --out {out}: {exc.strerror}; pass a writable directory"
+        ) from None
     if not os.access(out / "runs", os.W_OK):
         raise ConfigError(f"--out {out} is not writable: pass a directory you can write to")
     inputs = io.list_inputs(config.inputs)
@@ -115,11 +122,17 @@ def funnel_rows(stats: list[dict]) -> list[dict]:
 
 
 def funnel_markdown(run_id: str, stats: list[dict]) -> str:
-    lines = [f"# Run {run_id}", "", "| stage | in | kept | dropped | rejected | seconds |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Run {run_id}",
+        "",
+        "| stage | in | kept | dropped | rejected | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in funnel_rows(stats):
-        lines.append(f"| {r['stage']} | {r['in']} | {r['kept']} | {r['dropped']} | {r['rejected']} | "
-                     f"{r['seconds']}{' (skipped)' if r['skipped'] else ''} |")
+        lines.append(
+            f"| {r['stage']} | {r['in']} | {r['kept']} | {r['dropped']} | {r['rejected']} | "
+            f"{r['seconds']}{' (skipped)' if r['skipped'] else ''} |"
+        )
     lines += ["", "## Dropped and rejected, by reason", ""]
     for s in stats:
         by_reason = {**s["dropped"], **s.get("rejected_by_reason", {})}
@@ -161,6 +174,9 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
     create_table_artifact(
         key="curate-funnel", table=rows, description=f"Per-stage counts of {ctx.run_dir.name}"
     )
-    create_markdown_artifact(key="curate-report", markdown=funnel_markdown(ctx.run_dir.name, stats),
-                             description=f"Funnel and reasons of {ctx.run_dir.name}")
+    create_markdown_artifact(
+        key="curate-report",
+        markdown=funnel_markdown(ctx.run_dir.name, stats),
+        description=f"Funnel and reasons of {ctx.run_dir.name}",
+    )
     return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows, "stats": stats}

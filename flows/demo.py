@@ -16,9 +16,76 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-SYLLABLES = ["ba", "be", "bi", "bo", "bu", "ka", "ke", "ki", "ko", "ku", "la", "le", "li", "lo", "lu", "ma", "me", "mi", "mo", "mu", "na", "ne", "ni", "no", "nu", "ra", "re", "ri", "ro", "ru", "sa", "se", "si", "so", "su", "ta", "te", "ti", "to", "tu", "va", "ve", "vi", "vo", "vu", "dra", "tre", "pli", "sto", "gar"]
+SYLLABLES = [
+    "ba",
+    "be",
+    "bi",
+    "bo",
+    "bu",
+    "ka",
+    "ke",
+    "ki",
+    "ko",
+    "ku",
+    "la",
+    "le",
+    "li",
+    "lo",
+    "lu",
+    "ma",
+    "me",
+    "mi",
+    "mo",
+    "mu",
+    "na",
+    "ne",
+    "ni",
+    "no",
+    "nu",
+    "ra",
+    "re",
+    "ri",
+    "ro",
+    "ru",
+    "sa",
+    "se",
+    "si",
+    "so",
+    "su",
+    "ta",
+    "te",
+    "ti",
+    "to",
+    "tu",
+    "va",
+    "ve",
+    "vi",
+    "vo",
+    "vu",
+    "dra",
+    "tre",
+    "pli",
+    "sto",
+    "gar",
+]
 CYRILLIC = dict(zip("abdegiklmnoprstuv", "абдегиклмнопрстув", strict=True))
-SPAM = ["BUY", "NOW", "cheap", "pills", "click", "here", "FREE", "offer", "winner", "casino", "$$$", "limited", "deal", "act", "fast"]
+SPAM = [
+    "BUY",
+    "NOW",
+    "cheap",
+    "pills",
+    "click",
+    "here",
+    "FREE",
+    "offer",
+    "winner",
+    "casino",
+    "$$$",
+    "limited",
+    "deal",
+    "act",
+    "fast",
+]
 
 
 class DemoWriter:
@@ -48,12 +115,19 @@ class DemoWriter:
         lines = []
         for _ in range(self.rng.randint(3, 8)):
             who = self.rng.choice(self.vocab)
-            lines.append(f"{who}: " + self._sentence(3, 12).lower().rstrip(".?!") + self.rng.choice(["", " lol", " +1", "!!"]))
+            lines.append(
+                f"{who}: "
+                + self._sentence(3, 12).lower().rstrip(".?!")
+                + self.rng.choice(["", " lol", " +1", "!!"])
+            )
         return "\n".join(lines)
 
     def spam(self) -> str:
         words = self.rng.choices(SPAM + self.vocab[:20], k=self.rng.randint(30, 120))
-        return " ".join(words) + f" http://{self.rng.choice(self.vocab)}.example/{self.rng.randint(1, 999)}"
+        return (
+            " ".join(words)
+            + f" http://{self.rng.choice(self.vocab)}.example/{self.rng.randint(1, 999)}"
+        )
 
     def code(self) -> str:
         name = self.rng.choice(self.vocab)
@@ -75,7 +149,11 @@ class DemoWriter:
     # -- planted duplicates -----------------------------------------------------------
     def exact_variant(self, text: str) -> str:
         """Same text to a reader: different case and spacing."""
-        return "  ".join(text.upper().split(" ")) if self.rng.random() < 0.5 else text.replace(" ", " \t ")
+        return (
+            "  ".join(text.upper().split(" "))
+            if self.rng.random() < 0.5
+            else text.replace(" ", " \t ")
+        )
 
     def near_variant(self, text: str, rate: float) -> str:
         words = text.split(" ")
@@ -98,14 +176,20 @@ def _write(path: Path, data: bytes) -> None:
         path.write_bytes(data)
 
 
-def write_demo_corpus(directory: str | Path, seed: int = 7, docs_per_source: int = 400) -> list[str]:
+def write_demo_corpus(
+    directory: str | Path, seed: int = 7, docs_per_source: int = 400
+) -> list[str]:
     """Write the demo input files under `directory`; returns their paths."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     w = DemoWriter(seed, docs_per_source)
     sources = {
-        "news": w.prose, "forum": w.forum, "spam": w.spam, "code": w.code,
-        "wiki-ru": w.cyrillic, "wiki-zh": w.cjk,
+        "news": w.prose,
+        "forum": w.forum,
+        "spam": w.spam,
+        "code": w.code,
+        "wiki-ru": w.cyrillic,
+        "wiki-zh": w.cjk,
     }
     records: dict[str, list[dict]] = {}
     for source, make in sources.items():
@@ -113,17 +197,35 @@ def write_demo_corpus(directory: str | Path, seed: int = 7, docs_per_source: int
         planted = []
         for i, doc in enumerate(docs[: w.n // 10]):
             if i % 2 == 0:
-                planted.append({"id": f"{source}-exact-{i:05d}", "text": w.exact_variant(doc["text"]),
-                                "source": source, "planted": f"exact:{doc['id']}"})
+                planted.append(
+                    {
+                        "id": f"{source}-exact-{i:05d}",
+                        "text": w.exact_variant(doc["text"]),
+                        "source": source,
+                        "planted": f"exact:{doc['id']}",
+                    }
+                )
             elif source != "wiki-zh":
-                planted.append({"id": f"{source}-near-{i:05d}", "text": w.near_variant(doc["text"], 0.03),
-                                "source": source, "planted": f"near:{doc['id']}"})
+                planted.append(
+                    {
+                        "id": f"{source}-near-{i:05d}",
+                        "text": w.near_variant(doc["text"], 0.03),
+                        "source": source,
+                        "planted": f"near:{doc['id']}",
+                    }
+                )
             else:
                 chars = list(doc["text"])
                 for _ in range(len(chars) // 50):
                     chars[w.rng.randrange(len(chars))] = chr(0x4E00 + w.rng.randint(0, 400))
-                planted.append({"id": f"{source}-near-{i:05d}", "text": "".join(chars),
-                                "source": source, "planted": f"near:{doc['id']}"})
+                planted.append(
+                    {
+                        "id": f"{source}-near-{i:05d}",
+                        "text": "".join(chars),
+                        "source": source,
+                        "planted": f"near:{doc['id']}",
+                    }
+                )
         records[source] = docs + planted
 
     paths = []

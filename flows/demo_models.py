@@ -42,7 +42,8 @@ def demo_score_settings(out: Path, demo_dir: Path) -> dict:
 
         tiers = _texts_by_source(demo_dir)
         settings = TrainSettings(dim=32, bucket=50_000, epoch=10, valid_fraction=0.1)
-        model, _ = train_fasttext(tiers.get("news", []), tiers.get("spam", []) + tiers.get("forum", []),
-                                  settings)
+        model, _ = train_fasttext(
+            tiers.get("news", []), tiers.get("spam", []) + tiers.get("forum", []), settings
+        )
         io.write_with(model.save_model, path)
     return {"model": str(path), "name": "demo-quality", "keep_top_chars": 0.3}

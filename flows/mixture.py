@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from prefect import flow, task
+
 from thresher.pipelines import io, pair_counts, schemas
 from thresher.scorers.bpe_tokenizers import BPESpec, load_merges
 from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve
@@ -24,12 +25,16 @@ from thresher.scorers.mixture_lp import SolveOptions, SolveResult, solve
 def count_step(spec: BPESpec, categories, cache_dir, max_bytes=None, beam_args=None):
     t0 = time.perf_counter()
     got = pair_counts.count_pretokens(spec, categories, cache_dir, max_bytes, beam_args)
-    return [got[c.name][0] for c in categories], [got[c.name][1] for c in categories], \
-        time.perf_counter() - t0
+    return (
+        [got[c.name][0] for c in categories],
+        [got[c.name][1] for c in categories],
+        time.perf_counter() - t0,
+    )
 
 
-def replay_and_solve(spec: BPESpec, tables, metas, merges: int, options: SolveOptions,
-                     workers: int | None = None) -> tuple[SolveResult, dict]:
+def replay_and_solve(
+    spec: BPESpec, tables, metas, merges: int, options: SolveOptions, workers: int | None = None
+) -> tuple[SolveResult, dict]:
     t0 = time.perf_counter()
     used = min(merges, len(spec.merges))
     replays = pair_counts.replay_categories(spec, tables, used, workers)
@@ -40,48 +45,90 @@ def replay_and_solve(spec: BPESpec, tables, metas, merges: int, options: SolveOp
     return result, timings
 
 
-def summary(name: str, spec: BPESpec, categories, metas, result: SolveResult, merges_used: int,
-            timings: dict, truth: dict | None = None) -> dict:
+def summary(
+    name: str,
+    spec: BPESpec,
+    categories,
+    metas,
+    result: SolveResult,
+    merges_used: int,
+    timings: dict,
+    truth: dict | None = None,
+) -> dict:
     props = {c.name: float(p) for c, p in zip(categories, result.proportions, strict=True)}
     return {
-        "mixture": name, "tokenizer": spec.path, "tokenizer_kind": spec.kind,
-        "tokenizer_fingerprint": spec.fingerprint, "proportions": props,
-        "merges_used": merges_used, "objective": result.objective,
-        "upper_bound": result.upper_bound, "rounds": result.rounds,
-        "constraints": result.constraints, "stop_reason": result.stop_reason,
-        "gap": result.gap, "max_rel_violation": result.max_rel_violation,
-        "rows_dropped": result.rows_dropped, "simplex_iterations": result.simplex_iterations,
+        "mixture": name,
+        "tokenizer": spec.path,
+        "tokenizer_kind": spec.kind,
+        "tokenizer_fingerprint": spec.fingerprint,
+        "proportions": props,
+        "merges_used": merges_used,
+        "objective": result.objective,
+        "upper_bound": result.upper_bound,
+        "rounds": result.rounds,
+        "constraints": result.constraints,
+        "stop_reason": result.stop_reason,
+        "gap": result.gap,
+        "max_rel_violation": result.max_rel_violation,
+        "rows_dropped": result.rows_dropped,
+        "simplex_iterations": result.simplex_iterations,
         "sample_bytes": {c.name: int(m["bytes"]) for c, m in zip(categories, metas, strict=True)},
         "seconds": round(sum(v for k, v in timings.items() if k != "events"), 3),
-        "timings": {k: round(v, 3) for k, v in timings.items()}, "truth": truth,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "truth": truth,
     }
 
 
 def write_outputs(out: str | Path, s: dict) -> Path:
     out = Path(out)
     truth = s.get("truth") or {}
-    rows = [{"mixture": s["mixture"], "tokenizer": s["tokenizer"], "category": name,
-             "proportion": p, "sample_bytes": s["sample_bytes"][name],
-             "merges_used": s["merges_used"], "objective": s["objective"],
-             "truth": truth.get(name)} for name, p in s["proportions"].items()]
+    rows = [
+        {
+            "mixture": s["mixture"],
+            "tokenizer": s["tokenizer"],
+            "category": name,
+            "proportion": p,
+            "sample_bytes": s["sample_bytes"][name],
+            "merges_used": s["merges_used"],
+            "objective": s["objective"],
+            "truth": truth.get(name),
+        }
+        for name, p in s["proportions"].items()
+    ]
     io.write_parquet(pa.Table.from_pylist(rows, schema=schemas.MIXTURE), out / "mixture.parquet")
     io.write_json(s, out / "mixture.json")
     return out
 
 
-def infer(tokenizer: str, category_args: list[str], out: str | Path, merges: int = 30000,
-          pattern: str | None = None, cache_dir: str | Path | None = None,
-          max_bytes: int | None = None, options: SolveOptions | None = None,
-          beam_args: list[str] | None = None, truth: dict | None = None,
-          spec: BPESpec | None = None) -> dict:
+def infer(
+    tokenizer: str,
+    category_args: list[str],
+    out: str | Path,
+    merges: int = 30000,
+    pattern: str | None = None,
+    cache_dir: str | Path | None = None,
+    max_bytes: int | None = None,
+    options: SolveOptions | None = None,
+    beam_args: list[str] | None = None,
+    truth: dict | None = None,
+    spec: BPESpec | None = None,
+) -> dict:
     """Everything `thresher mixture infer` does, without Prefect. Returns the summary."""
     spec = spec or load_merges(tokenizer, pattern)
     categories = pair_counts.parse_categories(category_args)
     cache_dir = Path(cache_dir or Path(out) / "pretoken-cache")
     tables, metas, t_count = count_step(spec, categories, cache_dir, max_bytes, beam_args)
     result, timings = replay_and_solve(spec, tables, metas, merges, options or SolveOptions())
-    s = summary(Path(out).name, spec, categories, metas, result, min(merges, len(spec.merges)),
-                {"count": t_count, **timings}, truth)
+    s = summary(
+        Path(out).name,
+        spec,
+        categories,
+        metas,
+        result,
+        min(merges, len(spec.merges)),
+        {"count": t_count, **timings},
+        truth,
+    )
     write_outputs(out, s)
     return s
 
@@ -97,17 +144,31 @@ def solve_task(spec, tables, metas, merges, options):
 
 
 @flow(name="mixture", log_prints=True)
-def mixture(tokenizer: str, categories: list[str], out: str, merges: int = 30000,
-            pattern: str | None = None, cache_dir: str | None = None,
-            max_bytes: int | None = None, beam_args: list[str] | None = None) -> dict:
+def mixture(
+    tokenizer: str,
+    categories: list[str],
+    out: str,
+    merges: int = 30000,
+    pattern: str | None = None,
+    cache_dir: str | None = None,
+    max_bytes: int | None = None,
+    beam_args: list[str] | None = None,
+) -> dict:
     """Infer the training mixture of `tokenizer` over NAME=GLOB categories into `out`."""
     spec = load_merges(tokenizer, pattern)
     cats = pair_counts.parse_categories(categories)
     cache = cache_dir or str(Path(out) / "pretoken-cache")
     tables, metas, t_count = count_task(spec, cats, cache, max_bytes, beam_args)
     result, timings = solve_task(spec, tables, metas, merges, SolveOptions())
-    s = summary(Path(out).name, spec, cats, metas, result, min(merges, len(spec.merges)),
-                {"count": t_count, **timings})
+    s = summary(
+        Path(out).name,
+        spec,
+        cats,
+        metas,
+        result,
+        min(merges, len(spec.merges)),
+        {"count": t_count, **timings},
+    )
     write_outputs(out, s)
     return s
 
@@ -124,13 +185,24 @@ def read_texts(patterns: list[str]) -> list[str]:
     return texts
 
 
-def run_experiment(category_args: list[str], out: str | Path, n: int | None = None,
-                   trials: int = 5, vocab: int = 30000, merges: int = 30000,
-                   train_bytes: int = 1_600_000, count_bytes: int | None = None,
-                   train_fraction: float = 0.5, seed: int = 0,
-                   options: SolveOptions | None = None, beam_args=None, log=print) -> dict:
+def run_experiment(
+    category_args: list[str],
+    out: str | Path,
+    n: int | None = None,
+    trials: int = 5,
+    vocab: int = 30000,
+    merges: int = 30000,
+    train_bytes: int = 1_600_000,
+    count_bytes: int | None = None,
+    train_fraction: float = 0.5,
+    seed: int = 0,
+    options: SolveOptions | None = None,
+    beam_args=None,
+    log=print,
+) -> dict:
     """Sample mixtures, train tokenizers on them, infer them back; returns the report."""
     import numpy as np
+
     from thresher.scorers import mixture_experiment as mx
     from thresher.scorers.errors import ConfigError
 
@@ -167,25 +239,46 @@ def run_experiment(category_args: list[str], out: str | Path, n: int | None = No
         mx.train_byte_level_bpe(texts, vocab, tdir / "tokenizer.json")
         t_train = time.perf_counter() - t0
         truth = got / got.sum()
-        s = infer(str(tdir / "tokenizer.json"), [count_args[k] for k in names], tdir, merges,
-                  cache_dir=out / "pretoken-cache", options=options, beam_args=beam_args,
-                  truth=dict(zip(names, truth.tolist(), strict=True)))
+        s = infer(
+            str(tdir / "tokenizer.json"),
+            [count_args[k] for k in names],
+            tdir,
+            merges,
+            cache_dir=out / "pretoken-cache",
+            options=options,
+            beam_args=beam_args,
+            truth=dict(zip(names, truth.tolist(), strict=True)),
+        )
         est = np.array([s["proportions"][k] for k in names])
-        row = {"trial": trial, "n": n, "categories": ",".join(names),
-               "train_bytes": int(got.sum()), "count_bytes": int(sum(s["sample_bytes"].values())),
-               "merges_used": s["merges_used"], "log10_mse": mx.log10_mse(truth, est),
-               "max_abs_error": float(np.abs(truth - est).max()), "rounds": s["rounds"],
-               "stop_reason": s["stop_reason"], "train_seconds": round(t_train, 2),
-               "infer_seconds": s["seconds"]}
+        row = {
+            "trial": trial,
+            "n": n,
+            "categories": ",".join(names),
+            "train_bytes": int(got.sum()),
+            "count_bytes": int(sum(s["sample_bytes"].values())),
+            "merges_used": s["merges_used"],
+            "log10_mse": mx.log10_mse(truth, est),
+            "max_abs_error": float(np.abs(truth - est).max()),
+            "rounds": s["rounds"],
+            "stop_reason": s["stop_reason"],
+            "train_seconds": round(t_train, 2),
+            "infer_seconds": s["seconds"],
+        }
         rows.append(row)
         if log:
             log(row)
     errs = np.array([r["log10_mse"] for r in rows])
-    report = {"n": n, "trials": trials, "vocab": vocab, "categories": [c.name for c in cats],
-              "log10_mse_mean": float(errs.mean()), "log10_mse_std": float(errs.std()),
-              "random_guess_log10_mse": mx.random_guess_log10_mse(n),
-              "count_bytes_per_category": {k: mx.nbytes(v.count) for k, v in splits.items()},
-              "rows": rows}
+    report = {
+        "n": n,
+        "trials": trials,
+        "vocab": vocab,
+        "categories": [c.name for c in cats],
+        "log10_mse_mean": float(errs.mean()),
+        "log10_mse_std": float(errs.std()),
+        "random_guess_log10_mse": mx.random_guess_log10_mse(n),
+        "count_bytes_per_category": {k: mx.nbytes(v.count) for k, v in splits.items()},
+        "rows": rows,
+    }
     io.write_json(report, out / "experiment.json")
     io.write_parquet(pa.Table.from_pylist(rows), out / "trials.parquet")
     return report

@@ -68,8 +68,9 @@ class _HideUserErrors(logging.Filter):
         # flow, "Task run encountered an exception ConfigError: ..." for a task
         if "No space left on device" in message or "CRC checksum verification failed" in message:
             return False  # the CLI reports these in one line
-        return not any(f"{name}(" in message or f"exception {name}:" in message
-                       for name in _user_error_names())
+        return not any(
+            f"{name}(" in message or f"exception {name}:" in message for name in _user_error_names()
+        )
 
 
 _PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine")
@@ -130,8 +131,10 @@ class _WorkerTracebacksDropped:
 
     def write(self, text: str) -> int:
         worker = threading.current_thread() is not threading.main_thread()
-        if worker and (text.startswith("Traceback (most recent call last):")
-                       or (text == "\n" and getattr(self._dropping, "end", False))):
+        if worker and (
+            text.startswith("Traceback (most recent call last):")
+            or (text == "\n" and getattr(self._dropping, "end", False))
+        ):
             self._dropping.end = text != "\n"
             return len(text)
         self._dropping.end = False

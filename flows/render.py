@@ -27,12 +27,15 @@ def table_text(rows: Sequence[dict], columns: Sequence[str] | None = None) -> st
         return "(no rows)"
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(r.get(c), int | float) for r in rows if r.get(c) is not None)
-               for c in columns]
+    numeric = [
+        all(isinstance(r.get(c), int | float) for r in rows if r.get(c) is not None)
+        for c in columns
+    ]
 
     def fmt(values):
         return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
     lines = [fmt(columns), fmt(["-" * w for w in widths])]
@@ -52,7 +55,9 @@ def _jsonable(value):
 def render(rows: Sequence[dict], fmt: str = "table", columns: Sequence[str] | None = None) -> str:
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
-        return json.dumps([{c: r.get(c) for c in columns} for r in rows], default=_jsonable, indent=1)
+        return json.dumps(
+            [{c: r.get(c) for c in columns} for r in rows], default=_jsonable, indent=1
+        )
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")

@@ -16,6 +16,7 @@ import apache_beam as beam
 import pyarrow as pa
 import xxhash
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
 from thresher.pipelines import io
 from thresher.scorers.errors import ConfigError
 
@@ -97,8 +98,9 @@ def _unknown_beam_arg(arg: str, parser) -> str:
         return f"unexpected Beam argument {arg!r}"
     name = arg.split("=", 1)[0]
     close = difflib.get_close_matches(name, list(parser._option_string_actions), n=1)
-    return f"unknown Beam option {name}; " + (f"did you mean {close[0]}?" if close
-                                               else "no Beam pipeline option is close")
+    return f"unknown Beam option {name}; " + (
+        f"did you mean {close[0]}?" if close else "no Beam pipeline option is close"
+    )
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -203,8 +205,9 @@ def read_arrow(path: str | Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def spill_by_value(table: pa.Table, column: str, staging: str | Path, partition: int,
-                   keep: list[str] | None = None):
+def spill_by_value(
+    table: pa.Table, column: str, staging: str | Path, partition: int, keep: list[str] | None = None
+):
     """Yield (value, spilled rows) for every distinct value of `column`, e.g. to send rows
     to the documents part they belong to; `keep` selects the columns spilled."""
     import numpy as np

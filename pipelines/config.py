@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
 from thresher.pipelines.beam_util import check_beam_args
 from thresher.pipelines.stages import STAGES
 from thresher.scorers.errors import ConfigError
@@ -29,7 +30,9 @@ class RunSettings(BaseModel):
         description="run directory name (default: a hash of config + input files, so reruns resume)",
     )
     partitions: int | None = Field(
-        None, ge=1, le=65536,
+        None,
+        ge=1,
+        le=65536,
         description="hash partitions of each shuffle (ids, text hashes, LSH bands; default: "
         "one per 32 MB of input files, at least 8, so a partition fits a worker's memory)",
     )
@@ -45,7 +48,9 @@ def _section(stage) -> tuple:
 # One section per stage, named after it, built from the stage list so a new stage needs no
 # edit here. Optional sections (score, shards) are off unless present.
 RunConfig = create_model(
-    "RunConfig", __base__=RunSettings, __doc__="Everything a `thresher run` needs.",
+    "RunConfig",
+    __base__=RunSettings,
+    __doc__="Everything a `thresher run` needs.",
     **{stage.name: _section(stage) for stage in STAGES},
 )
 
@@ -56,7 +61,9 @@ def describe_validation_error(exc: ValidationError, origin: str) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"{origin}: unknown setting '{where}': check its spelling against the README's config reference"
-    got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    got = (
+        f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+    )
     more = f"; {len(exc.errors()) - 1} more error(s)" if len(exc.errors()) > 1 else ""
     return f"{origin}: {where}: {err['msg']}{got}{more}"
 

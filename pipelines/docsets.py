@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from thresher.pipelines import io
 
 _MINUS = " - "
@@ -67,8 +68,9 @@ def _removed_ids(removed: tuple[str, ...] | list[str]) -> pa.Array | None:
     return io.read_table(list(removed), columns=["id"]).column("id").combine_chunks()
 
 
-def read_batches(path: str, removed=(), batch_size: int = 4096,
-                 columns: list[str] | None = None) -> Iterator[pa.Table]:
+def read_batches(
+    path: str, removed=(), batch_size: int = 4096, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
     """A documents part as tables of up to `batch_size` rows, without the removed ids."""
     drop = _removed_ids(removed)
     read = columns if columns is None or drop is None or "id" in columns else [*columns, "id"]

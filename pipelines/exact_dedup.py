@@ -22,6 +22,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
+
 from thresher.pipelines import io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
@@ -62,15 +63,19 @@ class HashPart(beam.DoFn):
         ids, hashes = [], []
         # small batches keep the reader's memory low; the (id, hash) rows are gathered for
         # the whole part, so each partition gets one spill file per part
-        for batch in io.read_parquet_file(path).iter_batches(batch_size=4096, columns=["id", "text"]):
+        for batch in io.read_parquet_file(path).iter_batches(
+            batch_size=4096, columns=["id", "text"]
+        ):
             ids.append(batch.column("id"))
             hashes += hash_texts(batch.column("text"), **self.switches)
         if hashes:
-            table = pa.table({
-                "id": pa.concat_arrays(ids),
-                "text_hash": pa.array(hashes, pa.string()),
-                "part": pa.repeat(path, len(hashes)).cast(pa.string()),
-            })
+            table = pa.table(
+                {
+                    "id": pa.concat_arrays(ids),
+                    "text_hash": pa.array(hashes, pa.string()),
+                    "part": pa.repeat(path, len(hashes)).cast(pa.string()),
+                }
+            )
             for part, chunk in split_by_partition(table, hashes, self.partitions):
                 yield part, spill(chunk, self.staging, part)
         record_counts(self.staging, f"read-{Path(path).stem}", {"in": len(hashes)})
@@ -87,12 +92,14 @@ def pick_keepers(table: pa.Table) -> tuple[pa.Table, int]:
     # index of the keeper (first row of its hash run) for every row
     keeper_index = np.maximum.accumulate(np.where(first, np.arange(len(hashes)), 0))
     removed = pa.array(~first)
-    dup_map = pa.table({
-        "id": table.column("id").filter(removed),
-        "kept_id": table.column("id").take(pa.array(keeper_index[~first])),
-        "text_hash": table.column("text_hash").filter(removed),
-        "part": table.column("part").filter(removed),
-    })
+    dup_map = pa.table(
+        {
+            "id": table.column("id").filter(removed),
+            "kept_id": table.column("id").take(pa.array(keeper_index[~first])),
+            "text_hash": table.column("text_hash").filter(removed),
+            "part": table.column("part").filter(removed),
+        }
+    )
     return dup_map, int(first.sum())
 
 
@@ -108,10 +115,14 @@ class Decide(beam.DoFn):
             dup_map, kept = pick_keepers(rows)
             # Counted here, apart from the map parts written next: in = kept + dropped then
             # checks that every hashed row got a decision.
-            record_counts(self.staging, f"decide-{hash_part:05d}",
-                          {"kept": kept, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}})
-            yield from spill_by_value(dup_map, "part", self.staging, hash_part,
-                                      schemas.EXACT_DUPLICATES.names)
+            record_counts(
+                self.staging,
+                f"decide-{hash_part:05d}",
+                {"kept": kept, "dropped": {reasons.EXACT_DUPLICATE: dup_map.num_rows}},
+            )
+            yield from spill_by_value(
+                dup_map, "part", self.staging, hash_part, schemas.EXACT_DUPLICATES.names
+            )
 
 
 class WriteMap(beam.DoFn):
@@ -163,13 +174,23 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, docs: DocSet | str, upstream: 
 
     # The hash's case mapping comes from the Unicode tables inside pyarrow, so a new pyarrow
     # (or a new hash method) redoes the stage instead of mixing two definitions in one run.
-    config = {"exact_dedup": cfg.model_dump(), "input": docs.parts, "partitions": ctx.partitions,
-              "method": 2, "pyarrow": pa.__version__}
+    config = {
+        "exact_dedup": cfg.model_dump(),
+        "input": docs.parts,
+        "partitions": ctx.partitions,
+        "method": 2,
+        "pyarrow": pa.__version__,
+    }
     return run_stage(ctx, STAGE, config, [upstream], [MAP_OUT], body)
 
 
 STAGE_DEF = Stage(
-    name=STAGE, config=ExactDedupConfig, run=run, reads="documents", writes=(MAP_OUT,),
-    reasons=(reasons.EXACT_DUPLICATE,), passes_on=lambda docs, cfg: surviving(docs),
+    name=STAGE,
+    config=ExactDedupConfig,
+    run=run,
+    reads="documents",
+    writes=(MAP_OUT,),
+    reasons=(reasons.EXACT_DUPLICATE,),
+    passes_on=lambda docs, cfg: surviving(docs),
     description="exact duplicates by normalised-text hash",
 )

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
+
 from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
@@ -37,8 +38,15 @@ from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 STAGE = "ingest"
 DOCS_OUT = f"documents/stage={STAGE}"
 REJECTS_OUT = f"rejects/stage={STAGE}"
-KEYS = pa.schema([("id", pa.string()), ("file_no", pa.int64()), ("line", pa.int64()),
-                  ("part", pa.string()), ("file", pa.string())])
+KEYS = pa.schema(
+    [
+        ("id", pa.string()),
+        ("file_no", pa.int64()),
+        ("line", pa.int64()),
+        ("part", pa.string()),
+        ("file", pa.string()),
+    ]
+)
 _KEYS_PER_SPILL = 200_000
 PART_BYTES = 256 << 20  # text per documents part at most (besides IngestConfig.part_docs)
 UNIT_BYTES = 16 << 20  # small input files are packed into units of work of up to this size
@@ -58,8 +66,9 @@ class IngestConfig(BaseModel):
         1_000_000, ge=1, description="longer texts are rejected as text_too_long"
     )
     raw_chars: int = Field(2000, ge=0, description="how much of a rejected record to keep")
-    batch_size: int = Field(2000, ge=1, le=1_000_000,
-                            description="records parsed per batch (at most 32 M characters)")
+    batch_size: int = Field(
+        2000, ge=1, le=1_000_000, description="records parsed per batch (at most 32 M characters)"
+    )
     part_docs: int = Field(
         100_000, ge=1, description="documents per output part (a part is one unit of work later)"
     )
@@ -80,8 +89,9 @@ class ReadFile(beam.DoFn):
         unit, files = element
         docs_dir = Path(self.staging) / DOCS_OUT
         seen, chunk, in_chunk, in_bytes, out, keys = 0, 0, 0, 0, None, []
-        with io.ParquetStream(Path(self.staging) / REJECTS_OUT / f"part-{unit:05d}.parquet",
-                              schemas.REJECTS) as rejects:
+        with io.ParquetStream(
+            Path(self.staging) / REJECTS_OUT / f"part-{unit:05d}.parquet", schemas.REJECTS
+        ) as rejects:
             for number, path, docs, bad, n in self._read(files):
                 seen += n
                 rejects.write(bad)
@@ -135,13 +145,21 @@ class ReadFile(beam.DoFn):
 
 def _keys(docs: pa.Table, number: int, part: str, path: str) -> pa.Table:
     n = docs.num_rows
-    return pa.table({"id": docs.column("id"), "file_no": pa.repeat(number, n).cast(pa.int64()),
-                     "line": docs.column("line"), "part": pa.repeat(part, n).cast(pa.string()),
-                     "file": pa.repeat(path, n).cast(pa.string())}, schema=KEYS)
+    return pa.table(
+        {
+            "id": docs.column("id"),
+            "file_no": pa.repeat(number, n).cast(pa.int64()),
+            "line": docs.column("line"),
+            "part": pa.repeat(part, n).cast(pa.string()),
+            "file": pa.repeat(path, n).cast(pa.string()),
+        },
+        schema=KEYS,
+    )
 
 
-REPEATS = pa.schema([("part", pa.string()), ("file", pa.string()), ("line", pa.int64()),
-                     ("detail", pa.string())])
+REPEATS = pa.schema(
+    [("part", pa.string()), ("file", pa.string()), ("line", pa.int64()), ("detail", pa.string())]
+)
 _ORDER = [("file", "ascending"), ("line", "ascending")]  # a part's row order (paths sorted)
 
 
@@ -157,12 +175,21 @@ def find_repeats(keys: pa.Table) -> pa.Table:
         return REPEATS.empty_table()
     first = np.maximum.accumulate(np.where(~repeat, np.arange(len(ids)), 0))[repeat]
     where = pa.array(first)
-    files, lines = keys.column("file").take(where).to_pylist(), keys.column("line").take(where).to_pylist()
+    files, lines = (
+        keys.column("file").take(where).to_pylist(),
+        keys.column("line").take(where).to_pylist(),
+    )
     detail = [f"id already used at {f}:{n}" for f, n in zip(files, lines, strict=True)]
     dups = keys.filter(pa.array(repeat))
-    return pa.table({"part": dups.column("part"), "file": dups.column("file"),
-                     "line": dups.column("line"), "detail": pa.array(detail, pa.string())},
-                    schema=REPEATS)
+    return pa.table(
+        {
+            "part": dups.column("part"),
+            "file": dups.column("file"),
+            "line": dups.column("line"),
+            "detail": pa.array(detail, pa.string()),
+        },
+        schema=REPEATS,
+    )
 
 
 class FindRepeats(beam.DoFn):
@@ -198,25 +225,37 @@ class DropRepeats(beam.DoFn):
             return  # an earlier attempt removed every document of this part
         # a part may hold several files of its unit: a record is its (file, line)
         where = repeats.select(["file", "line"])
-        found = [batch.join(where, ["file", "line"], join_type="left semi")
-                 for batch in docsets.read_batches(str(path), batch_size=4096)]
+        found = [
+            batch.join(where, ["file", "line"], join_type="left semi")
+            for batch in docsets.read_batches(str(path), batch_size=4096)
+        ]
         dups = pa.concat_tables(found).sort_by(_ORDER) if found else None
         if dups is None or dups.num_rows == 0:
             return  # an earlier attempt finished this part
         if dups.num_rows != repeats.num_rows:
-            raise RuntimeError(f"{path.name}: {repeats.num_rows} repeated ids expected, "
-                               f"{dups.num_rows} found")
-        rejects = pa.table({
-            "reason": pa.repeat(reasons.DUPLICATE_ID, dups.num_rows).cast(pa.string()),
-            "file": dups.column("file"),
-            "line": dups.column("line"),
-            "id": dups.column("id"),
-            "detail": repeats.column("detail"),
-            "raw": pc.utf8_slice_codeunits(dups.column("text"), 0, self.raw_chars).cast(pa.string()),
-        }, schema=schemas.REJECTS)
-        io.write_parquet(rejects, Path(self.staging) / REJECTS_OUT / f"{part}-duplicate-ids.parquet")
-        kept = (b.join(where, ["file", "line"], join_type="left anti").sort_by(_ORDER)
-                for b in docsets.read_batches(str(path), batch_size=4096))
+            raise RuntimeError(
+                f"{path.name}: {repeats.num_rows} repeated ids expected, {dups.num_rows} found"
+            )
+        rejects = pa.table(
+            {
+                "reason": pa.repeat(reasons.DUPLICATE_ID, dups.num_rows).cast(pa.string()),
+                "file": dups.column("file"),
+                "line": dups.column("line"),
+                "id": dups.column("id"),
+                "detail": repeats.column("detail"),
+                "raw": pc.utf8_slice_codeunits(dups.column("text"), 0, self.raw_chars).cast(
+                    pa.string()
+                ),
+            },
+            schema=schemas.REJECTS,
+        )
+        io.write_parquet(
+            rejects, Path(self.staging) / REJECTS_OUT / f"{part}-duplicate-ids.parquet"
+        )
+        kept = (
+            b.join(where, ["file", "line"], join_type="left anti").sort_by(_ORDER)
+            for b in docsets.read_batches(str(path), batch_size=4096)
+        )
         if io.write_parquet_batches(kept, schemas.DOCUMENTS, path) == 0:  # replaced atomically
             path.unlink()  # nothing left: no part at all
 
@@ -238,8 +277,14 @@ def units(files: list[str], sizes: list[int | None]) -> list[tuple[int, list[tup
     return list(enumerate(groups))
 
 
-def build(pipeline, files: list[str], sizes: list[int | None], cfg: IngestConfig, partitions: int,
-          staging: str):
+def build(
+    pipeline,
+    files: list[str],
+    sizes: list[int | None],
+    cfg: IngestConfig,
+    partitions: int,
+    staging: str,
+):
     settings = ReaderSettings(**cfg.model_dump(exclude={"part_docs"}))
     return (
         pipeline
@@ -280,7 +325,11 @@ def run(ctx: StageContext, cfg: IngestConfig, docs=None, upstream: str | None = 
 
 
 STAGE_DEF = Stage(
-    name=STAGE, config=IngestConfig, run=run, reads="inputs", writes=(DOCS_OUT, REJECTS_OUT),
+    name=STAGE,
+    config=IngestConfig,
+    run=run,
+    reads="inputs",
+    writes=(DOCS_OUT, REJECTS_OUT),
     passes_on=lambda docs, cfg: DocSet(DOCS_OUT),
     description="reading raw records: validation, ids, normalisation; bad records -> rejects",
 )

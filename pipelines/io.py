@@ -24,13 +24,21 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from isal import igzip, isal_zlib
+
 from thresher.scorers.errors import InputError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 UNIQUE_COLUMNS = {"id", "text", "raw", "kept_id", "text_hash", "metadata"}
 COMPRESSED_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 # What reading a damaged (truncated, corrupt) input file can raise.
-DECOMPRESSION_ERRORS = (OSError, EOFError, ValueError, zlib.error, isal_zlib.error, zstandard.ZstdError)
+DECOMPRESSION_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    isal_zlib.error,
+    zstandard.ZstdError,
+)
 
 
 def expand_inputs(patterns: Iterable[str]) -> list[str]:
@@ -213,7 +221,7 @@ class _Source:
             if not data:
                 raise EOFError(f"the file ends inside a {what} (truncated file)")
             if (end := data.find(b"\0")) >= 0:
-                return self.unread(data[end + 1:])
+                return self.unread(data[end + 1 :])
 
     def at_end(self) -> bool:
         """Skip zero padding (allowed after gzip members, as the stdlib reader does); True
@@ -258,8 +266,13 @@ def _gzip_members(src: _Source, piece: int) -> Iterator[tuple[int, bytes | str |
         if (want_crc, want_size) == (crc, size & 0xFFFFFFFF):
             yield member, None
         else:
-            yield member, (f"gzip member {member + 1} fails its integrity check (CRC32 "
-                           f"{crc:08x}, length {size}; the trailer says {want_crc:08x}, {want_size})")
+            yield (
+                member,
+                (
+                    f"gzip member {member + 1} fails its integrity check (CRC32 "
+                    f"{crc:08x}, length {size}; the trailer says {want_crc:08x}, {want_size})"
+                ),
+            )
         member += 1
 
 
@@ -346,7 +359,9 @@ def _plain_pieces(path: str, piece: int) -> Iterator[tuple[bytes, None]]:
             yield data, None
 
 
-def read_line_blocks(path: str, block_size: int = 4 << 20) -> Iterator[tuple[list[bytes], str | None]]:
+def read_line_blocks(
+    path: str, block_size: int = 4 << 20
+) -> Iterator[tuple[list[bytes], str | None]]:
     """The lines of an input file, decompressed, without their '\\n', in blocks:
     (lines, damage), damage None when every byte of those lines comes from an intact
     member, else why not (a line that spans members is damaged if any of them is).
@@ -408,13 +423,21 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_page_checksum=True,
-                   use_dictionary=_dictionary_columns(table.schema))
+    pq.write_table(
+        table,
+        tmp,
+        compression="zstd",
+        row_group_size=64 * 1024,
+        write_page_checksum=True,
+        use_dictionary=_dictionary_columns(table.schema),
+    )
     os.replace(tmp, path)
     return path
 
 
-def write_parquet_batches(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike) -> int:
+def write_parquet_batches(
+    tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike
+) -> int:
     """Stream tables into one Parquet file atomically, so memory is about one row group,
     not the file. Returns rows written; writes no file for 0 rows."""
     with ParquetStream(path, schema) as out:
@@ -452,8 +475,13 @@ class ParquetStream:
             return
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd", write_page_checksum=True,
-                                           use_dictionary=_dictionary_columns(self.schema))
+            self.writer = pq.ParquetWriter(
+                self.tmp,
+                self.schema,
+                compression="zstd",
+                write_page_checksum=True,
+                use_dictionary=_dictionary_columns(self.schema),
+            )
         table = pa.concat_tables([t.cast(self.schema) for t in self._pending])
         self.writer.write_table(table, row_group_size=table.num_rows)
         self._pending, self._pending_bytes = [], 0

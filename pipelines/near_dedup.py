@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
@@ -65,26 +66,37 @@ class NearDedupConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="run the near-dedup stage at all")
-    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity that counts as a near duplicate")
+    threshold: float = Field(
+        0.8, gt=0, lt=1, description="Jaccard similarity that counts as a near duplicate"
+    )
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length)")
     bands: int | None = Field(None, ge=1, description="LSH bands (default: chosen from threshold)")
-    rows: int | None = Field(None, ge=1, description="rows per band (default: chosen from threshold)")
+    rows: int | None = Field(
+        None, ge=1, description="rows per band (default: chosen from threshold)"
+    )
     fp_weight: float = Field(
-        0.1, ge=0, le=1, description="weight of false positives vs (1 - it) false negatives when "
+        0.1,
+        ge=0,
+        le=1,
+        description="weight of false positives vs (1 - it) false negatives when "
         "choosing bands x rows; low because verification removes false positives afterwards",
     )
     ngram: int = Field(5, ge=1, le=64, description="shingle length in units")
-    unit: Literal["word", "char"] = Field("word", description="shingle unit; CJK characters are words")
+    unit: Literal["word", "char"] = Field(
+        "word", description="shingle unit; CJK characters are words"
+    )
     lowercase: bool = Field(True, description="fold case before shingling")
     strip_punctuation: bool = Field(True, description="treat punctuation and symbols as spaces")
     normalize_digits: bool = Field(True, description="treat every digit as 0")
     remove_accents: bool = Field(True, description="drop accents (combining marks after NFD)")
     verify: Literal["signature", "exact", "none"] = Field(
-        "signature", description="check members against their cluster's anchor: estimated "
+        "signature",
+        description="check members against their cluster's anchor: estimated "
         "Jaccard from full signatures, exact Jaccard of shingles, or not at all",
     )
     keep: str = Field(
-        "longest", pattern=r"^(longest|shortest|id|(max|min):[A-Za-z0-9_.-]+)$",
+        "longest",
+        pattern=r"^(longest|shortest|id|(max|min):[A-Za-z0-9_.-]+)$",
         description="keeper priority: longest, shortest, id (smallest id only), or "
         "max:FIELD / min:FIELD of a numeric metadata field; ties go to the smallest id",
     )
@@ -113,12 +125,17 @@ class NearDedupConfig(BaseModel):
     def band_rows(self) -> tuple[int, int]:
         if self.bands is not None:
             return self.bands, self.rows
-        return minhash.optimal_bands(self.threshold, self.num_perm, self.fp_weight, 1 - self.fp_weight)
+        return minhash.optimal_bands(
+            self.threshold, self.num_perm, self.fp_weight, 1 - self.fp_weight
+        )
 
     def spec(self) -> minhash.ShingleSpec:
         return minhash.ShingleSpec(
-            ngram=self.ngram, unit=self.unit, lowercase=self.lowercase,
-            strip_punctuation=self.strip_punctuation, normalize_digits=self.normalize_digits,
+            ngram=self.ngram,
+            unit=self.unit,
+            lowercase=self.lowercase,
+            strip_punctuation=self.strip_punctuation,
+            normalize_digits=self.normalize_digits,
             remove_accents=self.remove_accents,
         )
 
@@ -266,7 +283,9 @@ class Candidates(beam.DoFn):
             table = pa.table(cols)
             for part, rows in split_by_partition(table, comp.to_pylist(), self.partitions):
                 yield part, spill(rows, self.staging, part)
-        record_counts(self.staging, f"candidates-{index:05d}", {"keep_field_missing": without_field})
+        record_counts(
+            self.staging, f"candidates-{index:05d}", {"keep_field_missing": without_field}
+        )
 
 
 def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
@@ -305,8 +324,11 @@ def verify_partition(cfg: NearDedupConfig, candidates: pa.Table) -> pa.Table:
     t = candidates.sort_by([("comp", "ascending"), ("priority", "ascending"), ("id", "ascending")])
     comp = t["comp"].to_numpy(zero_copy_only=False)
     bounds = [0, *(np.flatnonzero(comp[1:] != comp[:-1]) + 1).tolist(), len(comp)]
-    clusters = [verify_component(cfg, t.slice(lo, hi - lo))
-                for lo, hi in itertools.pairwise(bounds) if hi - lo >= 2]
+    clusters = [
+        verify_component(cfg, t.slice(lo, hi - lo))
+        for lo, hi in itertools.pairwise(bounds)
+        if hi - lo >= 2
+    ]
     return pa.concat_tables(clusters) if clusters else schemas.empty(schemas.NEAR_CLUSTERS)
 
 
@@ -345,7 +367,9 @@ class Gather(beam.DoFn):
         removed = clusters.filter(pc.invert(clusters["kept"])).select(["id"])
         write_arrow(removed, Path(self.staging) / REMOVED)
         kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
-        record_counts(self.staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows})
+        record_counts(
+            self.staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows}
+        )
         yield from self.parts
 
 
@@ -368,12 +392,20 @@ class Survivors(beam.DoFn):
 
         out = Path(self.staging) / DOCS_OUT / f"part-{index:05d}.parquet"
         kept = io.write_parquet_batches(kept_batches(), schemas.DOCUMENTS, out)
-        record_counts(self.staging, f"write-{index:05d}",
-                      {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}})
+        record_counts(
+            self.staging,
+            f"write-{index:05d}",
+            {"kept": kept, "dropped": {reasons.NEAR_DUPLICATE: total - kept}},
+        )
 
 
-def build(pipeline, parts: list[tuple[int, str, tuple[str, ...]]], cfg: NearDedupConfig,
-          partitions: int, staging: str):
+def build(
+    pipeline,
+    parts: list[tuple[int, str, tuple[str, ...]]],
+    cfg: NearDedupConfig,
+    partitions: int,
+    staging: str,
+):
     """`parts`: (index, documents part path, removed-id parts that apply to it).
 
     One chain with one terminal transform: runners that compute only a pipeline's last
@@ -405,7 +437,11 @@ def check_keep_field(cfg: NearDedupConfig, counts: dict) -> None:
     (counted in the stats as keep_field_missing). When no candidate at all has the field,
     the rule decided nothing: almost surely a misspelt field, so the run stops."""
     counts.setdefault("keep_field_missing", 0)
-    if ":" in cfg.keep and counts["candidates"] and counts["keep_field_missing"] == counts["candidates"]:
+    if (
+        ":" in cfg.keep
+        and counts["candidates"]
+        and counts["keep_field_missing"] == counts["candidates"]
+    ):
         field = cfg.keep.split(":", 1)[1]
         raise ConfigError(
             f"near_dedup.keep {cfg.keep}: none of the {counts['candidates']} near-duplicate "
@@ -419,7 +455,9 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
     docs = DocSet.parse(docs)
     removed = docs.removed_map(ctx.run_dir)
     # output part N holds what survives of input part N (input parts in name order)
-    parts = [(i, path, removed.get(path, ())) for i, path in enumerate(docs.part_paths(ctx.run_dir))]
+    parts = [
+        (i, path, removed.get(path, ())) for i, path in enumerate(docs.part_paths(ctx.run_dir))
+    ]
     bands, rows = cfg.band_rows()
 
     def body(staging: Path) -> dict:
@@ -441,8 +479,12 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
 
 
 STAGE_DEF = Stage(
-    name=STAGE, config=NearDedupConfig, run=run, reads="documents",
-    writes=(DOCS_OUT, CLUSTERS_OUT), reasons=(reasons.NEAR_DUPLICATE,),
+    name=STAGE,
+    config=NearDedupConfig,
+    run=run,
+    reads="documents",
+    writes=(DOCS_OUT, CLUSTERS_OUT),
+    reasons=(reasons.NEAR_DUPLICATE,),
     passes_on=lambda docs, cfg: DocSet(DOCS_OUT),
     description="near duplicates by MinHash + LSH",
 )

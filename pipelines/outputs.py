@@ -55,7 +55,9 @@ def record(run_dir: Path, outputs: list[str]) -> dict[str, dict]:
     return files
 
 
-def problems(run_dir: Path, outputs: list[str], recorded: dict | None, full: bool = False) -> list[str]:
+def problems(
+    run_dir: Path, outputs: list[str], recorded: dict | None, full: bool = False
+) -> list[str]:
     """What differs between the published outputs and their record (empty: intact)."""
     if recorded is None:
         return ["no record of its outputs (written by an older Thresher)"]

@@ -27,6 +27,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from thresher.pipelines import io, schemas
 from thresher.pipelines.beam_util import make_pipeline
 from thresher.pipelines.records import ReaderSettings, RecordReader
@@ -48,7 +49,9 @@ def parse_categories(items: list[str]) -> list[Category]:
     for item in items or []:
         name, sep, pattern = item.partition("=")
         if not sep or not name.strip() or not pattern.strip():
-            raise ConfigError(f"--category '{item}' is not NAME=GLOB (e.g. --category code='src/*.jsonl')")
+            raise ConfigError(
+                f"--category '{item}' is not NAME=GLOB (e.g. --category code='src/*.jsonl')"
+            )
         globs.setdefault(name.strip(), []).append(pattern.strip())
     if not globs:
         raise ConfigError("give at least one --category NAME=GLOB")
@@ -113,14 +116,24 @@ def _write(element, targets: dict):
     name, (counts, n_bytes, n_docs) = element
     table_path, meta_path = targets[name]
     keys = sorted(counts)
-    io.write_parquet(pa.table({"pretoken": keys, "count": [counts[k] for k in keys]},
-                              schema=schemas.PRETOKEN_COUNTS), table_path)
-    io.write_json({"category": name, "bytes": n_bytes, "docs": n_docs,
-                   "pretokens": len(keys)}, meta_path)
+    io.write_parquet(
+        pa.table(
+            {"pretoken": keys, "count": [counts[k] for k in keys]}, schema=schemas.PRETOKEN_COUNTS
+        ),
+        table_path,
+    )
+    io.write_json(
+        {"category": name, "bytes": n_bytes, "docs": n_docs, "pretokens": len(keys)}, meta_path
+    )
 
 
-def count_pretokens(spec: BPESpec, categories: list[Category], cache_dir: str | Path,
-                    max_bytes: int | None = None, beam_args: list[str] | None = None) -> dict:
+def count_pretokens(
+    spec: BPESpec,
+    categories: list[Category],
+    cache_dir: str | Path,
+    max_bytes: int | None = None,
+    beam_args: list[str] | None = None,
+) -> dict:
     """Count (or reuse) every category's pretokens; returns {name: (table path, meta)}.
 
     `max_bytes` caps the text read from each input file (documents in file order)."""
@@ -143,8 +156,9 @@ def _replay_one(args) -> Replay:
     table_path, spec, merges, extra = args
     t = pq.read_table(table_path)
     table = SymbolTable.build(merges, spec.merged, extra)
-    return replay_pretokens(t.column("pretoken").to_pylist(), t.column("count").to_numpy(),
-                            merges, spec, table)
+    return replay_pretokens(
+        t.column("pretoken").to_pylist(), t.column("count").to_numpy(), merges, spec, table
+    )
 
 
 def initial_alphabet(spec: BPESpec, table_paths: list[Path]) -> list[str]:
@@ -158,8 +172,9 @@ def initial_alphabet(spec: BPESpec, table_paths: list[Path]) -> list[str]:
     return sorted(syms)
 
 
-def replay_categories(spec: BPESpec, table_paths: list[Path], merges_used: int,
-                      workers: int | None = None) -> list[Replay]:
+def replay_categories(
+    spec: BPESpec, table_paths: list[Path], merges_used: int, workers: int | None = None
+) -> list[Replay]:
     """Replay the first `merges_used` merges for every category, in parallel processes."""
     merges = spec.merges[:merges_used]
     extra = initial_alphabet(spec, table_paths)

@@ -38,17 +38,26 @@ def snapshot(staging: Path) -> dict:
     return {"docs": docs, "bytes": nbytes, "step": step}
 
 
-def _line(stage: str, s: dict, total_docs: int | None, total_bytes: int | None, seconds: float) -> str:
+def _line(
+    stage: str, s: dict, total_docs: int | None, total_bytes: int | None, seconds: float
+) -> str:
     rate = s["docs"] / seconds if seconds > 0 else 0.0
     of = f"/{total_docs:,}" if total_docs else ""
     mb = f", {s['bytes'] / 2**20:,.0f}/{total_bytes / 2**20:,.0f} MB" if total_bytes else ""
-    return (f"{stage}: {s['docs']:,}{of} documents read{mb}, {rate:,.0f} docs/s, "
-            f"step {s['step']}, {seconds:.0f} s")
+    return (
+        f"{stage}: {s['docs']:,}{of} documents read{mb}, {rate:,.0f} docs/s, "
+        f"step {s['step']}, {seconds:.0f} s"
+    )
 
 
 @contextmanager
-def follow(stage: str, staging: Path, total_docs: int | None = None,
-           total_bytes: int | None = None, stream=None):
+def follow(
+    stage: str,
+    staging: Path,
+    total_docs: int | None = None,
+    total_bytes: int | None = None,
+    stream=None,
+):
     """Report the stage's progress while the block runs (a daemon thread; never fails it)."""
     stream = stream or sys.stderr
     done = threading.Event()
@@ -60,21 +69,32 @@ def follow(stage: str, staging: Path, total_docs: int | None = None,
         while not done.wait(POLL):
             if time.time() - last >= LOG_EVERY:
                 last = time.time()
-                print(_line(stage, snapshot(staging), total_docs, total_bytes, last - started),
-                      file=stream, flush=True)
+                print(
+                    _line(stage, snapshot(staging), total_docs, total_bytes, last - started),
+                    file=stream,
+                    flush=True,
+                )
 
     def report_bar():
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         unit, total = ("bytes", total_bytes) if total_bytes else ("docs", total_docs)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task(stage, total=total or None, info="")
             while not done.wait(POLL):
                 s = snapshot(staging)
                 seconds = time.time() - started
-                bar.update(task, completed=s[unit],
-                           info=f"{s['docs']:,} docs, {s['docs'] / max(seconds, 1e-9):,.0f}/s, {s['step']}")
+                bar.update(
+                    task,
+                    completed=s[unit],
+                    info=f"{s['docs']:,} docs, {s['docs'] / max(seconds, 1e-9):,.0f}/s, {s['step']}",
+                )
 
     thread = threading.Thread(target=report_bar if interactive else report_lines, daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
+
 from thresher.pipelines import io, reasons, schemas
 from thresher.scorers.textnorm import for_storage
 
@@ -134,8 +135,9 @@ class RecordReader:
         r["detail"].append(detail)
         r["raw"].append(raw[: self.s.raw_chars] if raw is not None else None)
 
-    def _add_record(self, batch: _Batch, obj, path: str, line: int, stem: str, raw,
-                    exact: bool = False) -> None:
+    def _add_record(
+        self, batch: _Batch, obj, path: str, line: int, stem: str, raw, exact: bool = False
+    ) -> None:
         """One parsed record -> a document or a reject. Ids: a non-empty string as is, an
         integer as its decimal string (exact at any size), a boolean is rejected as
         `invalid_id` (True is not an id); null, "" or another type (float, list, object)
@@ -146,8 +148,12 @@ class RecordReader:
         s = self.s
         if type(obj) is not dict:
             return self._reject(
-                batch, reasons.NOT_AN_OBJECT, path, line,
-                f"expected a JSON object, got {type(obj).__name__}", raw,
+                batch,
+                reasons.NOT_AN_OBJECT,
+                path,
+                line,
+                f"expected a JSON object, got {type(obj).__name__}",
+                raw,
             )
         text = obj.get(s.text_field, _MISSING)
         raw_id = obj.get(s.id_field)
@@ -156,8 +162,14 @@ class RecordReader:
             if type(raw_id) is int:
                 rec_id = str(raw_id)
             elif type(raw_id) is bool:
-                return self._reject(batch, reasons.INVALID_ID, path, line,
-                                    f"'{s.id_field}' is a boolean, not a string or integer", raw)
+                return self._reject(
+                    batch,
+                    reasons.INVALID_ID,
+                    path,
+                    line,
+                    f"'{s.id_field}' is a boolean, not a string or integer",
+                    raw,
+                )
             elif type(raw_id) is float and not exact and _big_int(raw_id) and type(raw) is bytes:
                 return self._add_exact(batch, path, line, stem, raw)
         if type(text) is not str or not text or len(text) > s.max_chars or text.isspace():
@@ -247,13 +259,16 @@ class RecordReader:
             except io.DECOMPRESSION_ERRORS as exc:
                 seen += 1
                 self._reject(
-                    batch, reasons.UNREADABLE_FILE, path, line + 1,
+                    batch,
+                    reasons.UNREADABLE_FILE,
+                    path,
+                    line + 1,
                     f"{type(exc).__name__}: {exc}; the file could not be read past line {line}",
                     None,
                 )
                 break
             if line == 0 and lines[0].startswith(_BOM):
-                lines[0] = lines[0][len(_BOM):]
+                lines[0] = lines[0][len(_BOM) :]
             for raw_line in lines:
                 line += 1
                 if not raw_line or raw_line.isspace():
@@ -288,14 +303,25 @@ class RecordReader:
                 for rec in rb.to_pylist():
                     row += 1
                     seen += 1
-                    add(batch, rec, path, row, stem, lambda r=rec: orjson.dumps(r, default=str).decode())
+                    add(
+                        batch,
+                        rec,
+                        path,
+                        row,
+                        stem,
+                        lambda r=rec: orjson.dumps(r, default=str).decode(),
+                    )
                 yield batch, seen
                 batch, seen = _Batch(), 0
         except (*io.DECOMPRESSION_ERRORS, pa.ArrowException) as exc:
             seen += 1
             self._reject(
-                batch, reasons.UNREADABLE_FILE, path, row + 1,
-                f"{type(exc).__name__}: {exc}; rows before {row + 1} were read", None,
+                batch,
+                reasons.UNREADABLE_FILE,
+                path,
+                row + 1,
+                f"{type(exc).__name__}: {exc}; rows before {row + 1} were read",
+                None,
             )
         if seen:
             yield batch, seen

@@ -43,8 +43,11 @@ def hold(run_dir: Path, wait: float = 0.0):
                 if time.time() >= deadline:
                     raise RunLocked(_held_by(fd, run_dir)) from None
                 time.sleep(0.5)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         yield holder
@@ -58,5 +61,7 @@ def _held_by(fd: int, run_dir: Path) -> str:
     except ValueError:
         h = {}
     who = f"PID {h.get('pid', '?')} on {h.get('host', '?')} since {h.get('started', '?')}"
-    return (f"run {run_dir} is being written by {who}: wait for it to finish, or run with "
-            "another --run-id")
+    return (
+        f"run {run_dir} is being written by {who}: wait for it to finish, or run with "
+        "another --run-id"
+    )

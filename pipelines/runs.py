@@ -11,8 +11,17 @@ from thresher.pipelines import io
 from thresher.pipelines.stage import fingerprint
 
 PACKAGES = (
-    "thresher", "apache-beam", "prefect", "pyarrow", "duckdb", "datasketch",
-    "fasttext-numpy2-wheel", "tokenizers", "tiktoken", "highspy", "numpy",
+    "thresher",
+    "apache-beam",
+    "prefect",
+    "pyarrow",
+    "duckdb",
+    "datasketch",
+    "fasttext-numpy2-wheel",
+    "tokenizers",
+    "tiktoken",
+    "highspy",
+    "numpy",
 )
 
 
@@ -31,8 +40,9 @@ def default_run_id(config: dict, input_files: list) -> str:
 
     Runner flags are left out: outputs are byte-identical on every runner, so a run
     started locally can be resumed on a cluster."""
-    settings = {k: v for k, v in config.items()
-                if k not in {"out", "run_id", "inputs", "beam_args"}}
+    settings = {
+        k: v for k, v in config.items() if k not in {"out", "run_id", "inputs", "beam_args"}
+    }
     return "run-" + fingerprint(settings, input_files)[:12]
 
 
@@ -68,7 +78,9 @@ class RunRecord:
         self.save()
 
     def finish(self, status: str, error: str | None = None) -> None:
-        self.data.update(status=status, finished_at=_now(), seconds=round(time.time() - self._t0, 3))
+        self.data.update(
+            status=status, finished_at=_now(), seconds=round(time.time() - self._t0, 3)
+        )
         if error:
             self.data["error"] = error
         self.save()

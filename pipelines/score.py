@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import make_pipeline, record_counts
 from thresher.pipelines.docsets import DocSet
@@ -48,23 +49,37 @@ class ScoreConfig(BaseModel):
     model: str = Field(..., min_length=1, description="path of a fastText supervised .bin")
     positive_label: str = Field("__label__1", description="score = P(this label)")
     name: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="scorer name for scores/<name>/ (default: the model file's stem)",
     )
     keep_top_chars: float | None = Field(
-        None, gt=0, le=1, description="keep the top-scored documents holding this share of characters"
+        None,
+        gt=0,
+        le=1,
+        description="keep the top-scored documents holding this share of characters",
     )
-    keep_top_docs: float | None = Field(None, gt=0, le=1, description="keep this share of documents")
-    threshold: float | None = Field(None, ge=0, le=1, description="keep documents with score >= this")
+    keep_top_docs: float | None = Field(
+        None, gt=0, le=1, description="keep this share of documents"
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="keep documents with score >= this"
+    )
     batch_size: int = Field(2000, ge=1, le=1_000_000, description="documents per fastText call")
     workers: int = Field(
-        1, ge=1, le=256,
+        1,
+        ge=1,
+        le=256,
         description="local Beam workers; each loads the whole model (PreSelect's is 2.7 GB)",
     )
 
     @model_validator(mode="after")
     def _one_rule(self):
-        rules = [r for r in ("keep_top_chars", "keep_top_docs", "threshold") if getattr(self, r) is not None]
+        rules = [
+            r
+            for r in ("keep_top_chars", "keep_top_docs", "threshold")
+            if getattr(self, r) is not None
+        ]
         if len(rules) > 1:
             raise ValueError(f"choose one selection rule, not {' and '.join(rules)}")
         return self
@@ -117,10 +132,17 @@ class ScorePart(beam.DoFn):
             seen += n
             if rej is not None and rej.num_rows:
                 rejects.append(rej)
-            scores = pa.array(self.scorer.score_batch(docs.column("text").to_pylist()), pa.float64())
-            scored.append(pa.table({"id": docs.column("id"), "score": scores}, schema=schemas.SCORES))
-            ranked.append(pa.table({"score": scores, "id": docs.column("id"),
-                                    "n_chars": docs.column("n_chars")}))
+            scores = pa.array(
+                self.scorer.score_batch(docs.column("text").to_pylist()), pa.float64()
+            )
+            scored.append(
+                pa.table({"id": docs.column("id"), "score": scores}, schema=schemas.SCORES)
+            )
+            ranked.append(
+                pa.table(
+                    {"score": scores, "id": docs.column("id"), "n_chars": docs.column("n_chars")}
+                )
+            )
         name = f"part-{index:05d}.parquet"
         if scored:
             io.write_parquet(pa.concat_tables(scored), staging / "scores" / self.cfg.scorer / name)
@@ -159,8 +181,11 @@ class SelectPart(beam.DoFn):
         if table.num_rows:
             io.write_parquet(table, Path(self.staging) / SELECTED_OUT / name)
         dropped = offset - table.num_rows
-        record_counts(self.staging, f"select-{index:05d}",
-                      {"kept": table.num_rows, "dropped": {reasons.BELOW_QUALITY_THRESHOLD: dropped}})
+        record_counts(
+            self.staging,
+            f"select-{index:05d}",
+            {"kept": table.num_rows, "dropped": {reasons.BELOW_QUALITY_THRESHOLD: dropped}},
+        )
 
 
 def passes(cut: dict, scores: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -213,52 +238,89 @@ def _beam_args(ctx: StageContext, workers: int) -> list[str]:
     return args
 
 
-def run(ctx: StageContext, cfg: ScoreConfig, inputs: list[str], upstream: list[str],
-        removed: dict[str, tuple[str, ...]] | None = None) -> dict:
+def run(
+    ctx: StageContext,
+    cfg: ScoreConfig,
+    inputs: list[str],
+    upstream: list[str],
+    removed: dict[str, tuple[str, ...]] | None = None,
+) -> dict:
     """Score `inputs` (documents parts, or raw files) and select; outputs under the run.
     `removed`: documents part -> removed-id parts to leave out (see pipelines.docsets)."""
     removed = removed or {}
     elements = [(i, path, removed.get(path, ())) for i, path in enumerate(sorted(inputs))]
     raw = not all(is_documents_table(p) for p in inputs)
     settings = ReaderSettings(batch_size=cfg.batch_size)
-    outputs = [f"scores/{cfg.scorer}"] + ([SELECTED_OUT] if cfg.rule else []) + ([REJECTS_OUT] if raw else [])
+    outputs = (
+        [f"scores/{cfg.scorer}"]
+        + ([SELECTED_OUT] if cfg.rule else [])
+        + ([REJECTS_OUT] if raw else [])
+    )
     # Scores depend on the model, label and inputs only: a new selection rule reuses them.
-    score_print = fingerprint(io.file_fingerprint(cfg.model), cfg.positive_label, cfg.scorer,
-                              [io.file_fingerprint(p) for p in inputs], upstream and ctx.stats(upstream[0]).get("fingerprint"))
+    score_print = fingerprint(
+        io.file_fingerprint(cfg.model),
+        cfg.positive_label,
+        cfg.scorer,
+        [io.file_fingerprint(p) for p in inputs],
+        upstream and ctx.stats(upstream[0]).get("fingerprint"),
+    )
     previous = ctx.stats(STAGE) if ctx.stats_path(STAGE).exists() else {}
-    reuse = (not raw and previous.get("score_fingerprint") == score_print
-             and (ctx.run_dir / "scores" / cfg.scorer).is_dir())
+    reuse = (
+        not raw
+        and previous.get("score_fingerprint") == score_print
+        and (ctx.run_dir / "scores" / cfg.scorer).is_dir()
+    )
 
     def body(staging: Path) -> dict:
         if reuse:
-            counts = _reuse_scores(ctx.run_dir / "scores" / cfg.scorer, staging, elements, cfg.scorer)
+            counts = _reuse_scores(
+                ctx.run_dir / "scores" / cfg.scorer, staging, elements, cfg.scorer
+            )
         else:
             # Load once here first: a missing or wrong label then fails as one clear line
             # (inside a Beam worker the error would come back wrapped in a traceback).
             FastTextScorer(cfg.model, cfg.positive_label)
             gc.collect()
             with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
-                (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
-                 | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings)))
+                (
+                    p
+                    | "Parts" >> beam.Create(elements)
+                    | "Reshuffle" >> beam.Reshuffle()
+                    | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings))
+                )
             counts = {"in": 0, "rejected": 0, **read_counts(staging)}
         counts.update(score_fingerprint=score_print, scores_reused=reuse)
         cut = compute_cut(cfg, staging / RANKED)
-        counts.update(kept=cut["documents"], dropped={}, selection=None, scores_summary=_summary(cut))
+        counts.update(
+            kept=cut["documents"], dropped={}, selection=None, scores_summary=_summary(cut)
+        )
         if cfg.rule:
             with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
-                (p | "Parts" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
-                 | "Select" >> beam.ParDo(SelectPart(cfg, str(staging), settings, cut)))
+                (
+                    p
+                    | "Parts" >> beam.Create(elements)
+                    | "Reshuffle" >> beam.Reshuffle()
+                    | "Select" >> beam.ParDo(SelectPart(cfg, str(staging), settings, cut))
+                )
             sel = read_counts(staging)
             counts["kept"] = sel.get("kept", 0)
-            counts["dropped"] = {reasons.BELOW_QUALITY_THRESHOLD: sel.get("dropped", {}).get(
-                reasons.BELOW_QUALITY_THRESHOLD, 0)}
-            counts["selection"] = {"rule": cfg.rule, "value": getattr(cfg, cfg.rule),
-                                   "threshold": cut["score"], "tie_last_id": cut["last_id"],
-                                   "kept_chars": _kept_chars(staging / SELECTED_OUT)}
+            counts["dropped"] = {
+                reasons.BELOW_QUALITY_THRESHOLD: sel.get("dropped", {}).get(
+                    reasons.BELOW_QUALITY_THRESHOLD, 0
+                )
+            }
+            counts["selection"] = {
+                "rule": cfg.rule,
+                "value": getattr(cfg, cfg.rule),
+                "threshold": cut["score"],
+                "tie_last_id": cut["last_id"],
+                "kept_chars": _kept_chars(staging / SELECTED_OUT),
+            }
         return counts
 
     config = {
-        "score": cfg.model_dump(), "inputs": [io.file_fingerprint(p) for p in inputs],
+        "score": cfg.model_dump(),
+        "inputs": [io.file_fingerprint(p) for p in inputs],
         "model_file": io.file_fingerprint(cfg.model),
     }
     return run_stage(ctx, STAGE, config, upstream, outputs, body)
@@ -277,9 +339,15 @@ def check(cfg: ScoreConfig) -> None:
 
 
 STAGE_DEF = Stage(
-    name=STAGE, config=ScoreConfig, run=run_on_docs, reads="documents", check=check,
-    writes=("scores/<scorer>", SELECTED_OUT), reasons=(reasons.BELOW_QUALITY_THRESHOLD,),
-    passes_on=lambda docs, cfg: DocSet(SELECTED_OUT) if cfg.rule else docs, optional=True,
+    name=STAGE,
+    config=ScoreConfig,
+    run=run_on_docs,
+    reads="documents",
+    check=check,
+    writes=("scores/<scorer>", SELECTED_OUT),
+    reasons=(reasons.BELOW_QUALITY_THRESHOLD,),
+    passes_on=lambda docs, cfg: DocSet(SELECTED_OUT) if cfg.rule else docs,
+    optional=True,
     description="fastText quality scoring + selection after dedup (needs a model)",
 )
 
@@ -301,8 +369,10 @@ def _reuse_scores(published: Path, staging: Path, elements, scorer: str) -> dict
             shutil.copyfile(src, dst)
         scores = pq.read_table(src)
         lengths = docsets.read_part(path, removed, ["n_chars"]).column("n_chars")
-        io.write_parquet(pa.table({"score": scores["score"], "id": scores["id"], "n_chars": lengths}),
-                         staging / RANKED / name)
+        io.write_parquet(
+            pa.table({"score": scores["score"], "id": scores["id"], "n_chars": lengths}),
+            staging / RANKED / name,
+        )
         n += scores.num_rows
     return {"in": n, "rejected": 0}
 
@@ -313,6 +383,8 @@ def _summary(cut: dict) -> dict:
 
 def _kept_chars(directory: Path) -> int:
     parts = list(io.iter_parts(directory))
-    return int(pc.sum(io.read_table(parts, columns=["n_chars"]).column("n_chars")).as_py() or 0) if parts else 0
-
-
+    return (
+        int(pc.sum(io.read_table(parts, columns=["n_chars"]).column("n_chars")).as_py() or 0)
+        if parts
+        else 0
+    )

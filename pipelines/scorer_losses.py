@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
+
 from thresher.pipelines import schemas
 
 
@@ -17,15 +18,29 @@ def _table(ids: pa.Array, n_chars: np.ndarray, per_model: dict[str, np.ndarray])
     tables = []
     for model, nll in per_model.items():
         nll = np.asarray(nll, dtype=np.float64)
-        tables.append(pa.table({
-            "id": ids, "model": pa.array([model] * len(ids), pa.string()), "nll_sum": nll,
-            "n_chars": n_chars, "bpc": nll / (np.maximum(n_chars, 1) * math.log(2)),
-        }, schema=schemas.LOSSES))
+        tables.append(
+            pa.table(
+                {
+                    "id": ids,
+                    "model": pa.array([model] * len(ids), pa.string()),
+                    "nll_sum": nll,
+                    "n_chars": n_chars,
+                    "bpc": nll / (np.maximum(n_chars, 1) * math.log(2)),
+                },
+                schema=schemas.LOSSES,
+            )
+        )
     return pa.concat_tables(tables)
 
 
-def charlm_losses(docs: pa.Table, train: pa.Table, target: pa.Table,
-                  orders: list[int], sizes: list[float], mixtures: int = 0) -> tuple[pa.Table, dict]:
+def charlm_losses(
+    docs: pa.Table,
+    train: pa.Table,
+    target: pa.Table,
+    orders: list[int],
+    sizes: list[float],
+    mixtures: int = 0,
+) -> tuple[pa.Table, dict]:
     """(losses of every char-LM member on `docs`, benchmark scores = -BPC on `target`).
 
     `mixtures` > 0: that many members trained on random mixtures of `train`'s sources
@@ -40,12 +55,15 @@ def charlm_losses(docs: pa.Table, train: pa.Table, target: pa.Table,
     texts = docs.column("text").to_pylist()
     per_model = {m.name: m.doc_nll(texts) for m in family}
     n_chars = docs.column("n_chars").to_numpy()
-    return (_table(docs.column("id"), n_chars, per_model),
-            benchmark_scores(family, target.column("text").to_pylist()))
+    return (
+        _table(docs.column("id"), n_chars, per_model),
+        benchmark_scores(family, target.column("text").to_pylist()),
+    )
 
 
-def hf_losses(docs: pa.Table, model_paths: list[str], batch_size: int = 8,
-              max_length: int | None = None) -> pa.Table:
+def hf_losses(
+    docs: pa.Table, model_paths: list[str], batch_size: int = 8, max_length: int | None = None
+) -> pa.Table:
     """Losses of local Hugging Face causal LMs, one model in memory at a time."""
     from thresher.scorers.hf_losses import HFCausalLM
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from thresher.pipelines import io
 from thresher.scorers import megatron
 from thresher.scorers.errors import InputError
@@ -20,8 +21,10 @@ def verify_set(directory: str | Path) -> tuple[list[dict], list[str]]:
     d = Path(directory)
     manifest = d / "manifest.parquet"
     if not manifest.is_file():
-        raise InputError(f"{d} has no manifest.parquet: pass a shard set directory "
-                         "(<out> of `thresher shards`, or <run>/shards/<name>)")
+        raise InputError(
+            f"{d} has no manifest.parquet: pass a shard set directory "
+            "(<out> of `thresher shards`, or <run>/shards/<name>)"
+        )
     rows, problems = [], []
     listed = io.read_table([manifest]).to_pylist()
     for m in listed:
@@ -31,7 +34,8 @@ def verify_set(directory: str | Path) -> tuple[list[dict], list[str]]:
             ix = megatron.read_index(prefix.with_suffix(".idx"))
             tokens = int(ix.lengths.astype(np.int64).sum())
             for what, got, want in (
-                ("documents", ix.sequence_count, m["documents"]), ("tokens", tokens, m["tokens"]),
+                ("documents", ix.sequence_count, m["documents"]),
+                ("tokens", tokens, m["tokens"]),
                 ("dtype", ix.dtype.name, m["dtype"]),
                 ("sha256", megatron.file_sha256(prefix.with_suffix(".bin")), m["sha256"]),
                 ("idx_sha256", megatron.file_sha256(prefix.with_suffix(".idx")), m["idx_sha256"]),
@@ -39,8 +43,16 @@ def verify_set(directory: str | Path) -> tuple[list[dict], list[str]]:
                 if got != want:
                     found.append(f"{what} is {got}, manifest says {want}")
         problems += [f"{m['shard']}: {p}" for p in found]
-        rows.append({"shard": m["shard"], "source": m["source"], "documents": m["documents"],
-                     "tokens": m["tokens"], "dtype": m["dtype"], "ok": not found})
+        rows.append(
+            {
+                "shard": m["shard"],
+                "source": m["source"],
+                "documents": m["documents"],
+                "tokens": m["tokens"],
+                "dtype": m["dtype"],
+                "ok": not found,
+            }
+        )
     names = {m["shard"] for m in listed}
     on_disk = {p.stem for p in d.glob("*.bin")} | {p.stem for p in d.glob("*.idx")}
     problems += [f"{s}: shard file not in the manifest" for s in sorted(on_disk - names)]
@@ -60,9 +72,14 @@ def describe(prefix: str | Path) -> dict:
     raw = shard.prefix.with_suffix(".idx").read_bytes()[: megatron.HEADER.size]
     magic, version, code, n_seq, n_doc = megatron.HEADER.unpack(raw)
     return {
-        "prefix": str(shard.prefix), "magic": repr(magic), "version": version,
-        "dtype_code": code, "dtype": ix.dtype.name, "sequence_count": n_seq,
-        "document_count": n_doc, "tokens": int(lengths.sum()),
+        "prefix": str(shard.prefix),
+        "magic": repr(magic),
+        "version": version,
+        "dtype_code": code,
+        "dtype": ix.dtype.name,
+        "sequence_count": n_seq,
+        "document_count": n_doc,
+        "tokens": int(lengths.sum()),
         "bin_bytes": shard.prefix.with_suffix(".bin").stat().st_size,
         "min_length": int(lengths.min()) if len(lengths) else 0,
         "max_length": int(lengths.max()) if len(lengths) else 0,
@@ -78,7 +95,9 @@ def tokenizer_of(prefix: str | Path) -> str | None:
     for stats in (d / "stats.json", d.parent.parent / "stats" / "shards.json"):
         if stats.is_file():
             path = (io.read_json(stats).get("config") or {}).get("tokenizer")
-            path = path or ((io.read_json(stats).get("config") or {}).get("shards") or {}).get("tokenizer")
+            path = path or ((io.read_json(stats).get("config") or {}).get("shards") or {}).get(
+                "tokenizer"
+            )
             if path and Path(path).is_file():
                 return path
     return None

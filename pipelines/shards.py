@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
+
 from thresher.pipelines import docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
 from thresher.pipelines.docsets import DocSet
@@ -37,10 +38,18 @@ from thresher.scorers.errors import ConfigError, UserError
 from thresher.scorers.text_tokenizers import TokenizerSpec, load_tokenizer
 
 STAGE = "shards"
-META = pa.schema([
-    ("source", pa.string()), ("id", pa.string()), ("key", pa.uint64()), ("tokens", pa.int64()),
-    ("spill", pa.string()), ("offset", pa.int64()), ("file", pa.uint64()), ("line", pa.int64()),
-])
+META = pa.schema(
+    [
+        ("source", pa.string()),
+        ("id", pa.string()),
+        ("key", pa.uint64()),
+        ("tokens", pa.int64()),
+        ("spill", pa.string()),
+        ("offset", pa.int64()),
+        ("file", pa.uint64()),
+        ("line", pa.int64()),
+    ]
+)
 
 
 class ShardsConfig(BaseModel):
@@ -49,23 +58,38 @@ class ShardsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokenizer: str = Field(..., description="local tokenizer.json (HF) or .tiktoken rank file")
-    name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                      description="shard set name: outputs go to shards/<name>/")
-    eos: str | None = Field("auto", description="EOS token name or id appended to every "
-                            "document; 'auto' finds a usual one; null for none")
+    name: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="shard set name: outputs go to shards/<name>/",
+    )
+    eos: str | None = Field(
+        "auto",
+        description="EOS token name or id appended to every "
+        "document; 'auto' finds a usual one; null for none",
+    )
     bos: str | None = Field(None, description="BOS token name or id put before every document")
-    dtype: Literal["auto", "uint16", "int32"] = Field("auto", description="token dtype; auto = "
-                                                      "uint16 below 65,500 ids (Megatron's rule)")
+    dtype: Literal["auto", "uint16", "int32"] = Field(
+        "auto", description="token dtype; auto = uint16 below 65,500 ids (Megatron's rule)"
+    )
     shard_tokens: int = Field(100_000_000, ge=1, description="target tokens per shard file")
     seed: int = Field(0, description="seed of the document order and of mixture sampling")
     mixture: str | None = Field(None, description="YAML/JSON of target token shares per source")
-    token_budget: int | None = Field(None, ge=1, description="total tokens to emit with a "
-                                     "mixture (default: the most possible without repeats)")
-    tolerance: float = Field(0.01, gt=0, le=1, description="max |achieved-target| per source "
-                             "as a fraction of the budget")
+    token_budget: int | None = Field(
+        None,
+        ge=1,
+        description="total tokens to emit with a "
+        "mixture (default: the most possible without repeats)",
+    )
+    tolerance: float = Field(
+        0.01, gt=0, le=1, description="max |achieved-target| per source as a fraction of the budget"
+    )
     batch_size: int = Field(1000, ge=1, le=100_000, description="documents per encode_batch")
-    fast_path: bool = Field(True, description="run byte-level BPE tokenizer.json with tiktoken "
-                            "(checked against HF on a sample first)")
+    fast_path: bool = Field(
+        True,
+        description="run byte-level BPE tokenizer.json with tiktoken "
+        "(checked against HF on a sample first)",
+    )
     verify_docs: int = Field(256, ge=0, description="documents the fast path is checked on")
 
     def spec(self, fast_path: bool | None = None) -> TokenizerSpec:
@@ -86,8 +110,15 @@ class Tokenize(beam.DoFn):
     """One input file -> spilled metadata tables (their paths are the output); tokens go
     to `<work>/_tokens/<file hash>-<line>.u32`."""
 
-    def __init__(self, spec: TokenizerSpec, settings: ReaderSettings | None, seed: int,
-                 work: str, batch_size: int, removed=None):
+    def __init__(
+        self,
+        spec: TokenizerSpec,
+        settings: ReaderSettings | None,
+        seed: int,
+        work: str,
+        batch_size: int,
+        removed=None,
+    ):
         self.spec, self.settings, self.seed, self.work = spec, settings, seed, work
         self.removed = removed or {}  # documents part -> removed-id parts (pipelines.docsets)
         self.batch_size = batch_size
@@ -100,8 +131,9 @@ class Tokenize(beam.DoFn):
             yield from RecordReader(self.settings).read_file(path)
             return
         row = 0  # a run's documents parts: already clean
-        for t in docsets.read_batches(path, self.removed.get(path, ()), self.batch_size,
-                                      ["id", "source", "text"]):
+        for t in docsets.read_batches(
+            path, self.removed.get(path, ()), self.batch_size, ["id", "source", "text"]
+        ):
             t = t.append_column("line", pa.array(np.arange(row, row + len(t)), pa.int64()))
             row += len(t)
             yield t, None, len(t)
@@ -113,8 +145,11 @@ class Tokenize(beam.DoFn):
             rejected += rejects.num_rows if rejects is not None else 0
             for start in range(0, docs.num_rows, self.batch_size):
                 yield spill(self._encode(path, docs.slice(start, self.batch_size)), self.work, 0)
-        record_counts(self.work, f"read-{xxhash.xxh64_hexdigest(path.encode())}",
-                      {"in": seen_all, "rejected": rejected})
+        record_counts(
+            self.work,
+            f"read-{xxhash.xxh64_hexdigest(path.encode())}",
+            {"in": seen_all, "rejected": rejected},
+        )
 
     def _encode(self, path: str, docs: pa.Table) -> pa.Table:
         texts = docs.column("text").to_pylist()
@@ -127,14 +162,20 @@ class Tokenize(beam.DoFn):
         os.replace(tmp, target)
         ids = docs.column("id").to_pylist()
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        return pa.table({
-            "source": docs.column("source"), "id": docs.column("id"),
-            "key": pa.array([doc_key(self.seed, i) for i in ids], pa.uint64()),
-            "tokens": lengths, "spill": [name] * len(ids), "offset": offsets,
-            # a hash, not the path: only a tie-break for repeated ids, and 8 bytes a row
-            "file": np.full(len(ids), xxhash.xxh64_intdigest(path.encode()), np.uint64),
-            "line": lines,
-        }, schema=META)
+        return pa.table(
+            {
+                "source": docs.column("source"),
+                "id": docs.column("id"),
+                "key": pa.array([doc_key(self.seed, i) for i in ids], pa.uint64()),
+                "tokens": lengths,
+                "spill": [name] * len(ids),
+                "offset": offsets,
+                # a hash, not the path: only a tie-break for repeated ids, and 8 bytes a row
+                "file": np.full(len(ids), xxhash.xxh64_intdigest(path.encode()), np.uint64),
+                "line": lines,
+            },
+            schema=META,
+        )
 
 
 def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int):
@@ -149,8 +190,15 @@ def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int
         keys[extra] = [doc_key(seed, ids[idx[j]], int(copy_no[j])) for j in extra.tolist()]
     t = meta.take(pa.array(idx)).append_column("copy", pa.array(copy_no, pa.int64()))
     t = t.append_column("order", pa.array(keys, pa.uint64()))
-    t = t.sort_by([("order", "ascending"), ("id", "ascending"), ("file", "ascending"),
-                   ("line", "ascending"), ("copy", "ascending")])
+    t = t.sort_by(
+        [
+            ("order", "ascending"),
+            ("id", "ascending"),
+            ("file", "ascending"),
+            ("line", "ascending"),
+            ("copy", "ascending"),
+        ]
+    )
     tokens = t.column("tokens").to_numpy()
     start = np.cumsum(tokens) - tokens
     shard_of = np.unique(start // shard_tokens, return_inverse=True)[1]
@@ -178,29 +226,49 @@ class Plan(beam.DoFn):
 
     def _plan(self, meta: pa.Table | None):
         meta = META.empty_table() if meta is None else meta
-        meta = meta.sort_by([("source", "ascending"), ("key", "ascending"), ("id", "ascending"),
-                             ("file", "ascending"), ("line", "ascending")])
-        by_source = {s: meta.filter(pc.equal(meta["source"], s))
-                     for s in sorted(set(meta.column("source").to_pylist()))}
+        meta = meta.sort_by(
+            [
+                ("source", "ascending"),
+                ("key", "ascending"),
+                ("id", "ascending"),
+                ("file", "ascending"),
+                ("line", "ascending"),
+            ]
+        )
+        by_source = {
+            s: meta.filter(pc.equal(meta["source"], s))
+            for s in sorted(set(meta.column("source").to_pylist()))
+        }
         names = {}
         for s in by_source:
             if names.setdefault(safe_name(s), s) != s:
-                raise ConfigError(f"sources '{s}' and '{names[safe_name(s)]}' map to the same "
-                                  "shard file name: rename one")
+                raise ConfigError(
+                    f"sources '{s}' and '{names[safe_name(s)]}' map to the same "
+                    "shard file name: rename one"
+                )
         copies = {s: np.ones(t.num_rows, np.int64) for s, t in by_source.items()}
         mixture = []
         if self.shares is not None:
-            plans = blend.plan_mixture({s: t.column("tokens").to_numpy() for s, t in by_source.items()},
-                                       self.shares, self.cfg.token_budget)
+            plans = blend.plan_mixture(
+                {s: t.column("tokens").to_numpy() for s, t in by_source.items()},
+                self.shares,
+                self.cfg.token_budget,
+            )
             copies = {s: p.copies(by_source[s].num_rows) for s, p in plans.items()}
             mixture = blend.achieved_table(plans, self.shares)
             _check_tolerance(mixture, self.cfg)
         io.write_json({"mixture": mixture}, Path(self.staging) / "_mixture.json")
         kept = sum(int((c > 0).sum()) for c in copies.values())
         emitted = sum(int(c.sum()) for c in copies.values())
-        record_counts(self.staging, "plan", {
-            "kept": kept, "dropped": {reasons.MIXTURE_DOWNSAMPLED: meta.num_rows - kept},
-            "repeated_copies": emitted - kept})
+        record_counts(
+            self.staging,
+            "plan",
+            {
+                "kept": kept,
+                "dropped": {reasons.MIXTURE_DOWNSAMPLED: meta.num_rows - kept},
+                "repeated_copies": emitted - kept,
+            },
+        )
         for s, t in by_source.items():
             for n, rows in plan_source(t, copies[s], self.cfg.seed, self.cfg.shard_tokens):
                 # the document list travels as a file: Beam carries only its path
@@ -215,7 +283,8 @@ def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
             raise ConfigError(
                 f"mixture: source '{r['source']}' gets {r['achieved_tokens']:,} tokens for a target "
                 f"of {r['target_tokens']:,}, outside tolerance {cfg.tolerance}: its documents are "
-                "too long for this budget; raise --token-budget or the tolerance")
+                "too long for this budget; raise --token-budget or the tolerance"
+            )
 
 
 class WriteShard(beam.DoFn):
@@ -236,11 +305,15 @@ class WriteShard(beam.DoFn):
         shard, source, spilled = job
         with unspilled([spilled]) as rows:
             # the manifest row travels as a file, like the counts (no combiner needed)
-            io.write_json(self._write(shard, source, rows), Path(self.work) / "_rows" / f"{shard}.json")
+            io.write_json(
+                self._write(shard, source, rows), Path(self.work) / "_rows" / f"{shard}.json"
+            )
 
     def _write(self, shard: str, source: str, rows: pa.Table) -> dict:
         h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
-        for i, c, n in zip(*(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True):
+        for i, c, n in zip(
+            *(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True
+        ):
             h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
         row = {"shard": shard, "source": source, "dtype": self.dtype, "fingerprint": h.hexdigest()}
         prefix = Path(self.dest) / shard
@@ -249,8 +322,9 @@ class WriteShard(beam.DoFn):
         writer = megatron.ShardWriter(prefix, self.dtype)
         files: dict[str, object] = {}  # a few open spill files; reads are by offset, not whole
         try:
-            for name, off, n in zip(*(rows.column(k).to_pylist()
-                                      for k in ("spill", "offset", "tokens")), strict=True):
+            for name, off, n in zip(
+                *(rows.column(k).to_pylist() for k in ("spill", "offset", "tokens")), strict=True
+            ):
                 if name not in files:
                     if len(files) >= 64:
                         files.pop(next(iter(files))).close()
@@ -262,8 +336,12 @@ class WriteShard(beam.DoFn):
             for f in files.values():
                 f.close()
         info = writer.close()
-        return {**row, **info, "bin_bytes": info["tokens"] * np.dtype(self.dtype).itemsize,
-                "reused": False}
+        return {
+            **row,
+            **info,
+            "bin_bytes": info["tokens"] * np.dtype(self.dtype).itemsize,
+            "reused": False,
+        }
 
     def _reuse(self, shard: str, print_: str, prefix: Path) -> bool:
         old = self.old.get(shard)
@@ -275,8 +353,10 @@ class WriteShard(beam.DoFn):
         if src.with_suffix(".bin").stat().st_size != old["bin_bytes"]:
             return False
         # a damaged shard in a copied or edited set must not be linked into the new one
-        if (megatron.file_sha256(src.with_suffix(".bin")) != old["sha256"]
-                or megatron.file_sha256(src.with_suffix(".idx")) != old["idx_sha256"]):
+        if (
+            megatron.file_sha256(src.with_suffix(".bin")) != old["sha256"]
+            or megatron.file_sha256(src.with_suffix(".idx")) != old["idx_sha256"]
+        ):
             return False
         prefix.parent.mkdir(parents=True, exist_ok=True)
         for suffix in (".bin", ".idx"):
@@ -287,14 +367,27 @@ class WriteShard(beam.DoFn):
         return True
 
 
-def build(p, files, cfg, shares, spec, settings, work: Path, dest: Path, previous, dtype, print_,
-          removed=None):
+def build(
+    p,
+    files,
+    cfg,
+    shares,
+    spec,
+    settings,
+    work: Path,
+    dest: Path,
+    previous,
+    dtype,
+    print_,
+    removed=None,
+):
     prev = str(previous) if previous else None
     return (
         p
         | "Files" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "Tokenize" >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size, removed))
+        | "Tokenize"
+        >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size, removed))
         | "OneKey" >> beam.Map(lambda path: (0, path))
         | "Gather" >> beam.GroupByKey()
         | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work)))
@@ -321,7 +414,7 @@ def _sample_texts(files: list[str], settings: ReaderSettings | None, n: int) -> 
         for text in got:
             if len(texts) >= n or sum(map(len, texts)) >= SAMPLE_CHARS:
                 return texts
-            texts.append(text[:SAMPLE_CHARS // 8])
+            texts.append(text[: SAMPLE_CHARS // 8])
     return texts
 
 
@@ -337,22 +430,37 @@ def prepare(cfg: ShardsConfig, files: list[str], settings: ReaderSettings | None
         bad = tok.agrees_on(_sample_texts(files, settings, cfg.verify_docs))
         if bad is not None:
             fast, note = False, f"hf (fast path disagreed on sample document {bad})"
-    info = {"tokenizer": tok.kind if fast or tok.kind == "tiktoken" else note,
-            "vocab_size": tok.vocab_size, "eos_id": tok.eos_id, "bos_id": tok.bos_id,
-            "tokenizer_sha256": megatron.file_sha256(cfg.tokenizer)}
+    info = {
+        "tokenizer": tok.kind if fast or tok.kind == "tiktoken" else note,
+        "vocab_size": tok.vocab_size,
+        "eos_id": tok.eos_id,
+        "bos_id": tok.bos_id,
+        "tokenizer_sha256": megatron.file_sha256(cfg.tokenizer),
+    }
     return cfg.spec(fast_path=fast), dtype, shares, info
 
 
 def output_print(cfg: ShardsConfig, dtype, shares, info) -> str:
     """What shard bytes depend on (not batch size, not the fast path: both exact)."""
-    settings = cfg.model_dump(exclude={"batch_size", "fast_path", "verify_docs", "tokenizer",
-                                       "mixture", "name"})
-    return fingerprint(settings, dtype.name, shares, info["tokenizer_sha256"], info["eos_id"],
-                       info["bos_id"])
+    settings = cfg.model_dump(
+        exclude={"batch_size", "fast_path", "verify_docs", "tokenizer", "mixture", "name"}
+    )
+    return fingerprint(
+        settings, dtype.name, shares, info["tokenizer_sha256"], info["eos_id"], info["bos_id"]
+    )
 
 
-def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, work: Path,
-                    raw_inputs: bool, prepared: tuple | None = None, removed=None) -> dict:
+def build_shard_set(
+    files,
+    cfg,
+    dest: Path,
+    previous: Path | None,
+    beam_args,
+    work: Path,
+    raw_inputs: bool,
+    prepared: tuple | None = None,
+    removed=None,
+) -> dict:
     """Write one shard set into the empty directory `dest`; returns the stage counts."""
     settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
     spec, dtype, shares, info = prepared or prepare(cfg, files, settings)
@@ -374,10 +482,16 @@ def build_shard_set(files, cfg, dest: Path, previous: Path | None, beam_args, wo
     for key in ("in", "kept", "rejected", "repeated_copies"):
         counts.setdefault(key, 0)
     counts.setdefault("dropped", {reasons.MIXTURE_DOWNSAMPLED: 0})
-    return {**counts, **info, "dtype": dtype.name, "shards": len(rows), "mixture": mixture,
-            "tokens": int(sum(r["tokens"] for r in rows)),
-            "emitted_documents": int(sum(r["documents"] for r in rows)),
-            "reused_shards": sum(bool(r.get("reused")) for r in rows)}
+    return {
+        **counts,
+        **info,
+        "dtype": dtype.name,
+        "shards": len(rows),
+        "mixture": mixture,
+        "tokens": int(sum(r["tokens"] for r in rows)),
+        "emitted_documents": int(sum(r["documents"] for r in rows)),
+        "reused_shards": sum(bool(r.get("reused")) for r in rows),
+    }
 
 
 def write_blend(rows: list[dict], dest: Path) -> None:
@@ -395,10 +509,14 @@ def write_blend(rows: list[dict], dest: Path) -> None:
         s["prefixes"].append(r["shard"])
     for s in sources.values():
         s["share"] = round(s["tokens"] / total, 10)
-    io.write_json({"format": "megatron-blend", "weights": weights, "prefixes": prefixes,
-                   "sources": sources}, dest / "blend.json")
-    io.write_text("".join(f"{w:.10f} {p}\n" for w, p in zip(weights, prefixes, strict=True)),
-                  dest / "blend.txt")
+    io.write_json(
+        {"format": "megatron-blend", "weights": weights, "prefixes": prefixes, "sources": sources},
+        dest / "blend.json",
+    )
+    io.write_text(
+        "".join(f"{w:.10f} {p}\n" for w, p in zip(weights, prefixes, strict=True)),
+        dest / "blend.txt",
+    )
 
 
 def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str) -> dict:
@@ -408,13 +526,24 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
     out = f"shards/{cfg.name}"
 
     def body(staging: Path) -> dict:
-        return build_shard_set(files, cfg, staging / out, ctx.run_dir / out, ctx.beam_args,
-                               staging / "_work", raw_inputs=False,
-                               removed=docs.removed_map(ctx.run_dir))
+        return build_shard_set(
+            files,
+            cfg,
+            staging / out,
+            ctx.run_dir / out,
+            ctx.beam_args,
+            staging / "_work",
+            raw_inputs=False,
+            removed=docs.removed_map(ctx.run_dir),
+        )
 
     _, _, shares, info = prepare(cfg, [], None)  # fails fast on a bad tokenizer or mixture
-    config = {"shards": cfg.model_dump(), "input": str(docs),
-              "tokenizer_sha256": info.get("tokenizer_sha256"), "shares": shares}
+    config = {
+        "shards": cfg.model_dump(),
+        "input": str(docs),
+        "tokenizer_sha256": info.get("tokenizer_sha256"),
+        "shares": shares,
+    }
     return run_stage(ctx, STAGE, config, [upstream], [out], body)
 
 
@@ -424,7 +553,11 @@ def check(cfg: ShardsConfig) -> None:
 
 
 STAGE_DEF = Stage(
-    name=STAGE, config=ShardsConfig, run=run, reads="documents", writes=("shards/<name>",),
+    name=STAGE,
+    config=ShardsConfig,
+    run=run,
+    reads="documents",
+    writes=("shards/<name>",),
     check=check,
     reasons=(reasons.MIXTURE_DOWNSAMPLED,),
     optional=True,
@@ -443,11 +576,14 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     files = io.expand_inputs(inputs)
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()) and not (out / "manifest.parquet").exists():
-        raise ConfigError(f"--out {out} exists and is not a shard set: choose a new or empty directory")
+        raise ConfigError(
+            f"--out {out} exists and is not a shard set: choose a new or empty directory"
+        )
     prepared = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
     _, dtype, shares, info = prepared
-    print_ = fingerprint(output_print(cfg, dtype, shares, info),
-                         [io.file_fingerprint(f) for f in files])
+    print_ = fingerprint(
+        output_print(cfg, dtype, shares, info), [io.file_fingerprint(f) for f in files]
+    )
     stats_path = out / "stats.json"
     if stats_path.exists() and (out / "manifest.parquet").exists():
         old = io.read_json(stats_path)
@@ -457,11 +593,25 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     tmp, work = out.with_name(f".tmp-{tag}-{out.name}"), out.with_name(f".work-{tag}-{out.name}")
     started = time.time()
     try:
-        counts = build_shard_set(files, cfg, tmp, out if out.is_dir() else None, list(beam_args),
-                                 work, raw_inputs=True, prepared=prepared)
+        counts = build_shard_set(
+            files,
+            cfg,
+            tmp,
+            out if out.is_dir() else None,
+            list(beam_args),
+            work,
+            raw_inputs=True,
+            prepared=prepared,
+        )
         check_accounting(STAGE, counts)
-        stats = {"stage": STAGE, **counts, "seconds": round(time.time() - started, 3),
-                 "fingerprint": print_, "config": cfg.model_dump(), "files": len(files)}
+        stats = {
+            "stage": STAGE,
+            **counts,
+            "seconds": round(time.time() - started, 3),
+            "fingerprint": print_,
+            "config": cfg.model_dump(),
+            "files": len(files),
+        }
         io.write_json(stats, tmp / "stats.json")
         old_dir = out.with_name(f".old-{tag}-{out.name}")
         if out.exists():

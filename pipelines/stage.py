@@ -203,9 +203,14 @@ def verify_run(run_dir: Path, full: bool = True) -> list[dict]:
         stats = io.read_json(path)
         recorded = stats.get("outputs")
         found = outputs.problems(Path(run_dir), stats.get("published", []), recorded, full)
-        rows.append({"stage": stats.get("stage", path.stem), "files": len(recorded or {}),
-                     "bytes": sum(e["bytes"] for e in (recorded or {}).values()),
-                     "problems": found})
+        rows.append(
+            {
+                "stage": stats.get("stage", path.stem),
+                "files": len(recorded or {}),
+                "bytes": sum(e["bytes"] for e in (recorded or {}).values()),
+                "problems": found,
+            }
+        )
     return rows
 
 

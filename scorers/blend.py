@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from thresher.scorers.errors import ConfigError, InputError
 
 SHARE_KEYS = ("proportions", "weights", "shares", "mixture")

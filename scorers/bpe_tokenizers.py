@@ -49,16 +49,28 @@ PATTERNS = {
 }
 # HF's ByteLevel pre-tokenizer regex (GPT-2's, as HF writes it): what a byte-level
 # tokenizer.json splits by, and the default for rank files of unknown origin.
-HF_BYTE_LEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+HF_BYTE_LEVEL_PATTERN = (
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
 # Known rank-file names -> pattern (r50k/p50k share GPT-2's regex).
-KNOWN_FILES = {"cl100k_base": "cl100k", "o200k_base": "o200k", "o200k_harmony": "o200k",
-               "r50k_base": "gpt2", "p50k_base": "gpt2", "p50k_edit": "gpt2", "gpt2": "gpt2"}
+KNOWN_FILES = {
+    "cl100k_base": "cl100k",
+    "o200k_base": "o200k",
+    "o200k_harmony": "o200k",
+    "r50k_base": "gpt2",
+    "p50k_base": "gpt2",
+    "p50k_edit": "gpt2",
+    "gpt2": "gpt2",
+}
 
 
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible byte -> printable character map (the byte-level alphabet)."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-            *range(ord("®"), ord("ÿ") + 1)]
+    keep = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     table, extra = {}, 0
     for b in range(256):
         if b in keep:
@@ -138,7 +150,7 @@ class BPESpec:
         """The token a merge produces (the continuation prefix is not repeated inside)."""
         p = self.continuing_subword_prefix
         if p and right.startswith(p):
-            right = right[len(p):]
+            right = right[len(p) :]
         return left + right
 
 
@@ -149,9 +161,17 @@ def _from_json(key: str, obj):
     # tokenizers has no public from_json on these classes; a minimal Tokenizer carries them.
     from tokenizers import Tokenizer
 
-    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
-           "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None,
-           "model": {"type": "BPE", "vocab": {}, "merges": []}}
+    tok = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": None,
+        "model": {"type": "BPE", "vocab": {}, "merges": []},
+    }
     tok[key] = obj
     built = Tokenizer.from_str(json.dumps(tok))
     return getattr(built, key)
@@ -190,7 +210,8 @@ def load_hf_json(path: str) -> BPESpec:
         )
     pre = cfg.get("pre_tokenizer")
     return BPESpec(
-        kind="hf-json", path=str(path),
+        kind="hf-json",
+        path=str(path),
         merges=[_split_merge(m) for m in model.get("merges", [])],
         byte_level=_has_byte_level(pre),
         pretokenizer_json=_pipeline_json(cfg.get("normalizer"), pre),
@@ -201,11 +222,23 @@ def load_hf_json(path: str) -> BPESpec:
 
 def _byte_level_regex(pattern: str) -> dict:
     """Split by a tiktoken-style regex, then map bytes to the byte-level alphabet."""
-    return {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
-        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
-         "use_regex": False},
-    ]}
+    return {
+        "type": "Sequence",
+        "pretokenizers": [
+            {
+                "type": "Split",
+                "pattern": {"Regex": pattern},
+                "behavior": "Isolated",
+                "invert": False,
+            },
+            {
+                "type": "ByteLevel",
+                "add_prefix_space": False,
+                "trim_offsets": False,
+                "use_regex": False,
+            },
+        ],
+    }
 
 
 def load_merges_file(path: str, pattern: str | None = None) -> BPESpec:
@@ -218,11 +251,19 @@ def load_merges_file(path: str, pattern: str | None = None) -> BPESpec:
                 continue
             parts = line.split(" ")
             if len(parts) != 2:
-                raise InputError(f"{path}: line '{line[:40]}' is not 'left right'; not a merges file")
+                raise InputError(
+                    f"{path}: line '{line[:40]}' is not 'left right'; not a merges file"
+                )
             merges.append((parts[0], parts[1]))
-    return BPESpec(kind="merges-file", path=str(path), merges=merges, byte_level=True,
-                   pretokenizer_json=_pipeline_json(None, _byte_level_regex(resolve_pattern(
-                       pattern or "gpt2"))))
+    return BPESpec(
+        kind="merges-file",
+        path=str(path),
+        merges=merges,
+        byte_level=True,
+        pretokenizer_json=_pipeline_json(
+            None, _byte_level_regex(resolve_pattern(pattern or "gpt2"))
+        ),
+    )
 
 
 def infer_pattern(path: str) -> str | None:
@@ -254,8 +295,10 @@ def read_tiktoken_ranks(path: str | Path) -> dict[bytes, int]:
                 token, rank = line.split()
                 ranks[base64.b64decode(token, validate=True)] = int(rank)
             except ValueError:
-                raise InputError(f"{path}:{n}: expected '<base64 token> <rank>': not a tiktoken "
-                                 "rank file (HF tokenizers must be a .json file)") from None
+                raise InputError(
+                    f"{path}:{n}: expected '<base64 token> <rank>': not a tiktoken "
+                    "rank file (HF tokenizers must be a .json file)"
+                ) from None
     if not ranks:
         raise InputError(f"{path} is empty: not a tiktoken rank file")
     return ranks
@@ -268,7 +311,7 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
         if len(token) < 2:
             continue
-        parts = [token[i:i + 1] for i in range(len(token))]
+        parts = [token[i : i + 1] for i in range(len(token))]
         while len(parts) > 2:
             best, at = None, -1
             for i in range(len(parts) - 1):
@@ -277,9 +320,11 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
                     best, at = r, i
             if best is None:
                 break
-            parts[at:at + 2] = [parts[at] + parts[at + 1]]
+            parts[at : at + 2] = [parts[at] + parts[at + 1]]
         if len(parts) != 2:
-            raise InputError(f"token of rank {rank} cannot be built from lower ranks: not a BPE rank file")
+            raise InputError(
+                f"token of rank {rank} cannot be built from lower ranks: not a BPE rank file"
+            )
         merges.append((parts[0], parts[1]))
     return merges
 
@@ -287,8 +332,10 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
 def load_tiktoken(path: str, pattern: str | None = None) -> BPESpec:
     merges = merges_from_ranks(read_tiktoken_ranks(path))
     return BPESpec(
-        kind="tiktoken", path=str(path),
-        merges=[(to_byte_chars(a), to_byte_chars(b)) for a, b in merges], byte_level=True,
+        kind="tiktoken",
+        path=str(path),
+        merges=[(to_byte_chars(a), to_byte_chars(b)) for a, b in merges],
+        byte_level=True,
         pretokenizer_json=_pipeline_json(None, _byte_level_regex(resolve_pattern(pattern, path))),
     )
 

@@ -112,8 +112,14 @@ class CharNgramLM:
             n1, n2 = np.sum(pair_count == 1), np.sum(pair_count == 2)
             discount = float(np.clip(n1 / (n1 + 2 * n2), 0.1, 0.95)) if n1 + n2 else 0.5
             self.tables.append(
-                _OrderTable(ctx_keys, ctx_total, _lookup(type_keys, ctx_types, ctx_keys),
-                            pair_keys, pair_count, discount)
+                _OrderTable(
+                    ctx_keys,
+                    ctx_total,
+                    _lookup(type_keys, ctx_types, ctx_keys),
+                    pair_keys,
+                    pair_count,
+                    discount,
+                )
             )
         return self
 
@@ -150,8 +156,10 @@ class CharNgramLM:
 
 
 def train_family(
-    texts: Sequence[str], orders: Sequence[int] = (1, 2, 3, 4, 5),
-    sizes: Sequence[float] = (1.0,), seed: int = 0,
+    texts: Sequence[str],
+    orders: Sequence[int] = (1, 2, 3, 4, 5),
+    sizes: Sequence[float] = (1.0,),
+    seed: int = 0,
 ) -> list[CharNgramLM]:
     """One model per (order, size): size is the fraction of `texts` (a fixed random order
     of documents, nested: a larger size sees everything a smaller one saw)."""
@@ -172,8 +180,12 @@ def benchmark_scores(family: Sequence[CharNgramLM], target_texts: Sequence[str])
 
 
 def train_mixture_family(
-    texts: Sequence[str], groups: Sequence[str], members: int = 8, order: int = 5,
-    seed: int = 0, alpha: float = 1.0,
+    texts: Sequence[str],
+    groups: Sequence[str],
+    members: int = 8,
+    order: int = 5,
+    seed: int = 0,
+    alpha: float = 1.0,
 ) -> list[CharNgramLM]:
     """Members of one order trained on different data mixtures of the same pool.
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from thresher.scorers.errors import InputError, UserError
 
 
@@ -55,7 +56,9 @@ class FastTextScorer:
     """`score_batch(texts)` -> numpy float64 array of P(positive_label), one per text."""
 
     def __init__(
-        self, model_path: str | os.PathLike, positive_label: str = "__label__1",
+        self,
+        model_path: str | os.PathLike,
+        positive_label: str = "__label__1",
         name: str | None = None,
     ):
         self._attach(load_fasttext(model_path), positive_label, str(model_path))
@@ -96,7 +99,8 @@ class FastTextScorer:
         pos = self.positive_label
         out = np.fromiter(
             (_prob_of(pos, lab, pr) for lab, pr in zip(labels, probs, strict=True)),
-            dtype=np.float64, count=len(texts),
+            dtype=np.float64,
+            count=len(texts),
         )
         # fastText reports exp(log(p + 1e-5)): take the epsilon back off, so P is in [0, 1].
         return np.clip(out - 1e-5, 0.0, 1.0)

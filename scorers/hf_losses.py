@@ -30,17 +30,30 @@ def _imports():
 class HFCausalLM:
     """A local causal LM (a directory with config + weights + tokenizer)."""
 
-    def __init__(self, path: str, name: str | None = None, device: str | None = None,
-                 max_length: int | None = None, model=None, tokenizer=None):
+    def __init__(
+        self,
+        path: str,
+        name: str | None = None,
+        device: str | None = None,
+        max_length: int | None = None,
+        model=None,
+        tokenizer=None,
+    ):
         torch, transformers = _imports()
         self.torch = torch
         self.name = name or str(path).rstrip("/").rsplit("/", 1)[-1]
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            self.tokenizer = tokenizer or transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.model = model or transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+            self.tokenizer = tokenizer or transformers.AutoTokenizer.from_pretrained(
+                path, local_files_only=True
+            )
+            self.model = model or transformers.AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True
+            )
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load a causal LM from {path}: {' '.join(str(exc).split())[:300]}") from None
+            raise InputError(
+                f"cannot load a causal LM from {path}: {' '.join(str(exc).split())[:300]}"
+            ) from None
         self.model.to(self.device).eval()
         positions = getattr(self.model.config, "max_position_embeddings", None) or 1024
         self.max_length = max_length or min(positions, 2048)
@@ -80,8 +93,9 @@ class HFCausalLM:
                 for i, (_, w, _) in enumerate(batch):
                     ids[i, : len(w)] = torch.tensor(w)
                     mask[i, : len(w)] = 1
-                logits = self.model(input_ids=ids.to(self.device),
-                                    attention_mask=mask.to(self.device)).logits.float()
+                logits = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+                ).logits.float()
                 logp = torch.log_softmax(logits[:, :-1], dim=-1)
                 target = ids[:, 1:].to(self.device)
                 nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)

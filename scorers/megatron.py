@@ -23,14 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from thresher.scorers.errors import ConfigError, InputError
 
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1
 HEADER = struct.Struct("<9sQBQQ")  # magic, version, dtype code, sequences, documents + 1
 DTYPE_CODES = {
-    1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32,
-    5: np.int64, 6: np.float64, 7: np.float32, 8: np.uint16,
+    1: np.uint8,
+    2: np.int8,
+    3: np.int16,
+    4: np.int32,
+    5: np.int64,
+    6: np.float64,
+    7: np.float32,
+    8: np.uint16,
 }
 CODE_OF = {np.dtype(t).name: code for code, t in DTYPE_CODES.items()}
 TOKEN_DTYPES = ("uint16", "int32")  # what a token shard may use
@@ -48,7 +55,9 @@ def choose_dtype(vocab_size: int, requested: str = "auto") -> np.dtype:
     if requested == "auto":
         return np.dtype(np.uint16 if vocab_size < UINT16_VOCAB_LIMIT else np.int32)
     if requested not in TOKEN_DTYPES:
-        raise ConfigError(f"token dtype '{requested}' is not one of auto, {', '.join(TOKEN_DTYPES)}")
+        raise ConfigError(
+            f"token dtype '{requested}' is not one of auto, {', '.join(TOKEN_DTYPES)}"
+        )
     dtype = np.dtype(requested)
     if vocab_size - 1 > np.iinfo(dtype).max:
         raise ConfigError(
@@ -122,12 +131,14 @@ def index_bytes(dtype: np.dtype, lengths: np.ndarray) -> bytes:
         np.cumsum(lengths[:-1].astype(np.int64) * dtype.itemsize, out=pointers[1:])
     doc_index = np.arange(n + 1, dtype=np.int64)
     header = HEADER.pack(MAGIC, VERSION, CODE_OF[dtype.name], n, n + 1)
-    return b"".join([
-        header,
-        lengths.astype("<i4").tobytes(),
-        pointers.astype("<i8").tobytes(),
-        doc_index.astype("<i8").tobytes(),
-    ])
+    return b"".join(
+        [
+            header,
+            lengths.astype("<i4").tobytes(),
+            pointers.astype("<i8").tobytes(),
+            doc_index.astype("<i8").tobytes(),
+        ]
+    )
 
 
 @dataclass
@@ -179,7 +190,8 @@ class Shard:
         size = bin_path.stat().st_size
         self.tokens = (
             np.memmap(bin_path, dtype=self.index.dtype, mode="r")
-            if size else np.zeros(0, self.index.dtype)
+            if size
+            else np.zeros(0, self.index.dtype)
         )
 
     def __len__(self) -> int:
@@ -207,12 +219,16 @@ def check_shard(prefix: str | os.PathLike) -> list[str]:
         problems.append("document_indices not increasing")
     if np.any(ix.lengths < 0):
         problems.append("negative sequence length")
-    expected = np.concatenate([[0], np.cumsum(ix.lengths.astype(np.int64))[:-1]]) * ix.dtype.itemsize
+    expected = (
+        np.concatenate([[0], np.cumsum(ix.lengths.astype(np.int64))[:-1]]) * ix.dtype.itemsize
+    )
     if ix.sequence_count and not np.array_equal(ix.pointers, expected):
         problems.append("sequence_pointers are not the running byte offsets of the lengths")
     bin_bytes = int(ix.lengths.astype(np.int64).sum()) * ix.dtype.itemsize
     if bin_bytes != len(shard.tokens) * ix.dtype.itemsize:
-        problems.append(f".bin holds {len(shard.tokens)} tokens, index says {bin_bytes // ix.dtype.itemsize}")
+        problems.append(
+            f".bin holds {len(shard.tokens)} tokens, index says {bin_bytes // ix.dtype.itemsize}"
+        )
     return problems
 
 

@@ -95,7 +95,7 @@ def merge_word(seq: list[int], a: int, b: int, z: int, v: int):
     starts = sorted({j for i in occ for j in (i - 1, i, i + 1) if 0 <= j < n - 1})
     removed = [seq[j] * v + seq[j + 1] for j in starts]
     for i in reversed(occ):
-        seq[i:i + 2] = [z]
+        seq[i : i + 2] = [z]
     m = len(seq)
     new_pos = [i - k for k, i in enumerate(occ)]
     starts = sorted({j for q in new_pos for j in (q - 1, q) if 0 <= j < m - 1})
@@ -103,8 +103,9 @@ def merge_word(seq: list[int], a: int, b: int, z: int, v: int):
     return removed, added
 
 
-def replay(words: list[list[int]], counts, merge_ids: list[tuple[int, int, int]],
-           n_symbols: int) -> Replay:
+def replay(
+    words: list[list[int]], counts, merge_ids: list[tuple[int, int, int]], n_symbols: int
+) -> Replay:
     """Apply merges [(a, b, z), ...] in order to `words` (modified in place).
 
     >>> r = replay([[0, 1, 0, 1]], [3], [(0, 1, 2)], n_symbols=4)
@@ -156,8 +157,9 @@ def replay(words: list[list[int]], counts, merge_ids: list[tuple[int, int, int]]
     )
 
 
-def replay_pretokens(pretokens: list[str], counts, merges: list[tuple[str, str]], spec,
-                     table: SymbolTable) -> Replay:
+def replay_pretokens(
+    pretokens: list[str], counts, merges: list[tuple[str, str]], spec, table: SymbolTable
+) -> Replay:
     """Split pretokens into initial symbols and replay `merges` (strings) over them.
 
     `spec` supplies `initial_symbols(pretoken)` and `merged(a, b)` (a `BPESpec`).

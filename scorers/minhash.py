@@ -34,9 +34,18 @@ _MARK = "\x1e"  # separates documents in a joined batch; never a token character
 # character classes (bit flags) in the code-point table
 _WORD, _SPACE, _COMBINING, _DIGIT, _NOSPACE = 1, 2, 4, 8, 16
 _NOSPACE_RANGES = (  # scripts written without spaces between words
-    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x2E80, 0x2FDF),
-    (0x3005, 0x3007), (0x3040, 0x30FF), (0x31F0, 0x31FF), (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF66, 0xFF9F), (0x20000, 0x3FFFF),
+    (0x0E00, 0x0EFF),
+    (0x1000, 0x109F),
+    (0x1780, 0x17FF),
+    (0x2E80, 0x2FDF),
+    (0x3005, 0x3007),
+    (0x3040, 0x30FF),
+    (0x31F0, 0x31FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),
+    (0x20000, 0x3FFFF),
 )
 _U64 = np.uint64
 _P_CHAR = _U64(0x100000001B3)  # odd base of the token prefix hash
@@ -191,7 +200,10 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signatures(
-    hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, seed: int = 1,
+    hashes: np.ndarray,
+    offsets: np.ndarray,
+    num_perm: int = 128,
+    seed: int = 1,
     chunk: int = 8192,
 ) -> np.ndarray:
     """MinHash signatures (n_docs x num_perm, uint32) of every document's shingle hashes.

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+
 from thresher.scorers.errors import ConfigError
 
 
@@ -35,8 +36,9 @@ class Split:
     count: list[str]
 
     @staticmethod
-    def of(texts: list[str], train_fraction: float = 0.5, seed: int = 0,
-           chunk_bytes: int = 1000) -> Split:
+    def of(
+        texts: list[str], train_fraction: float = 0.5, seed: int = 0, chunk_bytes: int = 1000
+    ) -> Split:
         chunks = [c for t in texts for c in chunk_text(t, chunk_bytes)]
         random.Random(seed).shuffle(chunks)
         k = round(len(chunks) * train_fraction)
@@ -82,8 +84,11 @@ def train_byte_level_bpe(texts: list[str], vocab_size: int, path) -> None:
         raise ConfigError(f"--vocab {vocab_size} must exceed the 256 byte symbols")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
     tok.save(str(path))
 

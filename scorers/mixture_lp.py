@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from thresher.scorers.merge_replay import Replay
 
 
@@ -155,7 +156,7 @@ def range_argmin(x: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
     k = 1
     while 2 * k <= len(x):
         prev = idx[-1]
-        a, b = prev[: len(x) - 2 * k + 1], prev[k: len(x) - k + 1]
+        a, b = prev[: len(x) - 2 * k + 1], prev[k : len(x) - k + 1]
         idx.append(np.where(x[a] <= x[b], a, b))
         k *= 2
     lvl = np.floor(np.log2(e - s + 1)).astype(np.int64)
@@ -199,10 +200,25 @@ class LazyLP:
         self.inf = inf
         self._basic = highspy.HighsBasisStatus.kBasic
         cost = np.r_[np.zeros(n), np.ones(T)]
-        self.h.addCols(n + T, cost, np.zeros(n + T), np.full(n + T, inf), 0,
-                       np.array([], np.int32), np.array([], np.int32), np.array([]))
-        self.h.addRows(1, np.array([1.0]), np.array([1.0]), n, np.array([0], np.int32),
-                       np.arange(n, dtype=np.int32), np.ones(n))
+        self.h.addCols(
+            n + T,
+            cost,
+            np.zeros(n + T),
+            np.full(n + T, inf),
+            0,
+            np.array([], np.int32),
+            np.array([], np.int32),
+            np.array([]),
+        )
+        self.h.addRows(
+            1,
+            np.array([1.0]),
+            np.array([1.0]),
+            n,
+            np.array([0], np.int32),
+            np.arange(n, dtype=np.int32),
+            np.ones(n),
+        )
         self.pair_col: dict[int, int] = {}
         self.rows = 0  # rows ever added (the `constraints` reported)
         # Per live constraint row (HiGHS row i + 1; row 0 is sum alpha = 1): its key
@@ -219,8 +235,16 @@ class LazyLP:
             base = self.h.getNumCol()
             self.pair_col.update({p: base + k for k, p in enumerate(new)})
             m = len(new)
-            self.h.addCols(m, np.ones(m), np.zeros(m), np.full(m, self.inf), 0,
-                           np.array([], np.int32), np.array([], np.int32), np.array([]))
+            self.h.addCols(
+                m,
+                np.ones(m),
+                np.zeros(m),
+                np.full(m, self.inf),
+                0,
+                np.array([], np.int32),
+                np.array([], np.int32),
+                np.array([]),
+            )
         k, n = len(steps), self.n
         idx = np.empty((k, n + 2), np.int32)
         val = np.empty((k, n + 2))
@@ -232,8 +256,9 @@ class LazyLP:
         # Categories without the pair or the merge add zeros: leave them out of the matrix.
         nz = val != 0
         starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
-        self.h.addRows(k, np.full(k, -self.inf), np.zeros(k), int(nz.sum()), starts,
-                       idx[nz], val[nz])
+        self.h.addRows(
+            k, np.full(k, -self.inf), np.zeros(k), int(nz.sum()), starts, idx[nz], val[nz]
+        )
         self.rows += k
         self.keys = np.r_[self.keys, steps * P + pids]
         self.slack = np.r_[self.slack, np.zeros(k, np.int32)]
@@ -269,11 +294,16 @@ class LazyLP:
         if self.pair_col:
             pids = np.fromiter(self.pair_col.keys(), np.int64)
             vp[pids] = x[np.fromiter(self.pair_col.values(), np.int64)]
-        return alpha, x[self.n: self.n + self.T], vp, self.h.getInfo().objective_function_value
+        return alpha, x[self.n : self.n + self.T], vp, self.h.getInfo().objective_function_value
 
 
-def solve(replays: list[Replay], sample_bytes, T: int | None = None,
-          options: SolveOptions | None = None, log=None) -> SolveResult:
+def solve(
+    replays: list[Replay],
+    sample_bytes,
+    T: int | None = None,
+    options: SolveOptions | None = None,
+    log=None,
+) -> SolveResult:
     """Proportions (shares of training bytes) of the categories behind the merge list."""
     opt = options or SolveOptions()
     t0 = time.perf_counter()
@@ -304,11 +334,23 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
         t_viol += time.perf_counter() - ta
         gap = (upper - lower) / max(upper, 1e-12)
         moved = _moved(history, alpha, opt.patience)
-        history.append({"round": rnd, "alpha": alpha.tolist(), "lower": lower, "upper": upper,
-                        "gap": gap, "violated_segments": len(cand), "rows": lp.rows,
-                        "live_rows": len(lp.keys), "dropped": lp.dropped,
-                        "iterations": lp.iterations, "max_violation": float(viol.max(initial=0.0)),
-                        "max_rel_violation": rel, "moved": moved})
+        history.append(
+            {
+                "round": rnd,
+                "alpha": alpha.tolist(),
+                "lower": lower,
+                "upper": upper,
+                "gap": gap,
+                "violated_segments": len(cand),
+                "rows": lp.rows,
+                "live_rows": len(lp.keys),
+                "dropped": lp.dropped,
+                "iterations": lp.iterations,
+                "max_violation": float(viol.max(initial=0.0)),
+                "max_rel_violation": rel,
+                "moved": moved,
+            }
+        )
         if log:
             log(history[-1])
         if not len(cand):
@@ -333,11 +375,20 @@ def solve(replays: list[Replay], sample_bytes, T: int | None = None,
         alpha, vt, vp, lower = lp.solve(seg.P)
         t_lp += time.perf_counter() - tb
     return SolveResult(
-        proportions=alpha, objective=float(lower), upper_bound=float(upper),
-        rounds=len(history) - 1, constraints=lp.rows, stop_reason=reason,
-        seconds=time.perf_counter() - t0, seconds_violations=t_viol, seconds_lp=t_lp,
-        gap=history[-1]["gap"], max_rel_violation=history[-1]["max_rel_violation"],
-        rows_dropped=lp.dropped, simplex_iterations=lp.iterations, history=history,
+        proportions=alpha,
+        objective=float(lower),
+        upper_bound=float(upper),
+        rounds=len(history) - 1,
+        constraints=lp.rows,
+        stop_reason=reason,
+        seconds=time.perf_counter() - t0,
+        seconds_violations=t_viol,
+        seconds_lp=t_lp,
+        gap=history[-1]["gap"],
+        max_rel_violation=history[-1]["max_rel_violation"],
+        rows_dropped=lp.dropped,
+        simplex_iterations=lp.iterations,
+        history=history,
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+
 from thresher.scorers.errors import ConfigError, InputError
 
 LOSS_COLUMNS = ("bpc", "nll_sum")  # either ranks models the same way within a document
@@ -69,7 +70,9 @@ def loss_matrix(losses: pa.Table, ids: pa.Array, models: list[str]) -> tuple[np.
     for j, model in enumerate(models):
         rows = losses.filter(pc.equal(losses.column("model"), model))
         if rows.num_rows == 0:
-            raise InputError(f"losses table has no rows for model '{model}' (named in the benchmark file)")
+            raise InputError(
+                f"losses table has no rows for model '{model}' (named in the benchmark file)"
+            )
         where = pc.index_in(rows.column("id").cast(pa.string()), value_set=ids)
         known = pc.is_valid(where)
         extra += rows.num_rows - pc.sum(known.cast(pa.int64())).as_py()
@@ -105,12 +108,20 @@ def predictive_strength(matrix: np.ndarray) -> np.ndarray:
 
 
 def _tiebreak(ids: list[str], seed: int) -> np.ndarray:
-    return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8", "surrogatepass"), seed=seed) for i in ids), np.uint64, len(ids))
+    return np.fromiter(
+        (xxhash.xxh64_intdigest(i.encode("utf-8", "surrogatepass"), seed=seed) for i in ids),
+        np.uint64,
+        len(ids),
+    )
 
 
 def choose_labels(
-    ids: list[str], concordant: np.ndarray, n_models: int,
-    positive_fraction: float | None = None, seed: int = 0, negatives: str = "lowest",
+    ids: list[str],
+    concordant: np.ndarray,
+    n_models: int,
+    positive_fraction: float | None = None,
+    seed: int = 0,
+    negatives: str = "lowest",
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(positive row indices, negative row indices, the rule used for positives).
 
@@ -139,7 +150,9 @@ def choose_labels(
     chosen[positives] = True
     if negatives not in ("lowest", "random"):
         raise ConfigError(f"negatives must be 'lowest' or 'random', got {negatives!r}")
-    rest = np.lexsort((tie, concordant)) if negatives == "lowest" else np.argsort(tie, kind="stable")
+    rest = (
+        np.lexsort((tie, concordant)) if negatives == "lowest" else np.argsort(tie, kind="stable")
+    )
     rest = rest[~chosen[rest]]
     negatives = rest[: len(positives)]
     if len(negatives) == 0 or concordant[negatives].min() == pairs:
@@ -157,15 +170,22 @@ def s_histogram(concordant: np.ndarray, n_models: int) -> dict[str, int]:
     return {f"{k / pairs:.4f}": int(counts[k]) for k in range(pairs + 1)}
 
 
-def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settings,
-                 positive_fraction: float | None = None, name: str = "scorer",
-                 negatives: str = "lowest"):
+def train_scorer(
+    documents: pa.Table,
+    losses: pa.Table,
+    benchmarks: dict,
+    settings,
+    positive_fraction: float | None = None,
+    name: str = "scorer",
+    negatives: str = "lowest",
+):
     """The whole PreSelect recipe on in-memory tables.
 
     documents: id, text; losses: id, model, nll_sum or bpc; benchmarks: model -> score.
     Returns (fastText model, scorer card dict, per-document table id/s/label).
     """
     import fasttext
+
     from thresher.scorers.scorer_training import POSITIVE_LABEL, train_fasttext
 
     negative_mode = negatives
@@ -174,27 +194,41 @@ def train_scorer(documents: pa.Table, losses: pa.Table, benchmarks: dict, settin
     matrix, column, extra = loss_matrix(losses, ids, models)
     concordant = concordant_pairs(matrix)
     id_list = ids.to_pylist()
-    positives, negatives, rule = choose_labels(id_list, concordant, len(models),
-                                               positive_fraction, settings.seed, negative_mode)
+    positives, negatives, rule = choose_labels(
+        id_list, concordant, len(models), positive_fraction, settings.seed, negative_mode
+    )
     texts = documents.column("text").to_pylist()
-    model, report = train_fasttext([texts[i] for i in positives], [texts[i] for i in negatives],
-                                   settings)
+    model, report = train_fasttext(
+        [texts[i] for i in positives], [texts[i] for i in negatives], settings
+    )
     pairs = len(models) * (len(models) - 1) // 2
     label = np.full(len(id_list), None, dtype=object)
     label[positives], label[negatives] = "positive", "negative"
-    per_doc = pa.table({"id": ids, "s": concordant / pairs, "concordant_pairs": concordant,
-                        "label": pa.array(label.tolist(), pa.string())})
+    per_doc = pa.table(
+        {
+            "id": ids,
+            "s": concordant / pairs,
+            "concordant_pairs": concordant,
+            "label": pa.array(label.tolist(), pa.string()),
+        }
+    )
     card = {
-        "name": name, "method": "PreSelect predictive strength",
+        "name": name,
+        "method": "PreSelect predictive strength",
         "positive_label": POSITIVE_LABEL,
         "preprocessing": "newlines replaced by spaces, case kept (same function at inference)",
         "models": [{"name": m, "benchmark_score": benchmarks[m]} for m in models],
-        "loss_column": column, "documents": len(id_list), "losses_without_document": extra,
+        "loss_column": column,
+        "documents": len(id_list),
+        "losses_without_document": extra,
         "s_histogram": s_histogram(concordant, len(models)),
-        "positive_rule": rule, "positives": len(positives), "negatives": len(negatives),
+        "positive_rule": rule,
+        "positives": len(positives),
+        "negatives": len(negatives),
         "negative_rule": "lowest S" if negative_mode == "lowest" else "random sample of the rest",
         "negative_max_s": round(float(concordant[negatives].max() / pairs), 4),
-        "hyperparameters": settings.model_dump(), "validation": report,
+        "hyperparameters": settings.model_dump(),
+        "validation": report,
         "fasttext": getattr(fasttext, "__version__", None) or "fasttext-numpy2-wheel",
     }
     return model, card, per_doc

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import rankdata
+
 from thresher.scorers.fasttext_scorer import preprocess
 
 POSITIVE_LABEL = "__label__1"
@@ -82,8 +83,12 @@ def train_fasttext(
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         model = _train_with_retry(fasttext, path, settings.fasttext_args())
-    report = {"train_positives": len(pos_train), "train_negatives": len(neg_train),
-              "valid_positives": len(pos_valid), "valid_negatives": len(neg_valid)}
+    report = {
+        "train_positives": len(pos_train),
+        "train_negatives": len(neg_train),
+        "valid_positives": len(pos_valid),
+        "valid_negatives": len(neg_valid),
+    }
     valid_texts = [positives[i] for i in pos_valid] + [negatives[i] for i in neg_valid]
     if valid_texts:
         from thresher.scorers.fasttext_scorer import FastTextScorer
@@ -107,11 +112,16 @@ def _train_with_retry(fasttext, path: str, args: dict, attempts: int = 5):
         if "NaN" not in str(exc):
             raise
     out = path + ".bin"
-    code = ("import fasttext, json, sys; fasttext.train_supervised(input=sys.argv[1], verbose=0, "
-            "**json.loads(sys.argv[2])).save_model(sys.argv[3])")
+    code = (
+        "import fasttext, json, sys; fasttext.train_supervised(input=sys.argv[1], verbose=0, "
+        "**json.loads(sys.argv[2])).save_model(sys.argv[3])"
+    )
     for _ in range(attempts - 1):
-        done = subprocess.run([sys.executable, "-c", code, path, json.dumps(args), out],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code, path, json.dumps(args), out],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode == 0:
             return fasttext.load_model(out)
         if "NaN" not in done.stderr:
@@ -123,23 +133,39 @@ def card_markdown(card: dict) -> str:
     """The scorer card as Markdown, for people (the JSON twin is for programs)."""
     v = card.get("validation", {})
     lines = [
-        f"# Scorer card: {card['name']}", "",
+        f"# Scorer card: {card['name']}",
+        "",
         "fastText classifier trained on PreSelect predictive-strength labels.",
-        f"Score = P(`{card['positive_label']}`); preprocessing: {card['preprocessing']}.", "",
-        "## Models (benchmark order, worst first)", "",
-        "| rank | model | benchmark score |", "|---:|---|---:|",
-        *[f"| {i + 1} | {m['name']} | {m['benchmark_score']} |" for i, m in enumerate(card["models"])],
-        "", "## Labels", "",
+        f"Score = P(`{card['positive_label']}`); preprocessing: {card['preprocessing']}.",
+        "",
+        "## Models (benchmark order, worst first)",
+        "",
+        "| rank | model | benchmark score |",
+        "|---:|---|---:|",
+        *[
+            f"| {i + 1} | {m['name']} | {m['benchmark_score']} |"
+            for i, m in enumerate(card["models"])
+        ],
+        "",
+        "## Labels",
+        "",
         f"- documents with losses: {card['documents']} (loss column `{card['loss_column']}`)",
         f"- positives: {card['positives']} ({card['positive_rule']}); negatives: {card['negatives']}"
         f" ({card.get('negative_rule', 'lowest S')}; highest S among them {card['negative_max_s']})",
-        "", "| S | documents |", "|---:|---:|",
+        "",
+        "| S | documents |",
+        "|---:|---:|",
         *[f"| {s} | {n} |" for s, n in card["s_histogram"].items()],
-        "", "## Hyper-parameters", "",
+        "",
+        "## Hyper-parameters",
+        "",
         *[f"- {k}: {val}" for k, val in card["hyperparameters"].items()],
-        "", "## Validation", "",
+        "",
+        "## Validation",
+        "",
         f"- held out: {v.get('valid_positives', 0)} positives, {v.get('valid_negatives', 0)} negatives",
         f"- accuracy (score >= 0.5): {v.get('accuracy')}",
-        f"- ROC-AUC: {v.get('roc_auc')}", "",
+        f"- ROC-AUC: {v.get('roc_auc')}",
+        "",
     ]
     return "\n".join(lines)

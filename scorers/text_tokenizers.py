@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from thresher.scorers.bpe_tokenizers import (
     HF_BYTE_LEVEL_PATTERN,
     byte_decoder,
@@ -54,8 +55,10 @@ class TextTokenizer:
         self.spec = spec
         path = Path(spec.path)
         if not path.is_file():
-            raise InputError(f"tokenizer file {spec.path} does not exist: pass a local "
-                             "tokenizer.json or .tiktoken rank file")
+            raise InputError(
+                f"tokenizer file {spec.path} does not exist: pass a local "
+                "tokenizer.json or .tiktoken rank file"
+            )
         self.hf = None
         self.tk = None
         if _is_json(path):
@@ -73,8 +76,10 @@ class TextTokenizer:
             tj = json.loads(path.read_bytes())
         except (ValueError, UnicodeDecodeError) as exc:
             where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
-            raise InputError(f"tokenizer {path} is not valid JSON ({getattr(exc, 'msg', exc)}"
-                             f"{where}): pass an HF tokenizer.json or a .tiktoken rank file") from None
+            raise InputError(
+                f"tokenizer {path} is not valid JSON ({getattr(exc, 'msg', exc)}"
+                f"{where}): pass an HF tokenizer.json or a .tiktoken rank file"
+            ) from None
         try:
             self.hf = Tokenizer.from_file(str(path))
         except Exception as exc:
@@ -106,19 +111,25 @@ class TextTokenizer:
         if name == "auto":
             found = next((c for c in EOS_CANDIDATES if self.token_to_id(c) is not None), None)
             if found is None:
-                raise ConfigError(f"tokenizer {self.spec.path} has none of the usual EOS tokens "
-                                  f"({', '.join(EOS_CANDIDATES)}): pass --eos NAME or --eos ID")
+                raise ConfigError(
+                    f"tokenizer {self.spec.path} has none of the usual EOS tokens "
+                    f"({', '.join(EOS_CANDIDATES)}): pass --eos NAME or --eos ID"
+                )
             return self.token_to_id(found)
         if str(name).isdigit():
             if int(name) >= self.vocab_size:
-                raise ConfigError(f"{role} id {name} is outside the vocabulary (size "
-                                  f"{self.vocab_size}) of {self.spec.path}")
+                raise ConfigError(
+                    f"{role} id {name} is outside the vocabulary (size "
+                    f"{self.vocab_size}) of {self.spec.path}"
+                )
             return int(name)
         tid = self.token_to_id(name)
         if tid is None:
             known = ", ".join(sorted(self.specials)[:8]) or "none"
-            raise ConfigError(f"tokenizer {self.spec.path} has no {role} token '{name}' "
-                              f"(its special tokens: {known}): pass --{role} with one of them or an id")
+            raise ConfigError(
+                f"tokenizer {self.spec.path} has no {role} token '{name}' "
+                f"(its special tokens: {known}): pass --{role} with one of them or an id"
+            )
         return tid
 
     def token_to_id(self, name: str) -> int | None:
@@ -126,7 +137,11 @@ class TextTokenizer:
             return self.hf.token_to_id(name)
         if name in self.specials:
             return self.specials[name]
-        return self.tk._mergeable_ranks.get(name.encode()) if hasattr(self.tk, "_mergeable_ranks") else None
+        return (
+            self.tk._mergeable_ranks.get(name.encode())
+            if hasattr(self.tk, "_mergeable_ranks")
+            else None
+        )
 
     # -- encoding ------------------------------------------------------------------
     def encode_raw(self, texts: list[str], use_fast: bool = True) -> list[list[int]]:
@@ -136,7 +151,9 @@ class TextTokenizer:
         encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
         return [e.ids for e in encode(texts, add_special_tokens=False)]
 
-    def encode_batch(self, texts: list[str], use_fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def encode_batch(
+        self, texts: list[str], use_fast: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(flat uint32 tokens, int64 lengths) with BOS/EOS in place for every text."""
         ids = self.encode_raw(texts, use_fast)
         extra = (self.bos_id is not None) + (self.eos_id is not None)
@@ -159,7 +176,9 @@ class TextTokenizer:
         if self.hf is None or self.tk is None:
             return None
         fast, slow = self.encode_raw(texts, True), self.encode_raw(texts, False)
-        return next((i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if list(a) != b), None)
+        return next(
+            (i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if list(a) != b), None
+        )
 
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids]
@@ -185,7 +204,9 @@ def _tiktoken(name: str, pattern: str, ranks: dict, specials: dict):
     import tiktoken
 
     try:
-        return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+        return tiktoken.Encoding(
+            name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
+        )
     except Exception as exc:  # bad regex, overlapping ids
         raise ConfigError(f"cannot build a tiktoken encoding from {name}: {exc}") from None
 
@@ -256,7 +277,10 @@ def train_byte_level_bpe(texts, vocab_size: int, special_tokens=("<|endoftext|>"
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(special_tokens), show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
     return tok

@@ -135,7 +135,10 @@ def hash_texts(texts: pa.Array, **switches) -> list[str]:
     for chunk in _byte_chunks(texts, _CHUNK_BYTES):
         offsets, data = _utf8_buffers(normalize_array(chunk, **switches))
         view = memoryview(data)
-        hashes += [digest(view[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+        hashes += [
+            digest(view[a:b])
+            for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)
+        ]
     return hashes
 
 
@@ -154,7 +157,9 @@ def _byte_chunks(texts: pa.LargeStringArray, size: int):
 def _utf8_buffers(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
     """(offsets from 0, UTF-8 bytes) of a large_string array, without copying."""
     texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
     data = texts.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
     return offsets - offsets[0], data[offsets[0] : offsets[-1]]
@@ -171,9 +176,13 @@ def _collapse_whitespace(texts: pa.LargeStringArray) -> pa.LargeStringArray:
     # run collapses to its first byte, which becomes ' ' below.
     lead = np.flatnonzero((data == 0xC2) | ((data - np.uint8(0xE1)) <= 2))
     if len(lead):
-        padded = np.concatenate([data[lead[0]:], np.zeros(2, np.uint8)])
+        padded = np.concatenate([data[lead[0] :], np.zeros(2, np.uint8)])
         at = lead - lead[0]
-        code = (padded[at].astype(np.int64) << 16) | (padded[at + 1].astype(np.int64) << 8) | padded[at + 2]
+        code = (
+            (padded[at].astype(np.int64) << 16)
+            | (padded[at + 1].astype(np.int64) << 8)
+            | padded[at + 2]
+        )
         two = lead[(data[lead] == 0xC2) & np.isin(code >> 8, _WIDE2)]
         three = lead[(data[lead] != 0xC2) & np.isin(code, _WIDE3)]
         space[two] = space[two + 1] = True
@@ -201,4 +210,6 @@ def _collapse_whitespace(texts: pa.LargeStringArray) -> pa.LargeStringArray:
         keep = np.ones(len(data), bool)
         keep[removed] = False
         data = data[keep]
-    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data)
+    )

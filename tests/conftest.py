@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from thresher.flows.prefect_env import configure
 
 configure()
@@ -43,7 +44,9 @@ def cli(capsys):
 
 def write_jsonl(path: Path, records: list, gz: bool = False) -> Path:
     """Records may be dicts (serialised) or bytes (written verbatim, for malformed lines)."""
-    lines = [r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() for r in records]
+    lines = [
+        r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() for r in records
+    ]
     data = b"\n".join(lines) + b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(data) if gz else data)

@@ -43,9 +43,13 @@ def test_demo_rerun_resumes_and_changes_nothing(demo_out, cli):
     assert list(funnel) == ["ingest", "exact_dedup", "near_dedup", "score", "shards"]
     for stage, row in funnel.items():  # the printed numbers are the stage's stats, all skipped
         stats = json.loads((run / "stats" / f"{stage}.json").read_text())
-        assert row == {"in": stats["in"], "kept": stats["kept"],
-                       "dropped": sum(stats["dropped"].values()), "rejected": stats["rejected"],
-                       "skipped": "True"}, stage
+        assert row == {
+            "in": stats["in"],
+            "kept": stats["kept"],
+            "dropped": sum(stats["dropped"].values()),
+            "rejected": stats["rejected"],
+            "skipped": "True",
+        }, stage
     assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == before
 
 
@@ -54,13 +58,18 @@ def printed_funnel(out: str) -> dict[str, dict]:
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["stage", "in"])
     rows = {}
-    for line in lines[header + 2:]:
+    for line in lines[header + 2 :]:
         cells = line.split()
         if len(cells) != 7:
             break
         stage, n_in, kept, dropped, rejected, _seconds, skipped = cells
-        rows[stage] = {"in": int(n_in), "kept": int(kept), "dropped": int(dropped),
-                       "rejected": int(rejected), "skipped": skipped}
+        rows[stage] = {
+            "in": int(n_in),
+            "kept": int(kept),
+            "dropped": int(dropped),
+            "rejected": int(rejected),
+            "skipped": skipped,
+        }
     return rows
 
 
@@ -73,15 +82,23 @@ def test_query_counts_match_stats(demo_out, cli):
         return json.loads((run / "stats" / f"{stage}.json").read_text())
 
     record = json.loads((run / "run.json").read_text())
-    final_rows = sum(pq.ParquetFile(p).metadata.num_rows
-                     for p in (run / record["final_documents"]).glob("part-*.parquet"))
-    code, out, _ = cli("query", "--out", demo_out, "--format", "json",
-                       "SELECT (SELECT count(*) FROM rejects) AS rejects, "
-                       "(SELECT count(*) FROM duplicates WHERE kind = 'exact') AS exact, "
-                       "(SELECT count(*) FROM duplicates WHERE kind = 'near') AS near, "
-                       "(SELECT count(*) FROM documents) AS docs, "
-                       "(SELECT sum(rejected) FROM stage_stats) AS stat_rejects, "
-                       "(SELECT count(*) FROM runs WHERE status = 'succeeded') AS runs")
+    final_rows = sum(
+        pq.ParquetFile(p).metadata.num_rows
+        for p in (run / record["final_documents"]).glob("part-*.parquet")
+    )
+    code, out, _ = cli(
+        "query",
+        "--out",
+        demo_out,
+        "--format",
+        "json",
+        "SELECT (SELECT count(*) FROM rejects) AS rejects, "
+        "(SELECT count(*) FROM duplicates WHERE kind = 'exact') AS exact, "
+        "(SELECT count(*) FROM duplicates WHERE kind = 'near') AS near, "
+        "(SELECT count(*) FROM documents) AS docs, "
+        "(SELECT sum(rejected) FROM stage_stats) AS stat_rejects, "
+        "(SELECT count(*) FROM runs WHERE status = 'succeeded') AS runs",
+    )
     assert code == 0
     row = json.loads(out)[0]
     assert row["rejects"] == stats("ingest")["rejected"] == row["stat_rejects"]
@@ -89,11 +106,25 @@ def test_query_counts_match_stats(demo_out, cli):
     assert row["near"] == stats("near_dedup")["dropped"]["near_duplicate"] > 0
     assert row["docs"] == final_rows > 0
     assert row["runs"] == 1
-    code, out, _ = cli("query", "--out", demo_out, "--format", "csv",
-                       "SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY reason")
+    code, out, _ = cli(
+        "query",
+        "--out",
+        demo_out,
+        "--format",
+        "csv",
+        "SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY reason",
+    )
     reasons = dict(line.split(",") for line in out.strip().splitlines()[1:])
-    assert set(reasons) >= {"invalid_json", "invalid_utf8", "missing_text", "text_not_string",
-                            "empty_text", "text_too_long", "duplicate_id", "unreadable_file"}
+    assert set(reasons) >= {
+        "invalid_json",
+        "invalid_utf8",
+        "missing_text",
+        "text_not_string",
+        "empty_text",
+        "text_too_long",
+        "duplicate_id",
+        "unreadable_file",
+    }
 
 
 def test_query_is_read_only(demo_out, cli):
@@ -107,7 +138,10 @@ def test_query_is_read_only(demo_out, cli):
         (["run", "--input", "/nonexistent/*.jsonl", "--out", "{tmp}"], "no input files match"),
         (["run", "--config", "{tmp}/missing.yaml"], "does not exist"),
         (["run", "--config", "{tmp}/bad.yaml", "--out", "{tmp}"], "ingest.max_chars"),
-        (["run", "--config", "{tmp}/typo.yaml", "--out", "{tmp}"], "unknown setting 'exact_dedup.lowercas'"),
+        (
+            ["run", "--config", "{tmp}/typo.yaml", "--out", "{tmp}"],
+            "unknown setting 'exact_dedup.lowercas'",
+        ),
         (["query", "--out", "{tmp}/none", "SELECT 1"], "does not exist"),
         (["query", "--out", "{tmp}", "SELEC nonsense"], "SQL error"),
     ],
@@ -131,6 +165,7 @@ def test_help_lists_commands(cli):
 
 def test_beam_flags_pass_through_unchanged():
     from apache_beam.options.pipeline_options import DebugOptions, DirectOptions
+
     from thresher.pipelines.beam_util import make_pipeline
 
     p = make_pipeline(["--experiments", "thresher_test_flag"])
@@ -140,7 +175,10 @@ def test_beam_flags_pass_through_unchanged():
     # a flag the user gives wins over the default, even without its companion flag
     p = make_pipeline(["--direct_running_mode=multi_processing"])
     assert p.options.view_as(DirectOptions).direct_running_mode == "multi_processing"
-    assert make_pipeline(["--direct_num_workers=3"]).options.view_as(DirectOptions).direct_num_workers == 3
+    assert (
+        make_pipeline(["--direct_num_workers=3"]).options.view_as(DirectOptions).direct_num_workers
+        == 3
+    )
 
 
 def test_demo_corpus_is_deterministic(tmp_path):
@@ -158,14 +196,25 @@ def test_documents_view_leaves_out_what_exact_dedup_removed(tmp_path, cli, jsonl
     recs = [{"id": f"d{i:02d}", "text": f"Text number {i % 7}."} for i in range(30)]
     src = jsonl(tmp_path / "in.jsonl", recs)
     (tmp_path / "cfg.yaml").write_text("near_dedup: {enabled: false}\n")
-    code, _, err = cli("run", "--input", src, "--out", tmp_path / "out", "--config", tmp_path / "cfg.yaml")
+    code, _, err = cli(
+        "run", "--input", src, "--out", tmp_path / "out", "--config", tmp_path / "cfg.yaml"
+    )
     assert code == 0, err
     run = next((tmp_path / "out" / "runs").iterdir())
-    assert json.loads((run / "run.json").read_text())["final_documents"] == "documents/stage=ingest - dedup/exact"
-    code, out, _ = cli("query", "--out", tmp_path / "out", "--format", "json",
-                       "SELECT (SELECT count(*) FROM documents) AS docs, "
-                       "(SELECT count(*) FROM documents WHERE id IN (SELECT id FROM exact_duplicates)) AS leaked, "
-                       "(SELECT list(id ORDER BY id) FROM documents) AS ids")
+    assert (
+        json.loads((run / "run.json").read_text())["final_documents"]
+        == "documents/stage=ingest - dedup/exact"
+    )
+    code, out, _ = cli(
+        "query",
+        "--out",
+        tmp_path / "out",
+        "--format",
+        "json",
+        "SELECT (SELECT count(*) FROM documents) AS docs, "
+        "(SELECT count(*) FROM documents WHERE id IN (SELECT id FROM exact_duplicates)) AS leaked, "
+        "(SELECT list(id ORDER BY id) FROM documents) AS ids",
+    )
     row = json.loads(out)[0]
     assert row["docs"] == 7 and row["leaked"] == 0
     assert row["ids"] == [f"d{i:02d}" for i in range(7)]  # the smallest id of each text is kept

@@ -20,8 +20,13 @@ DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 @pytest.fixture
 def tiny(jsonl, tmp_path):
     """A two-document input file and a not-yet-existing output root."""
-    path = jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "the first little document"},
-                                         {"id": "b", "text": "a second one, rather different"}])
+    path = jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "text": "the first little document"},
+            {"id": "b", "text": "a second one, rather different"},
+        ],
+    )
     return path, tmp_path / "out"
 
 
@@ -81,13 +86,17 @@ def test_beam_options_after_double_dash_reach_the_run(cli, tiny, prefect_api):
 @pytest.mark.parametrize(
     ("beam", "needle"),
     [
-        (["--direct_num_worker=1"],
-         "unknown Beam option --direct_num_worker; did you mean --direct_num_workers?"),
+        (
+            ["--direct_num_worker=1"],
+            "unknown Beam option --direct_num_worker; did you mean --direct_num_workers?",
+        ),
         (["--direct_num_workers=abc"], "--direct_num_workers: invalid int value: 'abc'"),
         (["--runner", "NoSuchRunner"], "Beam runner 'NoSuchRunner'"),
         # a runner's own options are known once --runner names it
-        (["--runner", DASK_RUNNER, "--dask_client_addres", "tcp://h:1"],
-         "did you mean --dask_client_address?"),
+        (
+            ["--runner", DASK_RUNNER, "--dask_client_addres", "tcp://h:1"],
+            "did you mean --dask_client_address?",
+        ),
         (["stray"], "unexpected Beam argument 'stray'"),
     ],
 )
@@ -99,7 +108,9 @@ def test_bad_beam_options_are_one_line_and_run_nothing(cli, tiny, beam, needle):
 
 
 def test_beam_options_for_a_command_without_beam(cli, tmp_path):
-    err = one_line_error(*cli("query", "--out", tmp_path, "SELECT 1", "--", "--direct_num_workers=1"))
+    err = one_line_error(
+        *cli("query", "--out", tmp_path, "SELECT 1", "--", "--direct_num_workers=1")
+    )
     assert "`thresher query` takes no Beam options" in err
 
 
@@ -142,8 +153,20 @@ def test_unreachable_prefect_api_is_one_line(tiny):
     api = f"http://127.0.0.1:{_free_port()}/api"
     env = {**os.environ, "PREFECT_API_URL": api}
     proc = subprocess.run(
-        [sys.executable, "-m", "thresher.flows.cli", "dedup", "--input", str(path), "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "thresher.flows.cli",
+            "dedup",
+            "--input",
+            str(path),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

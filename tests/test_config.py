@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from thresher.pipelines.config import RunConfig, load_config
 from thresher.scorers.errors import ConfigError
 
@@ -30,8 +31,11 @@ def test_every_setting_has_a_description():
     def walk(model, prefix=""):
         for name, field in model.model_fields.items():
             yield f"{prefix}{name}", field
-            inner = [a for a in (field.annotation, *getattr(field.annotation, "__args__", ()))
-                     if isinstance(a, type) and hasattr(a, "model_fields")]
+            inner = [
+                a
+                for a in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                if isinstance(a, type) and hasattr(a, "model_fields")
+            ]
             if inner:
                 yield from walk(inner[0], f"{prefix}{name}.")
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from thresher.pipelines import exact_dedup, ingest
 from thresher.pipelines.stage import StageContext
 
@@ -20,8 +21,10 @@ from thresher.pipelines.stage import StageContext
 def corpus(tmp_path: Path, jsonl, n: int = 3000) -> list[str]:
     paths = []
     for f in range(4):
-        recs = [{"id": f"f{f}-{i:05d}", "text": f"record {i % 700} of a test corpus " * 20}
-                for i in range(n // 4)]
+        recs = [
+            {"id": f"f{f}-{i:05d}", "text": f"record {i % 700} of a test corpus " * 20}
+            for i in range(n // 4)
+        ]
         recs.append(b'{"id": "broken"')
         paths.append(str(jsonl(tmp_path / "in" / f"part-{f}.jsonl", recs)))
     return paths
@@ -55,10 +58,15 @@ def test_dask_runner_matches_local_runner_byte_for_byte(tmp_path, jsonl, monkeyp
 
 def dask_cluster(distributed):
     """A local Dask cluster of two worker processes, and Beam flags pointing at it."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-    flags = ["--runner", "apache_beam.runners.dask.dask_runner.DaskRunner",
-             "--dask_client_address", cluster.scheduler_address]
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    flags = [
+        "--runner",
+        "apache_beam.runners.dask.dask_runner.DaskRunner",
+        "--dask_client_address",
+        cluster.scheduler_address,
+    ]
     return cluster, flags
 
 
@@ -73,8 +81,11 @@ def close_dask(distributed, cluster) -> None:
 def run_outputs(run_dir: Path) -> dict:
     """Every data file a run published (tables, shards, blend files), by relative path."""
     keep = {".parquet", ".bin", ".idx", ".txt"}
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and (p.suffix in keep or p.name == "blend.json")}
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and (p.suffix in keep or p.name == "blend.json")
+    }
 
 
 @pytest.mark.slow
@@ -102,9 +113,16 @@ def test_whole_curate_flow_on_dask_matches_local_runner_byte_for_byte(tmp_path, 
     assert sorted(local) == sorted(dask)
     assert local == dask
     for stage in ("ingest", "exact_dedup", "near_dedup", "score", "shards"):
-        a, b = (json.loads((out / "runs" / r / "stats" / f"{stage}.json").read_text())
-                for r in ("local", "dask"))
-        assert (a["in"], a["kept"], a["dropped"], a["rejected"]) == (b["in"], b["kept"], b["dropped"], b["rejected"])
+        a, b = (
+            json.loads((out / "runs" / r / "stats" / f"{stage}.json").read_text())
+            for r in ("local", "dask")
+        )
+        assert (a["in"], a["kept"], a["dropped"], a["rejected"]) == (
+            b["in"],
+            b["kept"],
+            b["dropped"],
+            b["rejected"],
+        )
     near = json.loads((out / "runs" / "dask" / "stats" / "near_dedup.json").read_text())
     assert near["dropped"]["near_duplicate"] > 0  # the demo plants near duplicates
 
@@ -125,8 +143,12 @@ def test_killed_mid_stage_then_rerun_gives_identical_outputs(tmp_path, jsonl):
 
     crashed = tmp_path / "crashed"
     code = KILLABLE.format(root=str(Path(__file__).parents[1]), run_dir=str(crashed), paths=paths)
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if list((crashed / ".staging").glob("exact_dedup-*/_spill")):
@@ -147,10 +169,13 @@ def test_a_retried_bundle_reads_its_spilled_inputs_again(tmp_path, monkeypatch):
     """Distributed runners retry a failed bundle with the same elements: the spill files a
     consumer reads must outlive a failed attempt, and go once an attempt succeeds."""
     import pyarrow as pa
+
     from thresher.pipelines.beam_util import spill
 
     staging = tmp_path / "staging"
-    rows = pa.table({"id": ["a", "b", "c"], "text_hash": ["h1", "h1", "h2"], "part": ["p0", "p1", "p1"]})
+    rows = pa.table(
+        {"id": ["a", "b", "c"], "text_hash": ["h1", "h1", "h2"], "part": ["p0", "p1", "p1"]}
+    )
     paths = [spill(rows, staging, 0)]
     real, calls = exact_dedup.record_counts, []
 

@@ -7,14 +7,30 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from thresher.pipelines import exact_dedup, ingest, io
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import StageContext, check_accounting, run_stage
 from thresher.scorers.errors import AccountingError
 
-WORDS = ["amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper", "kestrel", "lotus"]
-BASE = [f"The {WORDS[i % 12]} report covers {WORDS[i * 5 % 12]} and {WORDS[i * 7 % 11]}, batch {i // 12}."
-        for i in range(40)]
+WORDS = [
+    "amber",
+    "birch",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "grove",
+    "heron",
+    "iris",
+    "juniper",
+    "kestrel",
+    "lotus",
+]
+BASE = [
+    f"The {WORDS[i % 12]} report covers {WORDS[i * 5 % 12]} and {WORDS[i * 7 % 11]}, batch {i // 12}."
+    for i in range(40)
+]
 BASE[6] = "Invoice 1234 was shipped on day 56."
 
 
@@ -42,7 +58,9 @@ def dedup(tmp_path: Path, jsonl, recs, name="run", **cfg) -> tuple[dict, pa.Tabl
 
 
 def mapping(removed: pa.Table) -> dict:
-    return dict(zip(removed.column("id").to_pylist(), removed.column("kept_id").to_pylist(), strict=True))
+    return dict(
+        zip(removed.column("id").to_pylist(), removed.column("kept_id").to_pylist(), strict=True)
+    )
 
 
 def test_case_and_whitespace_copies_removed_keeper_is_smallest_id(tmp_path, jsonl):
@@ -59,11 +77,15 @@ def test_only_decisions_are_written_part_for_part_and_the_text_stays_where_it_wa
     recs = corpus() * 1 + [{"id": f"x{i:03d}", "text": BASE[i % 40]} for i in range(200)]
     path = jsonl(tmp_path / "in.jsonl", recs)
     ctx = StageContext(run_dir=tmp_path / "out", partitions=3)
-    ingest.run(ctx.with_inputs([str(path)]), ingest.IngestConfig(part_docs=60))  # several documents parts
+    ingest.run(
+        ctx.with_inputs([str(path)]), ingest.IngestConfig(part_docs=60)
+    )  # several documents parts
     stats = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
     assert not (ctx.run_dir / "documents" / "stage=exact_dedup").exists()
-    doc_parts = {p.name: set(io.read_table([p]).column("id").to_pylist())
-                 for p in io.iter_parts(ctx.run_dir / ingest.DOCS_OUT)}
+    doc_parts = {
+        p.name: set(io.read_table([p]).column("id").to_pylist())
+        for p in io.iter_parts(ctx.run_dir / ingest.DOCS_OUT)
+    }
     map_parts = list(io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT))
     assert len(doc_parts) == 5 and len(map_parts) > 1
     for part in map_parts:  # every removed id is listed beside the part that holds it
@@ -74,11 +96,13 @@ def test_only_decisions_are_written_part_for_part_and_the_text_stays_where_it_wa
 
 
 def test_normalisation_switches(tmp_path, jsonl):
-    _, _, removed = dedup(tmp_path, jsonl, corpus(), name="strict", lowercase=False,
-                          collapse_whitespace=False)
+    _, _, removed = dedup(
+        tmp_path, jsonl, corpus(), name="strict", lowercase=False, collapse_whitespace=False
+    )
     assert mapping(removed) == {"doc-000-copy": "doc-000"}  # only the byte-identical copy
-    _, _, removed = dedup(tmp_path, jsonl, corpus(), name="loose", strip_punctuation=True,
-                          normalize_digits=True)
+    _, _, removed = dedup(
+        tmp_path, jsonl, corpus(), name="loose", strip_punctuation=True, normalize_digits=True
+    )
     m = mapping(removed)
     assert m["punct"] == "doc-005" and m["doc-006"] == "digits"  # "digits" < "doc-006"
     assert len(m) == 5
@@ -107,8 +131,9 @@ def test_rerun_of_same_config_is_skipped_and_changed_config_reruns(tmp_path, jso
     assert ex2["fingerprint"] == ex1["fingerprint"]
     after = {p.name: p.read_bytes() for p in io.iter_parts(ctx.run_dir / exact_dedup.MAP_OUT)}
     assert before == after
-    ex3 = exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(lowercase=False), ingest.DOCS_OUT,
-                          ingest.STAGE)
+    ex3 = exact_dedup.run(
+        ctx, exact_dedup.ExactDedupConfig(lowercase=False), ingest.DOCS_OUT, ingest.STAGE
+    )
     assert not ex3["skipped"] and ex3["dropped"]["exact_duplicate"] == 2
 
 

@@ -13,7 +13,9 @@ def random_text(seed: int) -> str:
     import random
 
     rng = random.Random(seed)
-    return " ".join("".join(rng.choices("abcdefghijklmnop", k=rng.randint(3, 8))) for _ in range(40))
+    return " ".join(
+        "".join(rng.choices("abcdefghijklmnop", k=rng.randint(3, 8))) for _ in range(40)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,7 @@ def two_runs(tmp_path_factory, prefect_api):
     """Two small dedup runs in one output root; run `a` has an exact duplicate to drop, so its
     documents view differs from its input."""
     from conftest import write_jsonl
+
     from thresher.flows.cli import main
 
     d = tmp_path_factory.mktemp("export")
@@ -29,7 +32,9 @@ def two_runs(tmp_path_factory, prefect_api):
     b = [{"id": f"b{i}", "text": random_text(100 + i)} for i in range(4)]
     for run_id, docs in (("a", a), ("b", b)):
         path = write_jsonl(d / f"{run_id}.jsonl", docs)
-        assert main(["dedup", "--input", str(path), "--out", str(d / "out"), "--run-id", run_id]) == 0
+        assert (
+            main(["dedup", "--input", str(path), "--out", str(d / "out"), "--run-id", run_id]) == 0
+        )
     return d / "out"
 
 
@@ -37,8 +42,9 @@ def expected_rows(out, run_id: str) -> tuple[list[tuple], list[str]]:
     from thresher.flows import catalog
 
     con = catalog.connect(out)
-    rel = con.sql("SELECT * EXCLUDE (run_id) FROM documents WHERE run_id = ? ORDER BY id",
-                  params=[run_id])
+    rel = con.sql(
+        "SELECT * EXCLUDE (run_id) FROM documents WHERE run_id = ? ORDER BY id", params=[run_id]
+    )
     return rel.fetchall(), rel.columns
 
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from thresher.pipelines import ingest
 from thresher.pipelines.records import ReaderSettings, RecordReader
 from thresher.pipelines.stage import StageContext
@@ -118,10 +119,20 @@ def _line(c) -> bytes:
         depth = c.choice([200, 300, 1000, 1100, 3000])
         return b'{"text": "deep", "m": ' + b"[" * depth + b"]" * depth + b"}"
     if kind == 8:
-        return c.choice([b'{"text": "lone \\ud800"}', b'{"text": "caf\xe9"}', b"[1, 2]",
-                         b'{"text": "x", "n": NaN}', b"", b"   ", b'{"text": "unterminated',
-                         _BOM + b'{"text": "a BOM mid-file"}', b'{"id": 1' + b"0" * 30 + b', "text": "t"}',
-                         b'{"text": "x", "n": 1' + b"0" * 5000 + b"}"])
+        return c.choice(
+            [
+                b'{"text": "lone \\ud800"}',
+                b'{"text": "caf\xe9"}',
+                b"[1, 2]",
+                b'{"text": "x", "n": NaN}',
+                b"",
+                b"   ",
+                b'{"text": "unterminated',
+                _BOM + b'{"text": "a BOM mid-file"}',
+                b'{"id": 1' + b"0" * 30 + b', "text": "t"}',
+                b'{"text": "x", "n": 1' + b"0" * 5000 + b"}",
+            ]
+        )
     if kind == 9:
         return c.raw(c.int(0, 20)).replace(b"\n", b" ")
     good = json.dumps(_record(c)).encode()
@@ -147,11 +158,13 @@ def _pack(c, container: str, content: bytes, records: list) -> bytes:
 
 def _parquet(records: list) -> bytes:
     rows = [r for r in records if isinstance(r, dict)]
-    table = pa.table({
-        "id": pa.array([_utf8(r.get("id")) for r in rows], pa.string()),
-        "text": pa.array([_utf8(r.get("text")) for r in rows], pa.string()),
-        "n": pa.array([len(r) for r in rows], pa.int64()),
-    })
+    table = pa.table(
+        {
+            "id": pa.array([_utf8(r.get("id")) for r in rows], pa.string()),
+            "text": pa.array([_utf8(r.get("text")) for r in rows], pa.string()),
+            "n": pa.array([len(r) for r in rows], pa.int64()),
+        }
+    )
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
@@ -177,7 +190,7 @@ def _damage(c, kind: str, data: bytearray) -> bytes:
         end = at + c.int(1, 64)
         data[at:end] = bytes(len(data[at:end]))
     else:  # splice: a stretch of the file repeated somewhere else
-        data[at:at] = data[c.int(0, at):at][:200]
+        data[at:at] = data[c.int(0, at) : at][:200]
     return bytes(data)
 
 
@@ -194,12 +207,21 @@ def make_case(c) -> dict:
         content = data
     if container == "parquet":  # what the Parquet file holds, as JSONL for the oracle
         rows = [r for r in records if isinstance(r, dict)]
-        content = b"\n".join(json.dumps({"id": _utf8(r.get("id")), "text": _utf8(r.get("text"))})
-                             .encode() for r in rows)
-    suffix = {"plain": ".jsonl", "gzip": ".jsonl.gz", "parquet": ".parquet"}.get(container, ".jsonl.zst")
+        content = b"\n".join(
+            json.dumps({"id": _utf8(r.get("id")), "text": _utf8(r.get("text"))}).encode()
+            for r in rows
+        )
+    suffix = {"plain": ".jsonl", "gzip": ".jsonl.gz", "parquet": ".parquet"}.get(
+        container, ".jsonl.zst"
+    )
     checked = damage == "none" or container in ("plain", "gzip", "zstd")
-    return {"kind": f"{container}/{damage}", "suffix": suffix, "data": data,
-            "content": content, "checked": checked}
+    return {
+        "kind": f"{container}/{damage}",
+        "suffix": suffix,
+        "data": data,
+        "content": content,
+        "checked": checked,
+    }
 
 
 def _parse(line: bytes):
@@ -258,8 +280,13 @@ def _is_derived(doc: dict) -> bool:
 
 def _fuzz(examples: int) -> settings:
     # derandomized: the same cases every run (a CI failure reproduces); no database either
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 @_fuzz(200)
@@ -275,12 +302,19 @@ def test_reader_survives_random_and_damaged_files(data):
 def test_damaged_gzip_never_yields_a_record_that_was_not_there(data):
     """The integrity property on its own: gzip only, always damaged, more lines."""
     c = HypothesisChooser(data)
-    lines = [json.dumps({"id": f"r{i}", "text": _text(c) + f" {i}"}).encode()
-             for i in range(c.int(1, 40))]
+    lines = [
+        json.dumps({"id": f"r{i}", "text": _text(c) + f" {i}"}).encode()
+        for i in range(c.int(1, 40))
+    ]
     content = b"\n".join(lines) + b"\n"
     packed = _pack(c, "gzip", content, [])
-    case = {"kind": "gzip", "suffix": ".jsonl.gz", "content": content, "checked": True,
-            "data": _damage(c, c.choice(DAMAGES[1:]), bytearray(packed))}
+    case = {
+        "kind": "gzip",
+        "suffix": ".jsonl.gz",
+        "content": content,
+        "checked": True,
+        "data": _damage(c, c.choice(DAMAGES[1:]), bytearray(packed)),
+    }
     with tempfile.TemporaryDirectory() as d:
         read_case(case, Path(d))
 

@@ -7,6 +7,7 @@ import random
 
 import pytest
 import zstandard
+
 from thresher.pipelines import io
 
 
@@ -22,7 +23,10 @@ def test_read_lines_matches_split_for_any_block_size(tmp_path, suffix):
         if expected[-1] == b"":
             expected.pop()  # a final newline ends the last line; it does not start one
         for block_size in (1, 2, 3, 7, 1 << 20):
-            assert list(io.read_lines(str(path), block_size=block_size)) == expected, (text, block_size)
+            assert list(io.read_lines(str(path), block_size=block_size)) == expected, (
+                text,
+                block_size,
+            )
 
 
 def test_zstd_frames_are_read_one_after_another(tmp_path):
@@ -41,17 +45,32 @@ def _gzip_member(data: bytes, bad_crc: bool = False) -> bytes:
 
 @pytest.mark.parametrize("block_size", [1, 2, 3, 7, 1 << 20])
 @pytest.mark.parametrize("hold", [True, False])
-def test_lines_from_a_member_that_fails_its_check_are_marked(tmp_path, monkeypatch, block_size, hold):
+def test_lines_from_a_member_that_fails_its_check_are_marked(
+    tmp_path, monkeypatch, block_size, hold
+):
     if not hold:  # the file is decoded twice: verification, then the reading pass
         monkeypatch.setattr(io, "HOLD_BYTES", 0)
     path = tmp_path / "m.jsonl.gz"
-    path.write_bytes(_gzip_member(b"a\nb") + _gzip_member(b"c\nd\n", bad_crc=True)
-                     + _gzip_member(b"e\nf\n") + _gzip_member(b"g\n"))
-    marked = [(line, damage is not None) for lines, damage in
-              io.read_line_blocks(str(path), block_size=block_size) for line in lines]
+    path.write_bytes(
+        _gzip_member(b"a\nb")
+        + _gzip_member(b"c\nd\n", bad_crc=True)
+        + _gzip_member(b"e\nf\n")
+        + _gzip_member(b"g\n")
+    )
+    marked = [
+        (line, damage is not None)
+        for lines, damage in io.read_line_blocks(str(path), block_size=block_size)
+        for line in lines
+    ]
     # "bc" spans into the damaged member; "e" starts right after its (unverified) "\n"
-    assert marked == [(b"a", False), (b"bc", True), (b"d", True), (b"e", True), (b"f", False),
-                      (b"g", False)]
+    assert marked == [
+        (b"a", False),
+        (b"bc", True),
+        (b"d", True),
+        (b"e", True),
+        (b"f", False),
+        (b"g", False),
+    ]
     with pytest.raises(io.CorruptInputError, match="gzip member 2"):
         assert list(io.read_lines(str(path), block_size=block_size)) == [b"a"]
 

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.pipelines.exact_dedup import pick_keepers
 from thresher.pipelines.ingest import KEYS, REPEATS, find_repeats
 from thresher.pipelines.near_dedup import (
@@ -58,17 +59,20 @@ def candidates(rows: list[tuple[str, str, float, list[int]]]) -> pa.Table:
     """(comp, id, priority, signature) rows -> a Verify input table."""
     comp, ids, pri, sigs = zip(*rows, strict=True)
     flat = pa.array([v for s in sigs for v in s], pa.uint64())
-    return pa.table({
-        "comp": pa.array(comp, pa.string()),
-        "id": pa.array(ids, pa.string()),
-        "priority": pa.array(pri, pa.float64()),
-        "sig": pa.FixedSizeListArray.from_arrays(flat, NUM_PERM),
-    })
+    return pa.table(
+        {
+            "comp": pa.array(comp, pa.string()),
+            "id": pa.array(ids, pa.string()),
+            "priority": pa.array(pri, pa.float64()),
+            "sig": pa.FixedSizeListArray.from_arrays(flat, NUM_PERM),
+        }
+    )
 
 
 def cluster_rows(table: pa.Table) -> set[tuple]:
-    return {(r["id"], r["cluster_id"], r["kept"], r["similarity_to_keeper"])
-            for r in table.to_pylist()}
+    return {
+        (r["id"], r["cluster_id"], r["kept"], r["similarity_to_keeper"]) for r in table.to_pylist()
+    }
 
 
 def ref_anchor_clusters(members: list[tuple[float, str, list[int]]], threshold: float) -> set:
@@ -79,8 +83,9 @@ def ref_anchor_clusters(members: list[tuple[float, str, list[int]]], threshold: 
     rows, left = set(), order
     while len(left) > 1:
         (_, a_id, a_sig), rest = left[0], left[1:]
-        sims = [sum(x == y for x, y in zip(a_sig, sig, strict=True)) / NUM_PERM
-                for _, _, sig in rest]
+        sims = [
+            sum(x == y for x, y in zip(a_sig, sig, strict=True)) / NUM_PERM for _, _, sig in rest
+        ]
         joined = [(m, s) for m, s in zip(rest, sims, strict=True) if s >= threshold]
         if joined:
             rows.add((a_id, a_id, True, 1.0))
@@ -115,9 +120,17 @@ def ref_components(src: list[str], dst: list[str]) -> dict[str, str]:
 
 def ingest_keys(rng: random.Random, files: int = 5, lines: int = 10, pool: int = 20) -> pa.Table:
     """One row per (file, line); file names sort opposite to file numbers."""
-    rows = [{"id": f"id{rng.randrange(pool)}", "file_no": f, "line": ln,
-             "part": f"part-{f:05d}-{ln // 4:05d}", "file": f"{chr(ord('z') - f)}.jsonl"}
-            for f in range(files) for ln in range(lines)]
+    rows = [
+        {
+            "id": f"id{rng.randrange(pool)}",
+            "file_no": f,
+            "line": ln,
+            "part": f"part-{f:05d}-{ln // 4:05d}",
+            "file": f"{chr(ord('z') - f)}.jsonl",
+        }
+        for f in range(files)
+        for ln in range(lines)
+    ]
     return pa.Table.from_pylist(rows, schema=KEYS)
 
 
@@ -127,7 +140,9 @@ def ref_repeats(keys: pa.Table) -> list[tuple]:
     for r in sorted(keys.to_pylist(), key=lambda r: (r["file_no"], r["line"])):
         if r["id"] in first:
             f = first[r["id"]]
-            out.append((r["part"], r["file"], r["line"], f"id already used at {f['file']}:{f['line']}"))
+            out.append(
+                (r["part"], r["file"], r["line"], f"id already used at {f['file']}:{f['line']}")
+            )
         else:
             first[r["id"]] = r
     return sorted(out)
@@ -137,9 +152,19 @@ def shard_meta(rng: random.Random, seed: int, n: int) -> pa.Table:
     """One source's metadata; a few ids repeat (same id in two files), as after ingest."""
     ids = [f"doc{i}" for i in range(n)]
     ids[1] = ids[2] = "dup"
-    rows = [{"source": "web", "id": d, "key": doc_key(seed, d), "tokens": rng.randrange(0, 40),
-             "spill": f"s{i % 3}.u32", "offset": i * 100, "file": 7 + i % 2, "line": i}
-            for i, d in enumerate(ids)]
+    rows = [
+        {
+            "source": "web",
+            "id": d,
+            "key": doc_key(seed, d),
+            "tokens": rng.randrange(0, 40),
+            "spill": f"s{i % 3}.u32",
+            "offset": i * 100,
+            "file": 7 + i % 2,
+            "line": i,
+        }
+        for i, d in enumerate(ids)
+    ]
     return pa.Table.from_pylist(rows, schema=META)
 
 
@@ -165,19 +190,28 @@ def ref_plan(meta: pa.Table, copies: list[int], seed: int, shard_tokens: int) ->
 
 
 def plan_output(meta: pa.Table, copies, seed: int, shard_tokens: int) -> list:
-    return [(n, t.to_pylist()) for n, t in
-            plan_source(meta, np.asarray(copies, np.int64), seed, shard_tokens)]
+    return [
+        (n, t.to_pylist())
+        for n, t in plan_source(meta, np.asarray(copies, np.int64), seed, shard_tokens)
+    ]
 
 
-def write_ranked(directory, scores: list[float], ids: list[str], chars: list[int],
-                 parts: int = 3) -> None:
+def write_ranked(
+    directory, scores: list[float], ids: list[str], chars: list[int], parts: int = 3
+) -> None:
     """(score, id, n_chars) rows split over `parts` Parquet parts, as the score stage does."""
     cuts = [0, *sorted(random.Random(len(ids)).sample(range(1, len(ids)), parts - 1)), len(ids)]
     for p, (lo, hi) in enumerate(itertools.pairwise(cuts)):
-        pq.write_table(pa.table({"score": pa.array(scores[lo:hi], pa.float64()),
-                                 "id": pa.array(ids[lo:hi], pa.string()),
-                                 "n_chars": pa.array(chars[lo:hi], pa.int64())}),
-                       directory / f"part-{p:05d}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "score": pa.array(scores[lo:hi], pa.float64()),
+                    "id": pa.array(ids[lo:hi], pa.string()),
+                    "n_chars": pa.array(chars[lo:hi], pa.int64()),
+                }
+            ),
+            directory / f"part-{p:05d}.parquet",
+        )
 
 
 def ranked_data(seed: int, n: int = 200):
@@ -190,8 +224,11 @@ def ranked_data(seed: int, n: int = 200):
 
 
 def kept_by_cut(cut: dict, scores: list[float], ids: list[str]) -> set[str]:
-    mask = passes(cut, pa.chunked_array([pa.array(scores, pa.float64())]),
-                  pa.chunked_array([pa.array(ids, pa.string())]))
+    mask = passes(
+        cut,
+        pa.chunked_array([pa.array(scores, pa.float64())]),
+        pa.chunked_array([pa.array(ids, pa.string())]),
+    )
     return {i for i, keep in zip(ids, mask.to_pylist(), strict=True) if keep}
 
 
@@ -199,7 +236,7 @@ def ref_top(scores, ids, chars, docs: float | None = None, share: float | None =
     """Brute force: walk (score desc, id asc); exact decimal arithmetic for F."""
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
     if docs is not None:
-        return {ids[i] for i in order[:math.ceil(Fraction(str(docs)) * len(ids))]}
+        return {ids[i] for i in order[: math.ceil(Fraction(str(docs)) * len(ids))]}
     target, before, kept = Fraction(str(share)) * sum(chars), 0, set()
     for i in order:
         if before >= target:
@@ -233,9 +270,18 @@ def test_priorities_metadata_field_missing_values_rank_last(sign):
     """max:/min:FIELD order by the field; missing, null, non-numeric and unparsable rank
     after every numeric value (including huge and negative ones)."""
     present = {0: 0.5, 1: 1e300, 5: -3.0, 7: 2}
-    meta = [json.dumps({"q": 0.5, "other": 9}), json.dumps({"q": 1e300}), json.dumps({"other": 1}),
-            None, json.dumps({"q": "high"}), json.dumps({"q": -3.0}), "not json",
-            json.dumps({"q": 2}), json.dumps({"q": None}), json.dumps([1, 2])]
+    meta = [
+        json.dumps({"q": 0.5, "other": 9}),
+        json.dumps({"q": 1e300}),
+        json.dumps({"other": 1}),
+        None,
+        json.dumps({"q": "high"}),
+        json.dumps({"q": -3.0}),
+        "not json",
+        json.dumps({"q": 2}),
+        json.dumps({"q": None}),
+        json.dumps([1, 2]),
+    ]
     pri = priorities(f"{sign}:q", pa.array([1] * len(meta)), pa.array(meta, pa.string()))
     best_first = sorted(present, key=lambda i: present[i], reverse=(sign == "max"))
     missing = [i for i in range(len(meta)) if i not in present]
@@ -250,10 +296,15 @@ def test_verify_keeper_is_best_priority_then_id():
     """The kept member is the smallest (priority, id); all others point to it; input row
     order does not matter."""
     sig = signature()
-    table = candidates([("c", "d3", 1.0, sig), ("c", "d1", 5.0, sig), ("c", "d2", 1.0, sig),
-                        ("c", "d0", 2.0, sig)])
-    expected = {("d2", "d2", True, 1.0), ("d3", "d2", False, 1.0), ("d1", "d2", False, 1.0),
-                ("d0", "d2", False, 1.0)}
+    table = candidates(
+        [("c", "d3", 1.0, sig), ("c", "d1", 5.0, sig), ("c", "d2", 1.0, sig), ("c", "d0", 2.0, sig)]
+    )
+    expected = {
+        ("d2", "d2", True, 1.0),
+        ("d3", "d2", False, 1.0),
+        ("d1", "d2", False, 1.0),
+        ("d0", "d2", False, 1.0),
+    }
     cfg = NearDedupConfig(num_perm=NUM_PERM)
     rng = random.Random(0)
     for _ in range(5):
@@ -280,11 +331,22 @@ def test_verify_keeps_components_apart_and_drops_singletons():
     """Identical signatures in different components never cluster together; a component
     of one member yields no row."""
     sig = signature()
-    table = candidates([("p", "a", 0.0, sig), ("q", "b", 0.0, sig), ("p", "c", 0.0, sig),
-                        ("q", "d", 0.0, sig), ("r", "e", 0.0, sig)])
+    table = candidates(
+        [
+            ("p", "a", 0.0, sig),
+            ("q", "b", 0.0, sig),
+            ("p", "c", 0.0, sig),
+            ("q", "d", 0.0, sig),
+            ("r", "e", 0.0, sig),
+        ]
+    )
     got = cluster_rows(verify_partition(NearDedupConfig(num_perm=NUM_PERM), table))
-    assert got == {("a", "a", True, 1.0), ("c", "a", False, 1.0),
-                   ("b", "b", True, 1.0), ("d", "b", False, 1.0)}
+    assert got == {
+        ("a", "a", True, 1.0),
+        ("c", "a", False, 1.0),
+        ("b", "b", True, 1.0),
+        ("d", "b", False, 1.0),
+    }
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -302,8 +364,9 @@ def test_verify_matches_brute_force_greedy_anchors(seed):
             rows.append((f"comp{c}", doc, pri, sig))
             members.setdefault(f"comp{c}", []).append((pri, doc, sig))
     expected = set().union(*(ref_anchor_clusters(m, 0.8) for m in members.values()))
-    got = verify_partition(NearDedupConfig(num_perm=NUM_PERM, threshold=0.8),
-                           shuffled_rows(candidates(rows), rng))
+    got = verify_partition(
+        NearDedupConfig(num_perm=NUM_PERM, threshold=0.8), shuffled_rows(candidates(rows), rng)
+    )
     assert cluster_rows(got) == expected
     assert got.num_rows == len(expected)  # no row twice
 
@@ -313,11 +376,14 @@ def test_verify_matches_brute_force_greedy_anchors(seed):
 
 def test_star_edges_hand_case():
     """Key 1 {c, a, b} -> a-b, a-c; key 2 {b, a} -> a-b again (collapses); key 3 {z}: none."""
-    table = pa.table({"key": pa.array([1, 1, 2, 3, 1, 2], pa.uint64()),
-                      "id": ["c", "a", "b", "z", "b", "a"]})
+    table = pa.table(
+        {"key": pa.array([1, 1, 2, 3, 1, 2], pa.uint64()), "id": ["c", "a", "b", "z", "b", "a"]}
+    )
     edges = star_edges(table)
     assert sorted(zip(edges["src"].to_pylist(), edges["dst"].to_pylist(), strict=True)) == [
-        ("a", "b"), ("a", "c")]
+        ("a", "b"),
+        ("a", "c"),
+    ]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -326,8 +392,9 @@ def test_star_edges_match_brute_force(seed):
     appears once; row order of the input does not matter."""
     rng = random.Random(seed)
     pairs = {(rng.randrange(12), f"v{rng.randrange(25)}") for _ in range(80)}
-    table = pa.table({"key": pa.array([k for k, _ in pairs], pa.uint64()),
-                      "id": [i for _, i in pairs]})
+    table = pa.table(
+        {"key": pa.array([k for k, _ in pairs], pa.uint64()), "id": [i for _, i in pairs]}
+    )
     by_key: dict[int, list[str]] = {}
     for k, i in pairs:
         by_key.setdefault(k, []).append(i)
@@ -395,8 +462,10 @@ def test_find_repeats_independent_of_row_order(seed):
 
 
 def test_find_repeats_none():
-    keys = pa.Table.from_pylist([{"id": f"u{i}", "file_no": 0, "line": i, "part": "p",
-                                  "file": "f"} for i in range(5)], schema=KEYS)
+    keys = pa.Table.from_pylist(
+        [{"id": f"u{i}", "file_no": 0, "line": i, "part": "p", "file": "f"} for i in range(5)],
+        schema=KEYS,
+    )
     assert find_repeats(keys).num_rows == 0
 
 
@@ -409,14 +478,23 @@ def test_pick_keepers_match_brute_force(seed):
     kept count = distinct hashes; every id is kept or removed, never both."""
     rng = random.Random(seed)
     n = 60
-    rows = [{"id": f"d{i}", "text_hash": f"h{rng.randrange(15):02x}",
-             "part": f"part-{rng.randrange(4)}"} for i in rng.sample(range(500), n)]
+    rows = [
+        {
+            "id": f"d{i}",
+            "text_hash": f"h{rng.randrange(15):02x}",
+            "part": f"part-{rng.randrange(4)}",
+        }
+        for i in rng.sample(range(500), n)
+    ]
     table = pa.Table.from_pylist(rows)
     keeper: dict[str, str] = {}
     for r in rows:
         keeper[r["text_hash"]] = min(keeper.get(r["text_hash"], r["id"]), r["id"])
-    expected = {(r["id"], keeper[r["text_hash"]], r["text_hash"], r["part"])
-                for r in rows if r["id"] != keeper[r["text_hash"]]}
+    expected = {
+        (r["id"], keeper[r["text_hash"]], r["text_hash"], r["part"])
+        for r in rows
+        if r["id"] != keeper[r["text_hash"]]
+    }
     dup_map, kept = pick_keepers(table)
     got = [(r["id"], r["kept_id"], r["text_hash"], r["part"]) for r in dup_map.to_pylist()]
     assert len(got) == len(set(got)) and set(got) == expected

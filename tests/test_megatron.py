@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from thresher.scorers import megatron
 from thresher.scorers.errors import ConfigError, InputError
 
@@ -33,10 +34,21 @@ def spec_read(prefix):
     dtype = {8: "<u2", 4: "<i4"}[code]
     size = np.dtype(dtype).itemsize
     data = Path(f"{prefix}.bin").read_bytes()
-    docs = [np.frombuffer(data[p : p + n * size], dtype).tolist() for p, n in zip(pointers, lengths, strict=True)]
-    return {"version": version, "code": code, "n_seq": n_seq, "n_doc": n_doc,
-            "lengths": lengths, "pointers": pointers, "doc_idx": doc_idx, "docs": docs,
-            "bin_size": len(data)}
+    docs = [
+        np.frombuffer(data[p : p + n * size], dtype).tolist()
+        for p, n in zip(pointers, lengths, strict=True)
+    ]
+    return {
+        "version": version,
+        "code": code,
+        "n_seq": n_seq,
+        "n_doc": n_doc,
+        "lengths": lengths,
+        "pointers": pointers,
+        "doc_idx": doc_idx,
+        "docs": docs,
+        "bin_size": len(data),
+    }
 
 
 def write(prefix, docs, dtype):
@@ -65,7 +77,9 @@ def test_writer_matches_the_spec(tmp_path, dtype, code, top):
     assert info["documents"] == len(docs) and info["tokens"] == sum(map(len, docs))
     assert info["sha256"] == megatron.file_sha256(tmp_path / "s.bin")
     assert megatron.check_shard(tmp_path / "s") == []
-    assert [t.tolist() for t in (megatron.Shard(tmp_path / "s")[i] for i in range(len(docs)))] == docs
+    assert [
+        t.tolist() for t in (megatron.Shard(tmp_path / "s")[i] for i in range(len(docs)))
+    ] == docs
     assert not list(tmp_path.glob(".tmp-*")), "temporary files left behind"
 
 
@@ -103,7 +117,8 @@ def test_empty_shard_is_valid(tmp_path):
 def test_megatron_core_reads_our_shards(tmp_path):
     mod = pytest.importorskip(
         "megatron.core.datasets.indexed_dataset",
-        reason="megatron-core is not installed (optional cross-check; it pulls CUDA torch)")
+        reason="megatron-core is not installed (optional cross-check; it pulls CUDA torch)",
+    )
     docs = [[5, 6, 7, 0], [8, 0], [9, 10, 11, 12, 0]]
     write(tmp_path / "m", docs, "uint16")
     ds = mod.IndexedDataset(str(tmp_path / "m"))

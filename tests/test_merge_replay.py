@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from thresher.scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
-from thresher.scorers.merge_replay import SymbolTable, pair_counts, replay, replay_pretokens
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-CORPUS = ("aaaa abab aaa banana bandana abba the then there their other mother "
-          "12121 1111 ab ab ab zzzz zz z\n") * 3
+from thresher.scorers.bpe_tokenizers import BYTE_CHARS, BPESpec
+from thresher.scorers.merge_replay import SymbolTable, pair_counts, replay, replay_pretokens
+
+CORPUS = (
+    "aaaa abab aaa banana bandana abba the then there their other mother "
+    "12121 1111 ab ab ab zzzz zz z\n"
+) * 3
 
 
 def naive_apply(words, a, b, z):
@@ -53,15 +56,27 @@ def test_replay_matches_bruteforce_on_repeats_and_overlaps():
 def test_replay_matches_bruteforce_with_a_trained_tokenizer():
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator([CORPUS], trainers.BpeTrainer(
-        vocab_size=320, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        [CORPUS],
+        trainers.BpeTrainer(
+            vocab_size=320,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     import json
 
     cfg = json.loads(tok.to_str())
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" "))
-              for m in cfg["model"]["merges"]]
-    spec = BPESpec("hf-json", "-", merges, True, json.dumps(
-        {"normalizer": None, "pre_tokenizer": cfg["pre_tokenizer"]}))
+    merges = [
+        tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in cfg["model"]["merges"]
+    ]
+    spec = BPESpec(
+        "hf-json",
+        "-",
+        merges,
+        True,
+        json.dumps({"normalizer": None, "pre_tokenizer": cfg["pre_tokenizer"]}),
+    )
     counts = Counter(spec.pretokenize(CORPUS))
     table = SymbolTable.build(merges, spec.merged, BYTE_CHARS.values())
     ids = table.ids

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
+
 from thresher.scorers import minhash
 from thresher.scorers.components import anchor_clusters, connected_components
 from thresher.scorers.minhash import ShingleSpec, jaccard, shingle_hashes, signatures
@@ -18,9 +19,7 @@ LATIN = "abcdefghijklmnopqrstuvwxyzéèàüöß"
 
 
 def words(n, alphabet=LATIN):
-    return [
-        "".join(RNG.choice(alphabet) for _ in range(RNG.randint(1, 7))) for _ in range(n)
-    ]
+    return ["".join(RNG.choice(alphabet) for _ in range(RNG.randint(1, 7))) for _ in range(n)]
 
 
 def doc_sets(texts, spec=None):
@@ -151,13 +150,21 @@ def test_components_are_named_by_smallest_id_whatever_the_edge_order():
         src, dst = zip(*[(b, a) if RNG.random() < 0.5 else (a, b) for a, b in edges], strict=True)
         nodes, comp = connected_components(list(src), list(dst))
         assert dict(zip(nodes.tolist(), comp.tolist(), strict=True)) == {
-            "a": "a", "b": "a", "c": "a", "d": "d", "e": "d", "x": "x", "y": "x",
+            "a": "a",
+            "b": "a",
+            "c": "a",
+            "d": "d",
+            "e": "d",
+            "x": "x",
+            "y": "x",
         }
 
 
 def test_anchor_verification_splits_weak_chains():
     # 0~1~2~3 each 0.9 to the next, but 0 and 3 share little: two clusters, not one
-    sims = np.array([[1, .9, .82, .3], [.9, 1, .9, .6], [.82, .9, 1, .9], [.3, .6, .9, 1]])
+    sims = np.array(
+        [[1, 0.9, 0.82, 0.3], [0.9, 1, 0.9, 0.6], [0.82, 0.9, 1, 0.9], [0.3, 0.6, 0.9, 1]]
+    )
     anchor, sim = anchor_clusters(4, lambda a, rest: sims[a, rest], 0.8)
     assert anchor.tolist() == [0, 0, 0, -1]
     assert sim.tolist() == [1.0, 0.9, 0.82, 0.0]

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+
 from thresher.flows.mixture import infer, replay_and_solve
 from thresher.pipelines import pair_counts
 from thresher.scorers import mixture_experiment as mx
@@ -14,24 +15,32 @@ from thresher.scorers.bpe_tokenizers import load_merges
 from thresher.scorers.mixture_lp import SolveOptions, solve
 
 # Three synthetic "languages": Zipf-distributed words over overlapping syllable sets.
-SYLLABLES = [["ka", "to", "ri", "mu", "ne", "sa", "lo"], ["sch", "ei", "en", "ung", "ber", "ach"],
-             ["ou", "re", "le", "qu", "ai", "on", "sa"]]
+SYLLABLES = [
+    ["ka", "to", "ri", "mu", "ne", "sa", "lo"],
+    ["sch", "ei", "en", "ung", "ber", "ach"],
+    ["ou", "re", "le", "qu", "ai", "on", "sa"],
+]
 
 
 def make_text(cat: int, n_words: int, seed: int) -> str:
     rng = random.Random(cat * 1000 + 7)
-    vocab = ["".join(rng.choice(SYLLABLES[cat]) for _ in range(rng.randint(1, 4)))
-             for _ in range(400)]
+    vocab = [
+        "".join(rng.choice(SYLLABLES[cat]) for _ in range(rng.randint(1, 4))) for _ in range(400)
+    ]
     weights = [1 / (r + 1) for r in range(len(vocab))]
     draw = random.Random(seed)
     words = draw.choices(vocab, weights, k=n_words)
-    return "\n".join(" ".join(words[i:i + 12]) for i in range(0, len(words), 12))
+    return "\n".join(" ".join(words[i : i + 12]) for i in range(0, len(words), 12))
 
 
 def write_category(path, text: str):
     lines = text.split("\n")
-    path.write_text("".join(json.dumps({"text": "\n".join(lines[i:i + 20])}) + "\n"
-                            for i in range(0, len(lines), 20)))
+    path.write_text(
+        "".join(
+            json.dumps({"text": "\n".join(lines[i : i + 20])}) + "\n"
+            for i in range(0, len(lines), 20)
+        )
+    )
     return path
 
 
@@ -43,8 +52,9 @@ def three(tmp_path_factory):
     train = [make_text(i, int(60_000 * w), seed=1) for i, w in enumerate(weights)]
     mx.train_byte_level_bpe(train, 1200, d / "tokenizer.json")
     truth = np.array([mx.nbytes([t]) for t in train], dtype=float)
-    cats = [f"c{i}={write_category(d / f'c{i}.jsonl', make_text(i, 40_000, seed=2))}"
-            for i in range(3)]
+    cats = [
+        f"c{i}={write_category(d / f'c{i}.jsonl', make_text(i, 40_000, seed=2))}" for i in range(3)
+    ]
     return d, cats, truth / truth.sum(), train
 
 
@@ -62,8 +72,9 @@ def test_exact_counts_give_exact_proportions(three, tmp_path):
     only the few pretokens split differently at document boundaries keep it from exactness."""
     d, _, truth, train = three
     cats = [f"t{i}={write_category(tmp_path / f't{i}.jsonl', t)}" for i, t in enumerate(train)]
-    s = infer(str(d / "tokenizer.json"), cats, tmp_path / "out", options=SolveOptions(
-        stop="converged"))
+    s = infer(
+        str(d / "tokenizer.json"), cats, tmp_path / "out", options=SolveOptions(stop="converged")
+    )
     est = np.array([s["proportions"][f"t{i}"] for i in range(3)])
     assert np.abs(est - truth).max() < 1e-4, (est, truth, s["objective"])
 
@@ -73,8 +84,9 @@ def replays3(three):
     """The three count samples replayed through every merge: (replays, sample bytes)."""
     d, cats, _, _ = three
     spec = load_merges(str(d / "tokenizer.json"))
-    got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats), d / "out" /
-                                      "pretoken-cache")
+    got = pair_counts.count_pretokens(
+        spec, pair_counts.parse_categories(cats), d / "out" / "pretoken-cache"
+    )
     tables = [got[f"c{i}"][0] for i in range(3)]
     metas = [got[f"c{i}"][1] for i in range(3)]
     replays = pair_counts.replay_categories(spec, tables, len(spec.merges), workers=1)
@@ -108,8 +120,7 @@ def test_relative_tolerance_stop_is_bounded(replays3, converged):
 
 def test_dropping_slack_rows_keeps_the_optimum(replays3, converged):
     """Deleting rows that stayed slack (to keep the LP small) must not change the optimum."""
-    dropping = solve(*replays3, options=SolveOptions(stop="converged", per_round=200,
-                                                     drop_after=1))
+    dropping = solve(*replays3, options=SolveOptions(stop="converged", per_round=200, drop_after=1))
     assert dropping.stop_reason == "converged" and dropping.rows_dropped > 0
     assert abs(dropping.objective - converged.objective) <= 1e-6 * max(1.0, converged.objective)
     assert np.abs(dropping.proportions - converged.proportions).max() < 1e-4
@@ -118,15 +129,32 @@ def test_dropping_slack_rows_keeps_the_optimum(replays3, converged):
 def test_two_category_experiment_cli_and_query(cli, tmp_path):
     for i in range(2):
         write_category(tmp_path / f"s{i}.jsonl", make_text(i, 50_000, seed=3))
-    code, out, err = cli("mixture", "experiment", "--category", f"a={tmp_path / 's0.jsonl'}",
-                         "--category", f"b={tmp_path / 's1.jsonl'}", "--trials", "2",
-                         "--vocab", "800", "--out", tmp_path / "exp")
+    code, out, err = cli(
+        "mixture",
+        "experiment",
+        "--category",
+        f"a={tmp_path / 's0.jsonl'}",
+        "--category",
+        f"b={tmp_path / 's1.jsonl'}",
+        "--trials",
+        "2",
+        "--vocab",
+        "800",
+        "--out",
+        tmp_path / "exp",
+    )
     assert code == 0, err
     report = json.loads((tmp_path / "exp" / "experiment.json").read_text())
     assert len(report["rows"]) == 2 and "random guessing" in out
     assert all(r["max_abs_error"] < 0.03 for r in report["rows"]), report["rows"]
-    code, out, err = cli("query", "--out", tmp_path / "exp", "--format", "json",
-                         "SELECT mixture, category, proportion, truth FROM mixtures ORDER BY ALL")
+    code, out, err = cli(
+        "query",
+        "--out",
+        tmp_path / "exp",
+        "--format",
+        "json",
+        "SELECT mixture, category, proportion, truth FROM mixtures ORDER BY ALL",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 4 and all(abs(r["proportion"] - r["truth"]) < 0.03 for r in rows)
@@ -136,8 +164,13 @@ def test_mixture_flow(prefect_api, three, tmp_path):
     from thresher.flows.mixture import mixture
 
     d, cats, _truth, _ = three
-    s = mixture(str(d / "tokenizer.json"), cats, str(tmp_path / "mixtures" / "m"), merges=500,
-                cache_dir=str(d / "out" / "pretoken-cache"))
+    s = mixture(
+        str(d / "tokenizer.json"),
+        cats,
+        str(tmp_path / "mixtures" / "m"),
+        merges=500,
+        cache_dir=str(d / "out" / "pretoken-cache"),
+    )
     assert s["merges_used"] == 500 and set(s["proportions"]) == {"c0", "c1", "c2"}
     assert json.loads((tmp_path / "mixtures" / "m" / "mixture.json").read_text())["rounds"] >= 1
 
@@ -145,8 +178,14 @@ def test_mixture_flow(prefect_api, three, tmp_path):
 def test_replay_and_solve_reports_timings(three):
     d, cats, _, _ = three
     spec = load_merges(str(d / "tokenizer.json"))
-    got = pair_counts.count_pretokens(spec, pair_counts.parse_categories(cats),
-                                      d / "out" / "pretoken-cache")
-    res, timings = replay_and_solve(spec, [got[f"c{i}"][0] for i in range(3)],
-                                    [got[f"c{i}"][1] for i in range(3)], 100, SolveOptions())
+    got = pair_counts.count_pretokens(
+        spec, pair_counts.parse_categories(cats), d / "out" / "pretoken-cache"
+    )
+    res, timings = replay_and_solve(
+        spec,
+        [got[f"c{i}"][0] for i in range(3)],
+        [got[f"c{i}"][1] for i in range(3)],
+        100,
+        SolveOptions(),
+    )
     assert set(timings) == {"replay", "solve", "events"} and res.constraints > 0

@@ -7,6 +7,7 @@ import random
 
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.pipelines import exact_dedup, ingest, io, near_dedup, reasons, schemas
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.near_dedup import NearDedupConfig
@@ -50,7 +51,9 @@ def run_stages(tmp_path, files, cfg: NearDedupConfig, partitions=4, name="run"):
     ctx = StageContext(run_dir=tmp_path / name, partitions=partitions)
     ingest.run(ctx.with_inputs([str(f) for f in files]), ingest.IngestConfig())
     exact_dedup.run(ctx, exact_dedup.ExactDedupConfig(), ingest.DOCS_OUT, ingest.STAGE)
-    stats = near_dedup.run(ctx, cfg, exact_dedup.surviving(DocSet(ingest.DOCS_OUT)), exact_dedup.STAGE)
+    stats = near_dedup.run(
+        ctx, cfg, exact_dedup.surviving(DocSet(ingest.DOCS_OUT)), exact_dedup.STAGE
+    )
     clusters = pq.read_table(ctx.run_dir / near_dedup.CLUSTERS_OUT)
     survivors = io.read_table(list(io.iter_parts(ctx.run_dir / near_dedup.DOCS_OUT)))
     return stats, clusters, survivors
@@ -97,7 +100,10 @@ def test_keeper_and_clusters_do_not_depend_on_input_order_or_sharding(tmp_path, 
     docs, (_, clusters, survivors) = planted
     shuffled = list(docs)
     random.Random(5).shuffle(shuffled)
-    files = [jsonl(tmp_path / "b.jsonl", shuffled[::2]), jsonl(tmp_path / "a.jsonl", shuffled[1::2])]
+    files = [
+        jsonl(tmp_path / "b.jsonl", shuffled[::2]),
+        jsonl(tmp_path / "a.jsonl", shuffled[1::2]),
+    ]
     cfg = NearDedupConfig(keep="max:quality", batch_size=7)
     _, clusters2, survivors2 = run_stages(tmp_path, files, cfg, partitions=3)
     assert clusters2.equals(clusters)
@@ -144,7 +150,9 @@ def test_dedup_command_end_to_end_and_query_views(cli, jsonl, tmp_path, prefect_
     assert code == 0, err
     assert "near_dedup" in out and "6 near duplicates removed" in out
     code, out, _ = cli(
-        "query", "--out", tmp_path / "o",
+        "query",
+        "--out",
+        tmp_path / "o",
         "SELECT kind, count(*) AS n FROM duplicates GROUP BY kind ORDER BY kind",
     )
     assert code == 0 and "exact" in out and "near" in out

@@ -33,22 +33,42 @@ def test_fresh_venv_install_imports_thresher_next_to_a_user_pipelines_package(tm
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # Dependencies come from this test's environment (a .pth line is only a sys.path entry,
     # so this environment's own editable-install hooks stay out); Thresher itself is built
     # and installed into the new environment as a regular wheel.
     (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     # A copy of the source: building in place would leave build/ in the checkout.
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "build", "*.egg-info", "__pycache__", "thresher-out", "bench"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "*.egg-info", "__pycache__", "thresher-out", "bench"
+        ),
+    )
     # `--python` installs into the new environment only; `--prefix` would uninstall the
     # running environment's own (editable) thresher first.
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-         "--no-warn-script-location", str(source)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-warn-script-location",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert build.returncode == 0, build.stderr[-2000:]
 

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from thresher.scorers.errors import ConfigError, InputError
 from thresher.scorers.fasttext_scorer import FastTextScorer, preprocess
 from thresher.scorers.predictive_strength import (
@@ -26,8 +27,13 @@ def losses_table(rows: dict[str, list[float]], models: list[str], column="bpc") 
     """{doc id: [loss of models[0], ...]} -> long table, rows shuffled (order must not matter)."""
     long = [(i, m, v) for i, vals in rows.items() for m, v in zip(models, vals, strict=True)]
     random.Random(3).shuffle(long)
-    return pa.table({"id": [r[0] for r in long], "model": [r[1] for r in long],
-                     column: [float(r[2]) for r in long]})
+    return pa.table(
+        {
+            "id": [r[0] for r in long],
+            "model": [r[1] for r in long],
+            column: [float(r[2]) for r in long],
+        }
+    )
 
 
 def s_of(rows: dict, benchmarks: dict, column="bpc") -> dict:
@@ -42,15 +48,20 @@ def test_s_three_models_with_ties():
     # benchmark order: small (worst) < mid < big; losses listed as [big, small, mid]
     bench = {"big": 0.7, "small": 0.3, "mid": 0.5}
     rows = {
-        "mirror": [1.0, 3.0, 2.0],      # small > mid > big: the benchmark order -> 1
-        "reverse": [3.0, 1.0, 2.0],     # exactly backwards -> 0
-        "tie_top": [1.0, 2.0, 2.0],     # small == mid (tie counts 0), both > big -> 2/3
-        "all_equal": [2.0, 2.0, 2.0],   # no evidence at all -> 0
-        "one_swap": [2.0, 3.0, 1.0],    # small > big, small > mid, mid < big -> 2/3
+        "mirror": [1.0, 3.0, 2.0],  # small > mid > big: the benchmark order -> 1
+        "reverse": [3.0, 1.0, 2.0],  # exactly backwards -> 0
+        "tie_top": [1.0, 2.0, 2.0],  # small == mid (tie counts 0), both > big -> 2/3
+        "all_equal": [2.0, 2.0, 2.0],  # no evidence at all -> 0
+        "one_swap": [2.0, 3.0, 1.0],  # small > big, small > mid, mid < big -> 2/3
     }
     s = s_of(rows, bench)
-    assert s == {"mirror": 1.0, "reverse": 0.0, "tie_top": round(2 / 3, 6),
-                 "all_equal": 0.0, "one_swap": round(2 / 3, 6)}
+    assert s == {
+        "mirror": 1.0,
+        "reverse": 0.0,
+        "tie_top": round(2 / 3, 6),
+        "all_equal": 0.0,
+        "one_swap": round(2 / 3, 6),
+    }
     assert s_of(rows, bench, "nll_sum") == s  # summed NLL ranks the same way
 
 
@@ -59,9 +70,9 @@ def test_s_six_models():
     rows = {
         "mirror": [6, 5, 4, 3, 2, 1],
         "reverse": [1, 2, 3, 4, 5, 6],
-        "adjacent_swap": [6, 5, 3, 4, 2, 1],   # one discordant pair of 15
-        "tied_pair": [6, 5, 5, 3, 2, 1],       # one tied pair of 15
-        "two_ties": [6, 6, 4, 4, 2, 2],        # three tied pairs
+        "adjacent_swap": [6, 5, 3, 4, 2, 1],  # one discordant pair of 15
+        "tied_pair": [6, 5, 5, 3, 2, 1],  # one tied pair of 15
+        "two_ties": [6, 6, 4, 4, 2, 2],  # three tied pairs
     }
     s = s_of(rows, bench)
     assert s["mirror"] == 1.0 and s["reverse"] == 0.0
@@ -84,7 +95,9 @@ def test_loss_table_errors():
     table = losses_table({"d1": [3, 2, 1], "d2": [1, 2, 3]}, models)
     with pytest.raises(InputError, match=r"model.*zz.*no benchmark score"):
         loss_matrix(losses_table({"d1": [1, 2, 3]}, ["a", "b", "zz"]), pa.array(["d1"]), models)
-    with pytest.raises(InputError, match=r"1 document\(s\) have no bpc for model 'a' \(e.g. id 'd3'\)"):
+    with pytest.raises(
+        InputError, match=r"1 document\(s\) have no bpc for model 'a' \(e.g. id 'd3'\)"
+    ):
         loss_matrix(table, pa.array(["d1", "d2", "d3"]), models)
     _, _, extra = loss_matrix(table, pa.array(["d1"]), models)
     assert extra == 3  # d2's rows: counted, not an error
@@ -113,8 +126,10 @@ def synthetic(n: int, seed: int) -> tuple[list[str], list[str]]:
     common = ["the", "and", "of", "a", "to", "in"]
 
     def doc(words):
-        lines = [" ".join(rng.choice(words + common) for _ in range(rng.randint(5, 15)))
-                 for _ in range(rng.randint(1, 4))]
+        lines = [
+            " ".join(rng.choice(words + common) for _ in range(rng.randint(5, 15)))
+            for _ in range(rng.randint(1, 4))
+        ]
         return "\n".join(lines)  # newlines: the scorer must handle them like training did
 
     return [doc(good) for _ in range(n)], [doc(bad) for _ in range(n)]
@@ -151,8 +166,9 @@ def test_train_scorer_end_to_end_labels_follow_s():
     models = ["small", "mid", "big"]
     rows = {i: ([3, 2, 1] if k < 60 else [1, 2, 3]) for k, i in enumerate(ids)}
     docs = pa.table({"id": ids, "text": texts})
-    _, card, per_doc = train_scorer(docs, losses_table(rows, models),
-                                    {"small": 1, "mid": 2, "big": 3}, SMALL)
+    _, card, per_doc = train_scorer(
+        docs, losses_table(rows, models), {"small": 1, "mid": 2, "big": 3}, SMALL
+    )
     labels = per_doc.column("label").to_pylist()
     assert labels == ["positive"] * 60 + ["negative"] * 60
     assert card["positives"] == card["negatives"] == 60
@@ -173,5 +189,6 @@ def test_charlm_is_a_distribution_and_scores_documents_alone():
     # no context crosses documents: a document's loss does not depend on its neighbours
     alone = lm.doc_nll(["cab"])[0]
     assert lm.doc_nll(["banana", "cab", "zzz"])[1] == pytest.approx(alone)
-    assert CharNgramLM(order=4).fit(["the cat sat"] * 20).bpc(["the cat sat"]) < \
-        CharNgramLM(order=1).fit(["the cat sat"] * 20).bpc(["the cat sat"])
+    assert CharNgramLM(order=4).fit(["the cat sat"] * 20).bpc(["the cat sat"]) < CharNgramLM(
+        order=1
+    ).fit(["the cat sat"] * 20).bpc(["the cat sat"])

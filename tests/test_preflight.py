@@ -36,8 +36,9 @@ def run_with(cli, tmp_path, data, config: dict):
         ("shards", b'{"model": 1', "is not valid JSON"),
     ],
 )
-def test_bad_model_or_tokenizer_fails_before_any_stage(cli, tmp_path, data, prefect_api,
-                                                      section, content, needle):
+def test_bad_model_or_tokenizer_fails_before_any_stage(
+    cli, tmp_path, data, prefect_api, section, content, needle
+):
     resource = tmp_path / ("model.bin" if section == "score" else "tokenizer.json")
     if content is not None:
         resource.write_bytes(content)
@@ -54,13 +55,18 @@ def test_keep_by_a_field_no_document_has_is_an_error(cli, tmp_path, data, prefec
     assert "near-duplicate candidates has a numeric metadata field 'qualty'" in err
 
 
-def test_keep_by_a_field_ranks_by_it_and_counts_the_documents_without_it(cli, tmp_path, data,
-                                                                        prefect_api):
+def test_keep_by_a_field_ranks_by_it_and_counts_the_documents_without_it(
+    cli, tmp_path, data, prefect_api
+):
     code, _, err = run_with(cli, tmp_path, data, {"near_dedup": {"keep": "max:quality"}})
     assert code == 0, err
     run_dir = next((tmp_path / "out" / "runs").iterdir())
     stats = json.loads((run_dir / "stats" / "near_dedup.json").read_text())
     assert stats["keep_field_missing"] == 0 and stats["candidates"] == 80
-    kept = {r["id"] for r in pq.read_table(run_dir / "dedup" / "clusters.parquet").to_pylist() if r["kept"]}
+    kept = {
+        r["id"]
+        for r in pq.read_table(run_dir / "dedup" / "clusters.parquet").to_pylist()
+        if r["kept"]
+    }
     # quality i for the original, 100 - i for its near copy: the higher one is kept
     assert kept == {f"d{i:02d}" if i > 50 else f"d{i:02d}-near" for i in range(40)}

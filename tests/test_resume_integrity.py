@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from thresher.flows import catalog
 
 
@@ -39,8 +40,16 @@ def run(tmp_path, jsonl, cli, prefect_api):
     files = corpus(tmp_path, jsonl)
     config = tmp_path / "run.json"
     config.write_text(json.dumps({"ingest": {"part_docs": 60}}))  # several documents parts
-    args = ["dedup", *[a for f in files for a in ("--input", f)], "--out", tmp_path / "out",
-            "--run-id", "r", "--config", config]
+    args = [
+        "dedup",
+        *[a for f in files for a in ("--input", f)],
+        "--out",
+        tmp_path / "out",
+        "--run-id",
+        "r",
+        "--config",
+        config,
+    ]
 
     def again() -> tuple[int, str]:
         code, _, err = cli(*args)
@@ -126,8 +135,15 @@ def test_a_damaged_shard_is_rewritten_not_linked(cli, tmp_path, jsonl):
     from thresher.scorers.text_tokenizers import train_byte_level_bpe
 
     rng = random.Random(5)
-    docs = [{"id": f"d{i}", "text": " ".join(rng.choices(["alpha", "beta", "gamma", "delta", "x1"],
-                                                        k=rng.randint(5, 80)))} for i in range(200)]
+    docs = [
+        {
+            "id": f"d{i}",
+            "text": " ".join(
+                rng.choices(["alpha", "beta", "gamma", "delta", "x1"], k=rng.randint(5, 80))
+            ),
+        }
+        for i in range(200)
+    ]
     data = jsonl(tmp_path / "in.jsonl", docs)
     tok = tmp_path / "tok.json"
     train_byte_level_bpe([d["text"] for d in docs], 300).save(str(tok))

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from thresher.pipelines import runlock
 
 HOLD = """
@@ -21,8 +22,13 @@ with runlock.hold(sys.argv[1]):
 """
 
 
-def test_a_second_run_into_a_locked_run_exits_1_naming_the_holder(tmp_path, jsonl, cli, prefect_api):
-    data = jsonl(tmp_path / "in.jsonl", [{"id": f"d{i}", "text": f"text number {i} " * 30} for i in range(50)])
+def test_a_second_run_into_a_locked_run_exits_1_naming_the_holder(
+    tmp_path, jsonl, cli, prefect_api
+):
+    data = jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": f"d{i}", "text": f"text number {i} " * 30} for i in range(50)],
+    )
     run_dir = tmp_path / "out" / "runs" / "r1"
     with runlock.hold(run_dir) as holder:
         code, _, err = cli("dedup", "--input", data, "--out", tmp_path / "out", "--run-id", "r1")
@@ -35,11 +41,15 @@ def test_a_second_run_into_a_locked_run_exits_1_naming_the_holder(tmp_path, json
 
 
 def test_a_killed_holder_releases_the_lock(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(runlock.RunLocked, match=f"PID {proc.pid} "), runlock.hold(tmp_path / "run"):
+        with (
+            pytest.raises(runlock.RunLocked, match=f"PID {proc.pid} "),
+            runlock.hold(tmp_path / "run"),
+        ):
             pass
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -49,8 +59,11 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
 
 
 def test_a_waiting_writer_gets_the_lock_when_the_holder_finishes(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD.replace("600", "1"), str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD.replace("600", "1"), str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "held"
     started = time.time()
     with runlock.hold(tmp_path / "run", wait=30):

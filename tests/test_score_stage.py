@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_predictive_strength import synthetic, train_tiny_scorer
+
 from thresher.pipelines import io, reasons, schemas
 from thresher.pipelines import score as score_stage
 from thresher.pipelines.stage import StageContext
@@ -16,20 +17,38 @@ from thresher.pipelines.stage import StageContext
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    return train_tiny_scorer(tmp_path_factory.mktemp("model") / "quality.bin", 120, seed=2, epoch=10)
+    return train_tiny_scorer(
+        tmp_path_factory.mktemp("model") / "quality.bin", 120, seed=2, epoch=10
+    )
 
 
 def documents_parts(directory, n=120, parts=3):
     """A documents table in `parts` files; good and bad texts of varied lengths."""
     pos, neg = synthetic(n // 2, seed=11)
     texts = [t for pair in zip(pos, neg, strict=True) for t in pair]
-    rows = [{"id": f"doc-{i:04d}", "source": "s", "text": t, "n_chars": len(t),
-             "file": "f", "line": i, "metadata": None} for i, t in enumerate(texts)]
+    rows = [
+        {
+            "id": f"doc-{i:04d}",
+            "source": "s",
+            "text": t,
+            "n_chars": len(t),
+            "file": "f",
+            "line": i,
+            "metadata": None,
+        }
+        for i, t in enumerate(texts)
+    ]
     paths = []
     for p in range(parts):
         chunk = sorted(rows[p::parts], key=lambda r: r["id"])
-        paths.append(str(io.write_parquet(pa.Table.from_pylist(chunk, schema=schemas.DOCUMENTS),
-                                          directory / f"part-{p:05d}.parquet")))
+        paths.append(
+            str(
+                io.write_parquet(
+                    pa.Table.from_pylist(chunk, schema=schemas.DOCUMENTS),
+                    directory / f"part-{p:05d}.parquet",
+                )
+            )
+        )
     return paths, rows
 
 
@@ -39,7 +58,12 @@ def run_score(tmp_path, model_path, **rule):
     cfg = score_stage.ScoreConfig(model=str(model_path), **rule)
     stats = score_stage.run(ctx, cfg, inputs, [])
     scores = io.read_table(io.iter_parts(ctx.run_dir / "scores" / "quality"))
-    return ctx, stats, rows, dict(zip(scores["id"].to_pylist(), scores["score"].to_pylist(), strict=True))
+    return (
+        ctx,
+        stats,
+        rows,
+        dict(zip(scores["id"].to_pylist(), scores["score"].to_pylist(), strict=True)),
+    )
 
 
 def selected_ids(ctx) -> set:
@@ -67,7 +91,9 @@ def test_top_chars_keeps_exactly_the_walk_down(tmp_path, model_path):
     kept = pq.read_table(next(io.iter_parts(ctx.run_dir / "selected")))
     assert kept.schema.names == schemas.DOCUMENTS.names
     by_id = {r["id"]: r["text"] for r in rows}
-    assert all(by_id[i] == t for i, t in zip(kept["id"].to_pylist(), kept["text"].to_pylist(), strict=True))
+    assert all(
+        by_id[i] == t for i, t in zip(kept["id"].to_pylist(), kept["text"].to_pylist(), strict=True)
+    )
     # the selection prefers the good vocabulary the scorer was trained on
     good = sum("river" in by_id[i] or "science" in by_id[i] for i in expected)
     assert good >= 0.8 * len(expected)
@@ -75,7 +101,9 @@ def test_top_chars_keeps_exactly_the_walk_down(tmp_path, model_path):
 
 def test_top_docs_and_threshold(tmp_path, model_path):
     ctx, stats, rows, score = run_score(tmp_path / "a", model_path, keep_top_docs=0.1)
-    want = {r["id"] for r in sorted(rows, key=lambda r: (-score[r["id"]], r["id"]))[: math.ceil(12)]}
+    want = {
+        r["id"] for r in sorted(rows, key=lambda r: (-score[r["id"]], r["id"]))[: math.ceil(12)]
+    }
     assert selected_ids(ctx) == want and stats["kept"] == 12
     ctx, stats, rows, score = run_score(tmp_path / "b", model_path, threshold=0.5)
     assert selected_ids(ctx) == {i for i, s in score.items() if s >= 0.5}
@@ -90,20 +118,29 @@ def test_one_rule_only():
 
 def test_curate_flow_scores_and_selects(tmp_path, model_path, cli, jsonl, prefect_api):
     pos, neg = synthetic(30, seed=4)
-    jsonl(tmp_path / "in" / "docs.jsonl",
-          [{"id": f"x{i:03d}", "text": t} for i, t in enumerate(pos + neg)])
+    jsonl(
+        tmp_path / "in" / "docs.jsonl",
+        [{"id": f"x{i:03d}", "text": t} for i, t in enumerate(pos + neg)],
+    )
     cfg = tmp_path / "run.yaml"
     cfg.write_text(json.dumps({"score": {"model": str(model_path), "keep_top_chars": 0.3}}))
     out = tmp_path / "out"
-    rc, text, err = cli("run", "--input", tmp_path / "in", "--out", out, "--config", cfg,
-                        "--run-id", "r1")
+    rc, text, err = cli(
+        "run", "--input", tmp_path / "in", "--out", out, "--config", cfg, "--run-id", "r1"
+    )
     assert rc == 0, err
     run = io.read_json(out / "runs" / "r1" / "run.json")
     assert run["final_documents"] == "selected" and "score" in run["stages"]
-    rc, text, err = cli("query", "--out", out, "--format", "json",
-                        "SELECT (SELECT count(*) FROM scores WHERE scorer = 'quality') AS scored, "
-                        "(SELECT count(*) FROM selected) AS selected, "
-                        "(SELECT count(*) FROM documents) AS documents")
+    rc, text, err = cli(
+        "query",
+        "--out",
+        out,
+        "--format",
+        "json",
+        "SELECT (SELECT count(*) FROM scores WHERE scorer = 'quality') AS scored, "
+        "(SELECT count(*) FROM selected) AS selected, "
+        "(SELECT count(*) FROM documents) AS documents",
+    )
     assert rc == 0, err
     row = json.loads(text)[0]
     assert row["scored"] == 60 and row["selected"] == row["documents"] > 0
@@ -118,9 +155,17 @@ def test_new_rule_reuses_scores(tmp_path, model_path):
     assert stats["scores_reused"] is True and not stats["skipped"]
     want = {r["id"] for r in sorted(rows, key=lambda r: (-score[r["id"]], r["id"]))[:60]}
     assert selected_ids(ctx) == want
-    assert stats["in"] == len(rows) == stats["kept"] + stats["dropped"][reasons.BELOW_QUALITY_THRESHOLD]
+    assert (
+        stats["in"]
+        == len(rows)
+        == stats["kept"] + stats["dropped"][reasons.BELOW_QUALITY_THRESHOLD]
+    )
     # a retrained model (new file) scores again
     (tmp_path / "m2.bin").write_bytes(model_path.read_bytes())
-    stats = score_stage.run(ctx, cfg.model_copy(update={"model": str(tmp_path / "m2.bin"),
-                                                        "name": "quality"}), inputs, [])
+    stats = score_stage.run(
+        ctx,
+        cfg.model_copy(update={"model": str(tmp_path / "m2.bin"), "name": "quality"}),
+        inputs,
+        [],
+    )
     assert stats["scores_reused"] is False

@@ -12,19 +12,46 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.scorers import megatron
 from thresher.scorers.text_tokenizers import load_tokenizer
 
 EOS = "<|endoftext|>"
-WORDS = ["data", "curation", "pipeline", "token", "shard", "Megatron", "seed", "über", "naïve",
-         "数据", "模型", "код", "данные", "🙂", "tab\tnewline\n", "", "spaces", "end.", "'quote'",
-         "x=1;", "<|endoftext|>"]
+WORDS = [
+    "data",
+    "curation",
+    "pipeline",
+    "token",
+    "shard",
+    "Megatron",
+    "seed",
+    "über",
+    "naïve",
+    "数据",
+    "模型",
+    "код",
+    "данные",
+    "🙂",
+    "tab\tnewline\n",
+    "",
+    "spaces",
+    "end.",
+    "'quote'",
+    "x=1;",
+    "<|endoftext|>",
+]
 
 
 def make_docs(source: str, n: int, seed: int, long: int = 60) -> list[dict]:
     rng = random.Random(f"{source}{seed}")
-    return [{"id": f"{source}-{i:04d}", "source": source,
-             "text": " ".join(rng.choices(WORDS, k=rng.randint(3, long)))} for i in range(n)]
+    return [
+        {
+            "id": f"{source}-{i:04d}",
+            "source": source,
+            "text": " ".join(rng.choices(WORDS, k=rng.randint(3, long))),
+        }
+        for i in range(n)
+    ]
 
 
 def write_jsonl(path: Path, docs: list[dict]) -> Path:
@@ -39,9 +66,15 @@ def train_tokenizer(path: Path, texts, vocab: int = 500) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab, special_tokens=[EOS], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab,
+            special_tokens=[EOS],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tok.save(str(path))
     return path
 
@@ -57,8 +90,11 @@ def corpus(tmp_path_factory):
 
 
 def shard_files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
-            if p.suffix in (".bin", ".idx") or p.name in ("manifest.parquet", "blend.json", "blend.txt")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(out.iterdir())
+        if p.suffix in (".bin", ".idx") or p.name in ("manifest.parquet", "blend.json", "blend.txt")
+    }
 
 
 def emitted(out: Path, tok_path: Path) -> list[tuple[str, str]]:
@@ -76,8 +112,19 @@ def emitted(out: Path, tok_path: Path) -> list[tuple[str, str]]:
 def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
     d, docs, tok = corpus
     out = tmp_path / "shards"
-    rc, stdout, err = cli("shards", "--tokenizer", tok, "--input", d / "in" / "*.jsonl",
-                          "--out", out, "--shard-tokens", "1500", "--eos", EOS)
+    rc, stdout, err = cli(
+        "shards",
+        "--tokenizer",
+        tok,
+        "--input",
+        d / "in" / "*.jsonl",
+        "--out",
+        out,
+        "--shard-tokens",
+        "1500",
+        "--eos",
+        EOS,
+    )
     assert rc == 0, err
     got = emitted(out, tok)
     want = [(s, x["text"] + EOS) for s, ds in docs.items() for x in ds]
@@ -90,7 +137,9 @@ def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
         assert all(shard[i][-1] == eos and (shard[i] == eos).sum() == 1 for i in range(len(shard)))
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     assert {r["source"] for r in manifest} == {"web", "code", "books"}
-    assert all(r["shard"].startswith(r["source"] + "_") and r["dtype"] == "uint16" for r in manifest)
+    assert all(
+        r["shard"].startswith(r["source"] + "_") and r["dtype"] == "uint16" for r in manifest
+    )
     assert max(r["tokens"] for r in manifest) < 1500 + 200  # ~shard_tokens, whole documents
     stats = json.loads((out / "stats.json").read_text())
     assert stats["in"] == stats["kept"] + sum(stats["dropped"].values()) + stats["rejected"]
@@ -101,7 +150,9 @@ def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
 
     rc, stdout, _ = cli("shards", "verify", out)
     assert rc == 0 and f"ok: {len(manifest)} shards" in stdout
-    rc, stdout, _ = cli("shards", "inspect", out / manifest[0]["shard"], "--docs", "1", "--chars", "2000")
+    rc, stdout, _ = cli(
+        "shards", "inspect", out / manifest[0]["shard"], "--docs", "1", "--chars", "2000"
+    )
     first = megatron.Shard(out / manifest[0]["shard"])[0]
     assert rc == 0 and "MMIDIDX" in stdout and "sequence_count" in stdout
     assert load_tokenizer(str(tok), eos=None).decode(first) in stdout
@@ -116,7 +167,11 @@ def test_fast_path_gives_hf_ids(corpus):
     _, docs, tok_path = corpus
     tok = load_tokenizer(str(tok_path))
     assert tok.kind == "hf+tiktoken"
-    texts = [x["text"] for ds in docs.values() for x in ds] + ["<|endoftext|> inside", "", " \n\n x"]
+    texts = [x["text"] for ds in docs.values() for x in ds] + [
+        "<|endoftext|> inside",
+        "",
+        " \n\n x",
+    ]
     assert tok.agrees_on(texts) is None
     fast, fl = tok.encode_batch(texts, use_fast=True)
     slow, sl = tok.encode_batch(texts, use_fast=False)
@@ -126,8 +181,19 @@ def test_fast_path_gives_hf_ids(corpus):
 def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp_path):
     d, docs, tok = corpus
     out_a = tmp_path / "a"
-    rc, _, err = cli("shards", "--tokenizer", tok, "--input", d / "in", "--out", out_a,
-                     "--shard-tokens", "2000", "--batch-size", "7")
+    rc, _, err = cli(
+        "shards",
+        "--tokenizer",
+        tok,
+        "--input",
+        d / "in",
+        "--out",
+        out_a,
+        "--shard-tokens",
+        "2000",
+        "--batch-size",
+        "7",
+    )
     assert rc == 0, err
     # the same documents shuffled over 5 differently named files, other batch size,
     # two Beam workers, and the HF tokenizer instead of the fast path
@@ -136,9 +202,24 @@ def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp
     for k in range(5):
         write_jsonl(tmp_path / "shuffled" / f"part{k}.jsonl", everything[k::5])
     out_b = tmp_path / "b"
-    rc, _, err = cli("shards", "--tokenizer", tok, "--input", tmp_path / "shuffled", "--out", out_b,
-                     "--shard-tokens", "2000", "--batch-size", "50", "--no-fast-path",
-                     "--", "--direct_num_workers", "2", "--direct_running_mode=multi_threading")
+    rc, _, err = cli(
+        "shards",
+        "--tokenizer",
+        tok,
+        "--input",
+        tmp_path / "shuffled",
+        "--out",
+        out_b,
+        "--shard-tokens",
+        "2000",
+        "--batch-size",
+        "50",
+        "--no-fast-path",
+        "--",
+        "--direct_num_workers",
+        "2",
+        "--direct_running_mode=multi_threading",
+    )
     assert rc == 0, err
     a, b = shard_files(out_a), shard_files(out_b)
     assert len(a) > 6 and a.keys() == b.keys()
@@ -146,18 +227,34 @@ def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp
 
 
 def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
-    docs = {"web": make_docs("web", 300, 2), "code": make_docs("code", 150, 2),
-            "books": make_docs("books", 40, 2)}
+    docs = {
+        "web": make_docs("web", 300, 2),
+        "code": make_docs("code", 150, 2),
+        "books": make_docs("books", 40, 2),
+    }
     for s, ds in docs.items():
         write_jsonl(tmp_path / "in" / f"{s}.jsonl", ds)
     tok = train_tokenizer(tmp_path / "tok.json", [x["text"] for ds in docs.values() for x in ds])
-    (tmp_path / "mixture.json").write_text(json.dumps(
-        {"proportions": {"web": 0.5, "code": 0.3, "books": 0.2}}))
+    (tmp_path / "mixture.json").write_text(
+        json.dumps({"proportions": {"web": 0.5, "code": 0.3, "books": 0.2}})
+    )
     budget = 20_000  # books must repeat (it has ~1/5 of that), web is down-sampled
     out = tmp_path / "out"
-    rc, stdout, err = cli("shards", "--tokenizer", tok, "--input", tmp_path / "in", "--out", out,
-                          "--mixture", tmp_path / "mixture.json", "--token-budget", budget,
-                          "--shard-tokens", "4000")
+    rc, stdout, err = cli(
+        "shards",
+        "--tokenizer",
+        tok,
+        "--input",
+        tmp_path / "in",
+        "--out",
+        out,
+        "--mixture",
+        tmp_path / "mixture.json",
+        "--token-budget",
+        budget,
+        "--shard-tokens",
+        "4000",
+    )
     assert rc == 0, err
     manifest = pq.read_table(out / "manifest.parquet").to_pylist()
     tokens = {s: sum(r["tokens"] for r in manifest if r["source"] == s) for s in docs}
@@ -167,7 +264,9 @@ def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
         assert abs(tokens[s] / total - share) <= 0.01
     stats = json.loads((out / "stats.json").read_text())
     assert stats["repeated_copies"] > 0 and stats["dropped"]["mixture_downsampled"] > 0
-    assert stats["in"] == stats["kept"] + stats["dropped"]["mixture_downsampled"] + stats["rejected"]
+    assert (
+        stats["in"] == stats["kept"] + stats["dropped"]["mixture_downsampled"] + stats["rejected"]
+    )
     assert "achieved_share" in stdout and "books" in stdout
     # repeats and samples are whole input documents
     texts = {x["text"] + EOS for ds in docs.values() for x in ds}
@@ -177,7 +276,17 @@ def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
 def test_rerun_skips_and_unchanged_shards_are_not_rewritten(cli, corpus, tmp_path):
     _, docs, tok = corpus
     out = tmp_path / "out"
-    args = ["shards", "--tokenizer", tok, "--input", tmp_path / "in", "--out", out, "--shard-tokens", "2000"]
+    args = [
+        "shards",
+        "--tokenizer",
+        tok,
+        "--input",
+        tmp_path / "in",
+        "--out",
+        out,
+        "--shard-tokens",
+        "2000",
+    ]
     write_jsonl(tmp_path / "in" / "web.jsonl", docs["web"])
     assert cli(*args)[0] == 0
     inode = (out / "web_00000.bin").stat().st_ino
@@ -195,7 +304,9 @@ def test_user_errors_are_one_line(cli, corpus, tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     d, _, tok = corpus
-    big = Tokenizer(models.WordLevel({f"w{i}": i for i in range(70_000)} | {EOS: 70_000}, unk_token=EOS))
+    big = Tokenizer(
+        models.WordLevel({f"w{i}": i for i in range(70_000)} | {EOS: 70_000}, unk_token=EOS)
+    )
     big.pre_tokenizer = pre_tokenizers.Whitespace()
     big.save(str(tmp_path / "big.json"))
     base = ["--input", d / "in", "--out", tmp_path / "o"]
@@ -219,14 +330,30 @@ def test_curate_run_emits_shards_and_query_view(cli, prefect_api, corpus, tmp_pa
     cfg = tmp_path / "run.yaml"
     cfg.write_text(f"shards:\n  tokenizer: {tok}\n  name: train\n  shard_tokens: 3000\n")
     out = tmp_path / "out"
-    rc, stdout, err = cli("run", "--input", d / "in", "--out", out, "--config", cfg, "--run-id", "r1")
+    rc, stdout, err = cli(
+        "run", "--input", d / "in", "--out", out, "--config", cfg, "--run-id", "r1"
+    )
     assert rc == 0, err
     shard_dir = out / "runs" / "r1" / "shards" / "train"
-    rc, stdout, _ = cli("query", "--out", out, "--format", "json",
-                        "SELECT source, sum(documents) AS docs FROM shards GROUP BY ALL ORDER BY source")
+    rc, stdout, _ = cli(
+        "query",
+        "--out",
+        out,
+        "--format",
+        "json",
+        "SELECT source, sum(documents) AS docs FROM shards GROUP BY ALL ORDER BY source",
+    )
     assert rc == 0
-    kept = json.loads(cli("query", "--out", out, "--format", "json",
-                          "SELECT source, count(*) AS docs FROM documents GROUP BY ALL ORDER BY source")[1])
+    kept = json.loads(
+        cli(
+            "query",
+            "--out",
+            out,
+            "--format",
+            "json",
+            "SELECT source, count(*) AS docs FROM documents GROUP BY ALL ORDER BY source",
+        )[1]
+    )
     assert json.loads(stdout) == kept and {r["source"] for r in kept} == set(docs)
     assert cli("shards", "verify", shard_dir)[0] == 0
     rc, stdout, _ = cli("shards", "inspect", shard_dir, "--docs", "1")
@@ -245,15 +372,26 @@ def test_tiktoken_rank_file(cli, corpus, tmp_path):
     d, docs, tok = corpus
     _, ranks, _ = hf_byte_level_ranks(json.loads(tok.read_text()))
     rank_file = tmp_path / "bpe.tiktoken"
-    rank_file.write_text("".join(f"{base64.b64encode(b).decode()} {r}\n"
-                                 for b, r in sorted(ranks.items(), key=lambda kv: kv[1])))
+    rank_file.write_text(
+        "".join(
+            f"{base64.b64encode(b).decode()} {r}\n"
+            for b, r in sorted(ranks.items(), key=lambda kv: kv[1])
+        )
+    )
     tk = load_tokenizer(str(rank_file))
     hf = load_tokenizer(str(tok), fast_path=False)
     assert tk.kind == "tiktoken" and tk.eos_id == max(ranks.values()) + 1
     texts = [x["text"] for x in docs["web"]]
     assert [list(a) for a in tk.encode_raw(texts)] == hf.encode_raw(texts)
-    rc, _, err = cli("shards", "--tokenizer", rank_file, "--input", d / "in" / "code.jsonl",
-                     "--out", tmp_path / "out")
+    rc, _, err = cli(
+        "shards",
+        "--tokenizer",
+        rank_file,
+        "--input",
+        d / "in" / "code.jsonl",
+        "--out",
+        tmp_path / "out",
+    )
     assert rc == 0, err
     got = emitted(tmp_path / "out", rank_file)
     assert sorted(got) == sorted(("code", x["text"] + EOS) for x in docs["code"])
@@ -264,10 +402,18 @@ def test_mixture_files_and_plan_rules(tmp_path):
     from thresher.scorers.errors import ConfigError
 
     (tmp_path / "a.yaml").write_text("web: 2\ncode: 1\nbooks: 1\n")
-    (tmp_path / "b.json").write_text(json.dumps({"proportions": {"web": 0.5, "code": 0.25, "books": 0.25}}))
-    (tmp_path / "c.json").write_text(json.dumps([{"category": "web", "proportion": 0.5},
-                                                 {"category": "code", "proportion": 0.25},
-                                                 {"category": "books", "proportion": 0.25}]))
+    (tmp_path / "b.json").write_text(
+        json.dumps({"proportions": {"web": 0.5, "code": 0.25, "books": 0.25}})
+    )
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            [
+                {"category": "web", "proportion": 0.5},
+                {"category": "code", "proportion": 0.25},
+                {"category": "books", "proportion": 0.25},
+            ]
+        )
+    )
     shares = [blend.load_shares(tmp_path / n) for n in ("a.yaml", "b.json", "c.json")]
     assert shares[0] == shares[1] == shares[2] == {"books": 0.25, "code": 0.25, "web": 0.5}
     (tmp_path / "bad.yaml").write_text("web: -1\n")

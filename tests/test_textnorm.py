@@ -9,6 +9,7 @@ import string
 
 import pyarrow as pa
 import pytest
+
 from thresher.scorers.textnorm import (
     for_storage,
     hash_texts,
@@ -31,8 +32,16 @@ def test_strip_accents():
 # Every character str.split() treats as whitespace, multi-byte ones included, plus letters
 # with special lowercasing, marks, non-ASCII digits and punctuation, and 4-byte UTF-8.
 SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
-ALPHABET = (string.printable + SPACES + "\x00\x7f" + "éÅßİıΣσςДж中文かナ한"
-            + "\u0301\u0308" + "٣७²½" + "—“”«»。、_¿" + "😀𝒜")
+ALPHABET = (
+    string.printable
+    + SPACES
+    + "\x00\x7f"
+    + "éÅßİıΣσςДж中文かナ한"
+    + "\u0301\u0308"
+    + "٣७²½"
+    + "—“”«»。、_¿"
+    + "😀𝒜"
+)
 
 
 @pytest.mark.parametrize("switches", list(itertools.product([False, True], repeat=4)))
@@ -48,7 +57,9 @@ def test_vectorised_normaliser_matches_the_per_string_definition(switches):
     chunked = pa.chunked_array([array.slice(0, 7), array.slice(7)])
     assert normalize_array(chunked.combine_chunks().slice(3), *switches).to_pylist() == expected[3:]
     names = ["lowercase", "collapse_whitespace", "strip_punctuation", "normalize_digits"]
-    assert hash_texts(array, **dict(zip(names, switches, strict=True))) == [text_hash(e) for e in expected]
+    assert hash_texts(array, **dict(zip(names, switches, strict=True))) == [
+        text_hash(e) for e in expected
+    ]
 
 
 def test_normalisation_switches_do_what_they_say():

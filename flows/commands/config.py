@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args) -> int:
     import yaml
+
     from thresher.pipelines.config import RunConfig, load_config
 
     if args.check:

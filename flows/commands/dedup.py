@@ -26,8 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", type=int, help="rows per band (with --bands)")
     p.add_argument("--ngram", type=int, help="shingle length (5)")
     p.add_argument("--unit", choices=["word", "char"], help="shingle unit (word)")
-    p.add_argument("--verify", choices=["signature", "exact", "none"],
-                   help="check cluster members against their anchor (signature)")
+    p.add_argument(
+        "--verify",
+        choices=["signature", "exact", "none"],
+        help="check cluster members against their anchor (signature)",
+    )
     p.add_argument("--keep", help="keeper priority: longest, shortest, id, max:FIELD, min:FIELD")
     p.set_defaults(handler=handle, accepts_beam_args=True)
 

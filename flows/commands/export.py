@@ -20,8 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="thresher-out", help="output root (default: thresher-out)")
     p.add_argument("--run", required=True, metavar="RUN_ID", help="run directory name")
     p.add_argument("--to", required=True, metavar="PATH", help="file to write (replaced)")
-    p.add_argument("--format", choices=["parquet", "jsonl"],
-                   help="default: jsonl when PATH ends in .jsonl, else parquet")
+    p.add_argument(
+        "--format",
+        choices=["parquet", "jsonl"],
+        help="default: jsonl when PATH ends in .jsonl, else parquet",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -34,22 +37,28 @@ def check_run(con, out: str, run_id: str) -> None:
     naming the runs that can be exported."""
     from thresher.scorers.errors import InputError
 
-    rows = con.execute("SELECT run_id, status, final_documents FROM runs ORDER BY run_id").fetchall()
+    rows = con.execute(
+        "SELECT run_id, status, final_documents FROM runs ORDER BY run_id"
+    ).fetchall()
     exportable = [r for r, _, final in rows if final]
     status = {r: s for r, s, _ in rows}
     if run_id in exportable:
         return
     if run_id in status:
-        raise InputError(f"run {run_id} has no final documents (status {status[run_id]}); "
-                         f"runs with documents: {', '.join(exportable) or 'none'}")
-    raise InputError(f"no run {run_id!r} in {out}; runs with documents: "
-                     f"{', '.join(exportable) or 'none'}")
+        raise InputError(
+            f"run {run_id} has no final documents (status {status[run_id]}); "
+            f"runs with documents: {', '.join(exportable) or 'none'}"
+        )
+    raise InputError(
+        f"no run {run_id!r} in {out}; runs with documents: {', '.join(exportable) or 'none'}"
+    )
 
 
 def document_batches(con, run_id: str):
     """The run's rows of the `documents` view as an Arrow RecordBatchReader."""
-    rel = con.sql("SELECT * EXCLUDE (run_id) FROM documents WHERE run_id = ? ORDER BY id",
-                  params=[run_id])
+    rel = con.sql(
+        "SELECT * EXCLUDE (run_id) FROM documents WHERE run_id = ? ORDER BY id", params=[run_id]
+    )
     # DuckDB 2 names it to_arrow_reader, 1.x fetch_arrow_reader (pyproject allows both).
     reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
     return reader(BATCH_ROWS)
@@ -94,6 +103,5 @@ def handle(args) -> int:
         rows = writer(reader, tmp)
 
     path = io.write_with(save, args.to)  # temporary name in PATH's directory, then os.replace
-    print(f"exported {rows} rows ({Path(path).stat().st_size:,} bytes) of run {args.run} "
-          f"to {path}")
+    print(f"exported {rows} rows ({Path(path).stat().st_size:,} bytes) of run {args.run} to {path}")
     return 0

@@ -7,8 +7,12 @@ from pathlib import Path
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", action="append", metavar="GLOB",
-                   help="input file, directory or glob (repeatable); default: the demo corpus")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="GLOB",
+        help="input file, directory or glob (repeatable); default: the demo corpus",
+    )
     p.add_argument("--out", help="output root (default: ./thresher-out)")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON run config (see README)")
     p.add_argument("--run-id", help="run directory name (default: hash of config + inputs)")
@@ -71,9 +75,13 @@ def print_summary(summary: dict) -> None:
         from thresher.pipelines import io
 
         st, name = io.read_json(shard_stats), summary["run_dir"] + "/shards/"
-        print(f"shards:  {st['shards']} Megatron shards, {st['tokens']:,} tokens ({st['dtype']}) "
-              f"in {name}{st['config']['shards']['name']}/ (blend.txt for --data-path)")
-    print(f'query:   thresher query --out {out_root} "SELECT source, count(*) FROM documents GROUP BY ALL"')
+        print(
+            f"shards:  {st['shards']} Megatron shards, {st['tokens']:,} tokens ({st['dtype']}) "
+            f"in {name}{st['config']['shards']['name']}/ (blend.txt for --data-path)"
+        )
+    print(
+        f'query:   thresher query --out {out_root} "SELECT source, count(*) FROM documents GROUP BY ALL"'
+    )
 
 
 def handle(args) -> int:

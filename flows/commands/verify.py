@@ -29,12 +29,18 @@ def handle(args) -> int:
     if not (run_dir / "stats").is_dir():
         raise InputError(f"{run_dir} is not a run directory (no stats/): pass <out>/runs/<run_id>")
     rows = verify_run(run_dir)
-    print(table_text([{**r, "ok": not r["problems"]} for r in rows], ["stage", "files", "bytes", "ok"]))
+    print(
+        table_text(
+            [{**r, "ok": not r["problems"]} for r in rows], ["stage", "files", "bytes", "ok"]
+        )
+    )
     problems = [f"{r['stage']}: {p}" for r in rows for p in r["problems"]]
     for p in problems:
         print(f"problem: {p}")
     if problems:
-        raise InputError(f"{len(problems)} problem(s) in {run_dir}: rerun `thresher run` to redo "
-                         "the stages whose outputs differ")
+        raise InputError(
+            f"{len(problems)} problem(s) in {run_dir}: rerun `thresher run` to redo "
+            "the stages whose outputs differ"
+        )
     print(f"ok: {sum(r['files'] for r in rows)} files match what their stages recorded")
     return 0
