@@ -92,6 +92,16 @@ def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(thresher.flows.commands.__path__))
 
 
+STAGES_HELP = """\
+stages of `thresher run`, in order (pipelines/stages.py):
+  ingest -> exact_dedup -> near_dedup -> score (optional) -> shards (optional)
+adding a stage (the stage contract, pipelines/stage.py): write one module with a config
+model, a Beam pipeline that ends in one terminal transform, `run(ctx, cfg, docs, upstream)`
+running inside `run_stage` (staging, resume, accounting, atomic publish, output record),
+and `STAGE_DEF = Stage(...)`; list it in pipelines/stages.py. Its config section, Prefect
+task and place in `thresher run` follow from that."""
+
+
 def build_parser() -> ThresherParser:
     import importlib
 
@@ -102,6 +112,8 @@ def build_parser() -> ThresherParser:
         description="Curate pretraining data: ingest, dedupe, score, infer mixtures, emit shards. "
         "Beam pipeline options go after a literal `--`, e.g. "
         "`thresher run --input x -- --runner ...`.",
+        epilog=STAGES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--debug",

@@ -159,6 +159,11 @@ def test_help_lists_commands(cli):
     code, out, _ = cli("--help")
     assert code == 0
     assert "run" in out and "query" in out
+    from thresher.pipelines.stages import STAGES
+
+    # the help's stage line is the real stage list, in run order
+    order = " -> ".join(s.name + (" (optional)" if s.optional else "") for s in STAGES)
+    assert order in out
     code, out, _ = cli("run", "--help")
     assert code == 0 and "--input" in out and "Beam" in out
 
