@@ -25,7 +25,9 @@ def snapshot(staging: Path) -> dict:
     """Documents and bytes read so far, and the step of the newest count file."""
     docs = nbytes = 0
     step, newest = "starting", 0.0
-    for path in list((staging / "_counts").glob("*.json")):
+    # a stage's own count files, or those of a work directory inside its staging (shards)
+    found = [*staging.glob("_counts/*.json"), *staging.glob("*/_counts/*.json")]
+    for path in found:
         try:
             counts = json.loads(path.read_text())
             mtime = path.stat().st_mtime

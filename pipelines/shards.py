@@ -566,59 +566,40 @@ STAGE_DEF = Stage(
 
 
 def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_args=()) -> dict:
-    """`thresher shards`: input files -> the shard set directory `out` (replaced whole,
-    atomically; shards identical to the ones already there are hard-linked, not rewritten)."""
-    import time
-    import uuid
+    """`thresher shards`: input files -> a one-stage run in `out`, through `run_stage` like
+    every stage: the shard set in `out/shards/<name>/`, its stats in `out/stats/shards.json`
+    (published atomically, verified on resume; shards identical to the ones already there
+    are hard-linked after a checksum check, not rewritten)."""
+    from thresher.pipelines import runlock
 
-    from thresher.pipelines.stage import check_accounting
-
-    files = io.expand_inputs(inputs)
-    out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()) and not (out / "manifest.parquet").exists():
+    run_dir = Path(out).resolve()
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "stats").is_dir():
         raise ConfigError(
-            f"--out {out} exists and is not a shard set: choose a new or empty directory"
+            f"--out {run_dir} exists and holds no earlier `thresher shards` output: choose a new "
+            "or empty directory"
         )
+    ctx = StageContext(run_dir=run_dir, beam_args=list(beam_args)).with_inputs(inputs)
+    files = [path for path, _, _ in ctx.inputs]
     prepared = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
     _, dtype, shares, info = prepared
-    print_ = fingerprint(
-        output_print(cfg, dtype, shares, info), [io.file_fingerprint(f) for f in files]
-    )
-    stats_path = out / "stats.json"
-    if stats_path.exists() and (out / "manifest.parquet").exists():
-        old = io.read_json(stats_path)
-        if old.get("fingerprint") == print_:
-            return {**old, "skipped": True}
-    tag = uuid.uuid4().hex[:8]
-    tmp, work = out.with_name(f".tmp-{tag}-{out.name}"), out.with_name(f".work-{tag}-{out.name}")
-    started = time.time()
-    try:
-        counts = build_shard_set(
+    dest = f"shards/{cfg.name}"
+
+    def body(staging: Path) -> dict:
+        return build_shard_set(
             files,
             cfg,
-            tmp,
-            out if out.is_dir() else None,
-            list(beam_args),
-            work,
+            staging / dest,
+            ctx.run_dir / dest,
+            ctx.beam_args,
+            staging / "_work",
             raw_inputs=True,
             prepared=prepared,
         )
-        check_accounting(STAGE, counts)
-        stats = {
-            "stage": STAGE,
-            **counts,
-            "seconds": round(time.time() - started, 3),
-            "fingerprint": print_,
-            "config": cfg.model_dump(),
-            "files": len(files),
-        }
-        io.write_json(stats, tmp / "stats.json")
-        old_dir = out.with_name(f".old-{tag}-{out.name}")
-        if out.exists():
-            out.rename(old_dir)
-        tmp.rename(out)
-        shutil.rmtree(old_dir, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-    return {**stats, "skipped": False}
+
+    config = {
+        "shards": cfg.model_dump(),
+        "files": ctx.inputs,
+        "output": output_print(cfg, dtype, shares, info),
+    }
+    with runlock.hold(ctx.run_dir):  # one writer per output directory
+        return run_stage(ctx, STAGE, config, [], [dest], body)

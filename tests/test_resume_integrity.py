@@ -151,16 +151,17 @@ def test_a_damaged_shard_is_rewritten_not_linked(cli, tmp_path, jsonl):
     args = ("shards", "--tokenizer", tok, "--input", data, "--out", out, "--shard-tokens", "800")
     code, _, err = cli(*args)
     assert code == 0, err
-    good = {p.name: p.read_bytes() for p in out.glob("*.bin")}
-    victim = out / sorted(good)[0]
+    shard_set = out / "shards" / "default"
+    good = {p.name: p.read_bytes() for p in shard_set.glob("*.bin")}
+    victim = shard_set / sorted(good)[0]
     damaged = bytearray(good[victim.name])
     damaged[5] ^= 0xFF  # same size: only the checksum tells
     victim.write_bytes(bytes(damaged))
-    (out / "stats.json").unlink()  # rebuild: unchanged shards are linked from the old set
+    (out / "stats" / "shards.json").unlink()  # rebuild: unchanged shards are linked if intact
     code, _, err = cli(*args)
     assert code == 0, err
-    assert {p.name: p.read_bytes() for p in out.glob("*.bin")} == good
-    code, stdout, _ = cli("shards", "verify", out)
+    assert {p.name: p.read_bytes() for p in shard_set.glob("*.bin")} == good
+    code, stdout, _ = cli("shards", "verify", shard_set)
     assert code == 0, stdout
 
 

@@ -89,6 +89,9 @@ def corpus(tmp_path_factory):
     return d, docs, tok
 
 
+SET = Path("shards") / "default"  # where `thresher shards --out DIR` puts the set
+
+
 def shard_files(out: Path) -> dict[str, bytes]:
     return {
         p.name: p.read_bytes()
@@ -126,6 +129,7 @@ def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
         EOS,
     )
     assert rc == 0, err
+    run_dir, out = out, out / SET  # a one-stage run: the set is in shards/<name>/
     got = emitted(out, tok)
     want = [(s, x["text"] + EOS) for s, ds in docs.items() for x in ds]
     assert sorted(got) == sorted(want)  # every document exactly once, text + EOS
@@ -141,7 +145,7 @@ def test_round_trip_verify_and_inspect(cli, corpus, tmp_path):
         r["shard"].startswith(r["source"] + "_") and r["dtype"] == "uint16" for r in manifest
     )
     assert max(r["tokens"] for r in manifest) < 1500 + 200  # ~shard_tokens, whole documents
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((run_dir / "stats" / "shards.json").read_text())
     assert stats["in"] == stats["kept"] + sum(stats["dropped"].values()) + stats["rejected"]
     assert stats["tokens"] == sum(r["tokens"] for r in manifest)
     blend = (out / "blend.txt").read_text().split()
@@ -221,7 +225,7 @@ def test_identical_shards_whatever_the_order_batching_or_runner(cli, corpus, tmp
         "--direct_running_mode=multi_threading",
     )
     assert rc == 0, err
-    a, b = shard_files(out_a), shard_files(out_b)
+    a, b = shard_files(out_a / SET), shard_files(out_b / SET)
     assert len(a) > 6 and a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
 
@@ -256,13 +260,13 @@ def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
         "4000",
     )
     assert rc == 0, err
-    manifest = pq.read_table(out / "manifest.parquet").to_pylist()
+    manifest = pq.read_table(out / SET / "manifest.parquet").to_pylist()
     tokens = {s: sum(r["tokens"] for r in manifest if r["source"] == s) for s in docs}
     total = sum(tokens.values())
     for s, share in {"web": 0.5, "code": 0.3, "books": 0.2}.items():
         assert abs(tokens[s] - share * budget) <= 0.01 * budget, (s, tokens)
         assert abs(tokens[s] / total - share) <= 0.01
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / "stats" / "shards.json").read_text())
     assert stats["repeated_copies"] > 0 and stats["dropped"]["mixture_downsampled"] > 0
     assert (
         stats["in"] == stats["kept"] + stats["dropped"]["mixture_downsampled"] + stats["rejected"]
@@ -270,7 +274,7 @@ def test_mixture_hits_shares_within_one_percent(cli, tmp_path):
     assert "achieved_share" in stdout and "books" in stdout
     # repeats and samples are whole input documents
     texts = {x["text"] + EOS for ds in docs.values() for x in ds}
-    assert all(t in texts for _, t in emitted(out, tok))
+    assert all(t in texts for _, t in emitted(out / SET, tok))
 
 
 def test_rerun_skips_and_unchanged_shards_are_not_rewritten(cli, corpus, tmp_path):
@@ -289,15 +293,15 @@ def test_rerun_skips_and_unchanged_shards_are_not_rewritten(cli, corpus, tmp_pat
     ]
     write_jsonl(tmp_path / "in" / "web.jsonl", docs["web"])
     assert cli(*args)[0] == 0
-    inode = (out / "web_00000.bin").stat().st_ino
+    inode = (out / SET / "web_00000.bin").stat().st_ino
     rc, stdout, _ = cli(*args)
     assert rc == 0 and "unchanged" in stdout
     write_jsonl(tmp_path / "in" / "code.jsonl", docs["code"])  # a new source appears
     rc, stdout, _ = cli(*args)
-    assert rc == 0 and (out / "code_00000.bin").exists()
-    assert (out / "web_00000.bin").stat().st_ino == inode  # linked, not rewritten
-    stats = json.loads((out / "stats.json").read_text())
-    assert stats["reused_shards"] == len(list(out.glob("web_*.bin"))) >= 1
+    assert rc == 0 and (out / SET / "code_00000.bin").exists()
+    assert (out / SET / "web_00000.bin").stat().st_ino == inode  # linked, not rewritten
+    stats = json.loads((out / "stats" / "shards.json").read_text())
+    assert stats["reused_shards"] == len(list((out / SET).glob("web_*.bin"))) >= 1
 
 
 def test_user_errors_are_one_line(cli, corpus, tmp_path):
@@ -393,7 +397,7 @@ def test_tiktoken_rank_file(cli, corpus, tmp_path):
         tmp_path / "out",
     )
     assert rc == 0, err
-    got = emitted(tmp_path / "out", rank_file)
+    got = emitted(tmp_path / "out" / SET, rank_file)
     assert sorted(got) == sorted(("code", x["text"] + EOS) for x in docs["code"])
 
 

@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="GLOB",
         help="documents: JSONL[.gz|.zst] or Parquet with id/text[/source] (repeatable)",
     )
-    p.add_argument("--out", metavar="DIR", help="shard set directory (replaced atomically)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory: the set goes to DIR/shards/default/, stats to DIR/stats/",
+    )
     p.add_argument(
         "--eos",
         default="auto",
@@ -124,8 +128,10 @@ def handle_build(args) -> int:
         )
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, "shards options")) from None
+    from pathlib import Path
+
     stats = run_standalone(args.input, cfg, args.out, args.beam_args)
-    print_stats(stats, args.out)
+    print_stats(stats, Path(args.out) / "shards" / cfg.name)
     return 0
 
 
