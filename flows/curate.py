@@ -9,10 +9,11 @@ as a table and a markdown artifact.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from thresher.pipelines import io, runlock
@@ -44,10 +45,11 @@ def run_stage_task(stage: Stage, ctx: StageContext, cfg, docs: str, upstream: st
 
 
 def log_stage(stats: dict) -> None:
-    """One line per stage in the Prefect log (visible in the UI next to the task)."""
+    """One line per stage: on stderr as it finishes, and in the Prefect log (the `thresher`
+    loggers are Prefect extra loggers, see flows/prefect_env.configure)."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats["dropped"].items()) if v) or "none"
     how = "unchanged, skipped" if stats.get("skipped") else f"{stats['seconds']} s"
-    get_run_logger().info(
+    logging.getLogger("thresher.stages").info(
         f"{stats['stage']}: in {stats['in']}, kept {stats['kept']}, dropped {sum(stats['dropped'].values())} "
         f"({reasons}), rejected {stats['rejected']} ({how})"
     )
@@ -121,9 +123,10 @@ def funnel_rows(stats: list[dict]) -> list[dict]:
     ]
 
 
-def funnel_markdown(run_id: str, stats: list[dict]) -> str:
+def funnel_markdown(run_dir: Path, stats: list[dict]) -> str:
+    """The run report published as a Prefect artifact: funnel, reasons, reject samples."""
     lines = [
-        f"# Run {run_id}",
+        f"# Run {run_dir.name}",
         "",
         "| stage | in | kept | dropped | rejected | seconds |",
         "|---|---:|---:|---:|---:|---:|",
@@ -139,7 +142,38 @@ def funnel_markdown(run_id: str, stats: list[dict]) -> str:
         for reason, n in sorted(by_reason.items()):
             if n:
                 lines.append(f"- {s['stage']}: {reason} {n}")
+    samples = reject_samples(run_dir)
+    if samples:
+        lines += [
+            "",
+            "## Reject samples (up to 3 per reason)",
+            "",
+            "| stage | reason | file:line | raw |",
+            "|---|---|---|---|",
+        ]
+        for stage, reason, file, line, raw in samples:
+            raw = (raw or "").replace("|", "\\|").replace("\n", " ")[:120]
+            lines.append(f"| {stage} | {reason} | {Path(file or '').name}:{line} | `{raw}` |")
     return "\n".join(lines)
+
+
+def reject_samples(run_dir: Path, per_reason: int = 3) -> list[tuple]:
+    """(stage, reason, file, line, raw) for the first rejects of every reason."""
+    import duckdb
+
+    if not list(run_dir.glob("rejects/*/part-*.parquet")):
+        return []
+    glob = str(run_dir / "rejects" / "*" / "part-*.parquet").replace("'", "''")
+    return (
+        duckdb.connect(":memory:")
+        .execute(
+            "SELECT stage, reason, file, line, raw FROM read_parquet(?, hive_partitioning=true) "
+            "QUALIFY row_number() OVER (PARTITION BY stage, reason ORDER BY file, line) <= ? "
+            "ORDER BY stage, reason, file, line",
+            [glob, per_reason],
+        )
+        .fetchall()
+    )
 
 
 def _run_locked(ctx: StageContext, config: RunConfig, plan) -> list[dict]:
@@ -176,7 +210,7 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
     )
     create_markdown_artifact(
         key="curate-report",
-        markdown=funnel_markdown(ctx.run_dir.name, stats),
+        markdown=funnel_markdown(ctx.run_dir, stats),
         description=f"Funnel and reasons of {ctx.run_dir.name}",
     )
     return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows, "stats": stats}

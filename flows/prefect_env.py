@@ -17,8 +17,9 @@ def configure() -> None:
     # Without PREFECT_API_URL each command starts a temporary API server; Prefect waits 20 s
     # for it, which a loaded machine (load average ~6) overran. Give it longer.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # Thresher's own log lines (e.g. "a published part is missing: running the stage
-    # again") also go to the Prefect API, so they show in the UI next to the task.
+    # Thresher's own log lines (each stage's counts and drop reasons; "a published part is
+    # missing: running the stage again") also go to the Prefect API, so the UI shows them
+    # next to the task, whatever Prefect's own (quiet) log level.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "thresher")
 
 
@@ -42,6 +43,9 @@ def show_thresher_logs() -> None:
         handler.setFormatter(logging.Formatter("thresher: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        # printed once, by this handler (Beam's import gives the root logger a handler too);
+        # Prefect's API handler sits on this logger itself, so the UI still gets them
+        logger.propagate = False
 
 
 def _user_error_names() -> set[str]:

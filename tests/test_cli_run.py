@@ -223,3 +223,26 @@ def test_documents_view_leaves_out_what_exact_dedup_removed(tmp_path, cli, jsonl
     row = json.loads(out)[0]
     assert row["docs"] == 7 and row["leaked"] == 0
     assert row["ids"] == [f"d{i:02d}" for i in range(7)]  # the smallest id of each text is kept
+
+
+def test_stage_counts_and_the_run_report_reach_the_prefect_api(demo_out):
+    """The Prefect UI shows each stage's counts (log lines) and the run report (a markdown
+    artifact with the funnel, reasons and reject samples)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    run = next((demo_out / "runs").iterdir())
+    near = json.loads((run / "stats" / "near_dedup.json").read_text())
+    line = f"near_dedup: in {near['in']}, kept {near['kept']}"
+    with get_client(sync_client=True) as client:
+        for _ in range(100):  # logs are shipped in the background
+            if any(line in log.message for log in client.read_logs()):
+                break
+            time.sleep(0.2)
+        assert any(line in log.message for log in client.read_logs())
+        reports = [a for a in client.read_artifacts() if a.key == "curate-report"]
+    assert reports and any(f"# Run {run.name}" in r.data for r in reports)
+    report = next(r.data for r in reports if f"# Run {run.name}" in r.data)
+    assert f"| near_dedup | {near['in']} | {near['kept']} |" in report
+    assert "## Reject samples" in report and "invalid_json" in report
