@@ -40,13 +40,19 @@ def _retry_unless_users_fault(task, task_run, state) -> bool:
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_users_fault)
 def run_stage_task(stage: Stage, ctx: StageContext, cfg, docs: str, upstream: str | None) -> dict:
     stats = stage.run(ctx, cfg, docs, upstream)
+    undeclared = sorted(set(stats["dropped"]) - set(stage.reasons))
+    if undeclared:  # reports and dashboards key on the declared reasons
+        raise AccountingError(
+            f"stage {stage.name} dropped documents for undeclared reasons "
+            f"{undeclared}: add them to its Stage(reasons=...)"
+        )
     log_stage(stats)
     return stats
 
 
 def log_stage(stats: dict) -> None:
-    """One line per stage: on stderr as it finishes, and in the Prefect log (the `thresher`
-    loggers are Prefect extra loggers, see flows/prefect_env.configure)."""
+    """One line per stage in the Prefect log, next to its task (the `thresher` loggers are
+    Prefect extra loggers, see flows/prefect_env.configure)."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats["dropped"].items()) if v) or "none"
     how = "unchanged, skipped" if stats.get("skipped") else f"{stats['seconds']} s"
     logging.getLogger("thresher.stages").info(

@@ -24,7 +24,11 @@ def configure() -> None:
 
 
 class _CurrentStderr(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (a test's capture, a redirect)."""
+    """Writes to whatever sys.stderr is at the time (a test's capture, a redirect). Stage
+    count lines are for the Prefect log only: the terminal gets the funnel table at the end."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "thresher.stages" and super().filter(record)
 
     @property
     def stream(self):

@@ -6,7 +6,8 @@ upstream)` builds its Beam pipeline inside `run_stage`, which owns the rest: sta
 directory, fingerprint and resume, the accounting identity, atomic publish, the stats file.
 
 A stage is complete when `stats/<stage>.json` exists with the same fingerprint (its own
-config plus the fingerprints of the stages it reads). That file is written last, so a
+config plus the fingerprints and output records of the stages it reads) and the files it
+recorded there are still in place (see pipelines.outputs). That file is written last, so a
 crash anywhere before it means the stage simply runs again on the next attempt.
 """
 
