@@ -256,10 +256,17 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
     for name, build in TABLES.items():
         con.register(f"_{name}_arrow", build(root))
         con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_{name}_arrow"')
-    for name, view in FILE_VIEWS.items():
-        con.execute(f'CREATE VIEW "{name}" AS {view.sql(root)}')
-    for name, build in VIEWS.items():
-        con.execute(f'CREATE VIEW "{name}" AS {build(root)}')
+    try:  # DuckDB reads the files' footers here, to learn the views' columns
+        for name, view in FILE_VIEWS.items():
+            con.execute(f'CREATE VIEW "{name}" AS {view.sql(root)}')
+        for name, build in VIEWS.items():
+            con.execute(f'CREATE VIEW "{name}" AS {build(root)}')
+    except duckdb.Error as exc:
+        message = _one_line(exc).split(" LINE 1:")[0]
+        raise InputError(
+            f"cannot read the outputs under {out} ({message}): find the damaged run with "
+            "`thresher verify <out>/runs/<run_id>`; rerunning it redoes the damaged stage"
+        ) from None
     _lock_down(con, root)
     return con
 

@@ -78,3 +78,11 @@ def test_the_connection_itself_cannot_touch_files_outside_the_outputs(out, tmp_p
     ):
         with pytest.raises(duckdb.Error, match="configuration"):
             con.execute(setting)
+
+
+def test_a_truncated_part_is_one_line_naming_the_file(out, cli):
+    part = next((out / "runs" / "r" / "documents" / "stage=ingest").glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:100])
+    code, _, err = cli("query", "--out", out, "SELECT count(*) FROM documents_all")
+    assert code == 1 and err.count("\n") == 1
+    assert str(part) in err and "thresher verify" in err
