@@ -25,6 +25,9 @@ _BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark: allowed at the start of a file 
 BATCH_CHARS = 32 << 20
 
 
+_JSON_TYPES = {float: "number with a fraction", list: "list", dict: "object"}
+
+
 @dataclass(frozen=True)
 class ReaderSettings:
     text_field: str = "text"
@@ -140,8 +143,8 @@ class RecordReader:
     ) -> None:
         """One parsed record -> a document or a reject. Ids: a non-empty string as is, an
         integer as its decimal string (exact at any size), a boolean is rejected as
-        `invalid_id` (True is not an id); null, "" or another type (float, list, object)
-        means no id, so one is derived. `exact`: `obj` came from the stdlib parser, whose
+        `invalid_id` (True is not an id), and so is a float, list or object; null or ""
+        means no id, so one is derived from the file and line. `exact`: `obj` came from the stdlib parser, whose
         integers are exact (orjson turns those over 64 bits into floats)."""
         # The hot path of ingest: plain lookups first, the reason for a reject only when
         # there is one, and no copy of the record unless it has metadata to keep.
@@ -172,6 +175,16 @@ class RecordReader:
                 )
             elif type(raw_id) is float and not exact and _big_int(raw_id) and type(raw) is bytes:
                 return self._add_exact(batch, path, line, stem, raw)
+            else:  # a float, list or object is not an id: deriving one would hide that
+                return self._reject(
+                    batch,
+                    reasons.INVALID_ID,
+                    path,
+                    line,
+                    f"'{s.id_field}' is a {_JSON_TYPES.get(type(raw_id), type(raw_id).__name__)}, "
+                    "not a string or integer",
+                    raw,
+                )
         if type(text) is not str or not text or len(text) > s.max_chars or text.isspace():
             return self._reject_text(batch, text, path, line, raw, rec_id)
         source = obj.get("source")

@@ -46,6 +46,8 @@ def test_every_reject_reason_is_recorded_and_counts_add_up(tmp_path, jsonl):
         b"[1, 2, 3]",  # not_an_object
         b'{"id": "x8", "text": "lone \\ud800 surrogate"}',  # invalid_utf8 (escape)
         b'{"id": true, "text": "a boolean id"}',  # invalid_id
+        b'{"id": 1.5, "text": "a fractional id"}',  # invalid_id
+        b'{"id": ["a"], "text": "a list id"}',  # invalid_id
         b'{"text": "deep", "m": ' + b"[" * 2000 + b"]" * 2000 + b"}",  # nesting_too_deep
         *[json.dumps(g).encode() for g in good[1:]],
     ]
@@ -76,7 +78,7 @@ def test_every_reject_reason_is_recorded_and_counts_add_up(tmp_path, jsonl):
         "duplicate_id": 1,
         "not_an_object": 1,
         "unreadable_file": 1,
-        "invalid_id": 1,
+        "invalid_id": 3,
         "nesting_too_deep": 1,
     }
     assert by_reason["invalid_json"][0]["line"] == 2
