@@ -77,6 +77,7 @@ LOCK_MESSAGE = "is being written by PID"
 
 # --- setup -------------------------------------------------------------------------------
 
+
 def thresher_exe() -> str:
     """The console script of the interpreter running this file (the project's venv)."""
     exe = Path(sys.executable).parent / "thresher"
@@ -100,8 +101,13 @@ def build_inputs(work: Path, corpus_mb: float) -> tuple[list[str], Path, dict]:
     shards = {**demo_shards_settings(work, demo_dir), "shard_tokens": shard_tokens}
     config = work / "config.json"
     config.write_text(json.dumps({"score": score, "shards": shards}, indent=1))
-    info = {"docs": n_docs, "text_bytes": nbytes, "files": len(files),
-            "shard_tokens": shard_tokens, "source": corpus_source()}
+    info = {
+        "docs": n_docs,
+        "text_bytes": nbytes,
+        "files": len(files),
+        "shard_tokens": shard_tokens,
+        "source": corpus_source(),
+    }
     return files, config, info
 
 
@@ -113,12 +119,19 @@ def corpus_source() -> str:
 
 # --- processes ---------------------------------------------------------------------------
 
+
 def start(cmd: list[str], log: Path, tag: str) -> subprocess.Popen:
     """A `thresher` process in its own session (so one killpg reaches all it started)."""
     env = {**os.environ, TAG: tag, "PYTHONWARNINGS": "ignore"}
     with log.open("w") as f:
-        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=str(log.parent))
+        return subprocess.Popen(
+            cmd,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=str(log.parent),
+        )
 
 
 def tagged_pids(tag: str) -> list[int]:
@@ -171,7 +184,24 @@ def verify(run_dir: Path, log: Path, tag: str) -> int:
     return -1 if rc is None else rc
 
 
+def code_state() -> str:
+    """HEAD plus a hash of uncommitted changes to the code under test: a campaign on a
+    working tree that others edit meanwhile marks the trials that ran on other code."""
+
+    def git(*a):
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True).stdout
+
+    paths = ["pipelines", "flows", "scorers", "thresher", "pyproject.toml"]
+    diff = git("diff", "HEAD", "--", *paths)
+    return (
+        git("rev-parse", "--short", "HEAD").decode().strip()
+        + "+"
+        + (hashlib.blake2b(diff, digest_size=4).hexdigest() if diff else "clean")
+    )
+
+
 # --- outputs -----------------------------------------------------------------------------
+
 
 def output_files(run_dir: Path) -> dict[str, str]:
     """{run-relative path: blake2b} of every output file outside .staging (hashed here,
@@ -242,7 +272,7 @@ def inject(run_dir: Path, rng: random.Random) -> dict:
             return {"kind": "none possible"}
         src = Path(rng.choice(parts))
         # same pattern as a real part (part-NNNNN[-CCCCC].parquet) so globs pick it up
-        stray = src.with_name("part-99999" + src.name[len("part-00000"):])
+        stray = src.with_name("part-99999" + src.name[len("part-00000") :])
         shutil.copyfile(run_dir / src, run_dir / stray)
         return {"kind": kind, "file": str(stray), "copy_of": str(src)}
     name = rng.choice(files)
@@ -270,11 +300,15 @@ def last_error(log: Path) -> dict:
     text = log.read_text(errors="replace") if log.exists() else ""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("thresher: error:")]
-    return {"error": (errors or lines or [""])[-1][:400], "traceback": "Traceback" in text,
-            "detected": [ln[:200] for ln in lines if "running the stage again" in ln]}
+    return {
+        "error": (errors or lines or [""])[-1][:400],
+        "traceback": "Traceback" in text,
+        "detected": [ln[:200] for ln in lines if "running the stage again" in ln],
+    }
 
 
 # --- trials ------------------------------------------------------------------------------
+
 
 class Campaign:
     def __init__(self, args, work: Path, inputs: list[str], config: Path):
@@ -282,6 +316,7 @@ class Campaign:
         self.ref: dict[str, str] = {}
         self.ref_seconds = 0.0
         self.order: list[str] = []
+        self.code = code_state()
         self.log = (work / "trials.jsonl").open("a")
 
     def limit(self) -> float:
@@ -291,9 +326,9 @@ class Campaign:
         out = self.work / "reference"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        rc, seconds = run_to_end(run_cmd(self.inputs, out, self.config), out / "run.log",
-                                 "ref", 3600)
-        leaked = reap_leftovers("ref")
+        tag = f"ref-{os.getpid()}"  # unique: campaigns may run side by side
+        rc, seconds = run_to_end(run_cmd(self.inputs, out, self.config), out / "run.log", tag, 3600)
+        leaked = reap_leftovers(tag)
         if rc != 0:
             sys.exit(f"reference run failed (exit {rc}); see {out / 'run.log'}")
         run_dir = out / "runs" / RUN_ID
@@ -301,10 +336,16 @@ class Campaign:
         self.order = stage_order(run_dir)
         shards = json.loads((run_dir / "stats" / "shards.json").read_text())
         flow = json.loads((run_dir / "run.json").read_text()).get("seconds")
-        return {"seconds": round(seconds, 1), "flow_seconds": flow, "files": len(self.ref),
-                "leaked": leaked, "bytes": sum((run_dir / n).stat().st_size for n in self.ref),
-                "stages": self.order, "shards": shards.get("shards"),
-                "tokens": shards.get("tokens")}
+        return {
+            "seconds": round(seconds, 1),
+            "flow_seconds": flow,
+            "files": len(self.ref),
+            "leaked": leaked,
+            "bytes": sum((run_dir / n).stat().st_size for n in self.ref),
+            "stages": self.order,
+            "shards": shards.get("shards"),
+            "tokens": shards.get("tokens"),
+        }
 
     def settle(self, rec: dict, out: Path, tag: str) -> None:
         """Compare a finished run with the reference and verify it; sets rec's outcome."""
@@ -345,6 +386,8 @@ class Campaign:
 
         rc, secs = run_to_end(cmd, out / "rerun.log", tag, self.limit())
         rec.update(rerun_rc=rc, rerun_s=round(secs, 1), **last_error(out / "rerun.log"))
+        if rc == 0:
+            del rec["error"]  # the last line of a successful run is its summary
         if rc is None:
             rec["outcome"] = "hang"
         elif rc != 0:
@@ -365,9 +408,16 @@ class Campaign:
                 if rc3 == 0:
                     self.settle(after, out, tag)
                 rec["repaired_by_rerun"] = after.get("outcome") == "identical"
-        rec["seconds"] = round(time.time() - t0, 1)
+        self.stamp(rec, t0)
         self.keep_or_drop(rec, out)
         return rec
+
+    def stamp(self, rec: dict, t0: float) -> None:
+        rec["seconds"] = round(time.time() - t0, 1)
+        rec["started"] = time.strftime("%H:%M:%S", time.gmtime(t0))
+        now = code_state()
+        if now != self.code:  # the tree changed since the reference: not a like-for-like trial
+            rec["code_changed"] = now
 
     def concurrent(self, n: int) -> dict:
         out = self.work / "concurrent" / f"c{n:03d}"
@@ -398,7 +448,7 @@ class Campaign:
         else:
             rec["lock"] = "unexpected exits"
         self.settle(rec, out, tag)
-        rec["seconds"] = round(time.time() - t0, 1)
+        self.stamp(rec, t0)
         self.keep_or_drop(rec, out)
         return rec
 
@@ -415,14 +465,21 @@ class Campaign:
 
 # --- report ------------------------------------------------------------------------------
 
+
 def outcome_of(rec: dict) -> str:
     if rec["outcome"] == "loud failure":
         return "loud failure, recovered" if rec.get("recovered") else "loud failure, not recovered"
     return rec["outcome"]
 
 
-COLUMNS = ("identical", "loud failure, recovered", "loud failure, not recovered",
-           "flip caught only by verify", "wrong", "hang")
+COLUMNS = (
+    "identical",
+    "loud failure, recovered",
+    "loud failure, not recovered",
+    "flip caught only by verify",
+    "wrong",
+    "hang",
+)
 
 
 def grouped_table(records: list[dict], key, title: str, order: list[str]) -> list[str]:
@@ -430,8 +487,10 @@ def grouped_table(records: list[dict], key, title: str, order: list[str]) -> lis
     for r in records:
         groups[key(r)].append(r)
     names = [g for g in order if g in groups] + sorted(g for g in groups if g not in order)
-    lines = [f"| {title} | trials | " + " | ".join(COLUMNS) + " | rerun logged damage | mean s |",
-             "|---|---:|" + "---:|" * len(COLUMNS) + "---:|---:|"]
+    lines = [
+        f"| {title} | trials | " + " | ".join(COLUMNS) + " | rerun logged damage | mean s |",
+        "|---|---:|" + "---:|" * len(COLUMNS) + "---:|---:|",
+    ]
     for name in [*names, "**all**"]:
         rs = records if name == "**all**" else groups[name]
         if not rs:
@@ -439,81 +498,138 @@ def grouped_table(records: list[dict], key, title: str, order: list[str]) -> lis
         c = Counter(outcome_of(r) for r in rs)
         mean = sum(r["seconds"] for r in rs) / len(rs)
         noticed = sum(1 for r in rs if r.get("detected"))  # "running the stage again"
-        lines.append(f"| {name} | {len(rs)} | " + " | ".join(str(c[o]) for o in COLUMNS)
-                     + f" | {noticed} | {mean:.1f} |")
+        lines.append(
+            f"| {name} | {len(rs)} | "
+            + " | ".join(str(c[o]) for o in COLUMNS)
+            + f" | {noticed} | {mean:.1f} |"
+        )
     return lines
 
 
-def report(camp: Campaign, ref: dict, info: dict, trials: list[dict], conc: list[dict],
-           started: float, load: tuple) -> str:
+def report(
+    camp: Campaign,
+    ref: dict,
+    info: dict,
+    trials: list[dict],
+    conc: list[dict],
+    started: float,
+    load: tuple,
+) -> str:
     a = camp.args
     cmdline = "python bench/fault_injection.py " + " ".join(sys.argv[1:])
-    lines = [f"## `{cmdline}`", "",
-             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; "
-             f"wall time {(time.time() - started) / 60:.1f} min.",
-             f"Machine: {platform.node() or '?'}, {os.cpu_count()} cores "
-             f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
-             f"load average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
-             "(the machine may be shared with other jobs: seconds are indicative).",
-             f"Corpus: {info['docs']:,} documents, {info['text_bytes'] / 1e6:.1f} MB of JSONL in "
-             f"{info['files']} gzipped files, from {info['source']}. Config: demo fastText scorer "
-             f"with keep_top_chars 0.5; demo 4k BPE, shard_tokens {info['shard_tokens']:,}.",
-             f"Reference run: {ref['seconds']} s of which {ref['flow_seconds']} s in the flow (the "
-             "rest: imports, Prefect's temporary server, teardown), stages "
-             f"{' -> '.join(ref['stages'])}; "
-             f"{ref['files']} output files, {ref['bytes'] / 1e6:.1f} MB; {ref['shards']} shards, "
-             f"{ref['tokens']:,} tokens. Kill moment uniform over [0, {ref['seconds']}] s; a fault "
-             f"injected with probability {a.fault_share}; seed {a.seed}.", ""]
+    lines = [
+        f"## `{cmdline}`",
+        "",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; "
+        f"wall time {(time.time() - started) / 60:.1f} min.",
+        f"Machine: {platform.node() or '?'}, {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
+        f"load average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
+        "(the machine may be shared with other jobs: seconds are indicative).",
+        f"Corpus: {info['docs']:,} documents, {info['text_bytes'] / 1e6:.1f} MB of JSONL in "
+        f"{info['files']} gzipped files, from {info['source']}. Config: demo fastText scorer "
+        f"with keep_top_chars 0.5; demo 4k BPE, shard_tokens {info['shard_tokens']:,}.",
+        f"Reference run: {ref['seconds']} s of which {ref['flow_seconds']} s in the flow (the "
+        "rest: imports, Prefect's temporary server, teardown), stages "
+        f"{' -> '.join(ref['stages'])}; "
+        f"{ref['files']} output files, {ref['bytes'] / 1e6:.1f} MB; {ref['shards']} shards, "
+        f"{ref['tokens']:,} tokens. Kill moment uniform over [0, {ref['seconds']}] s; a fault "
+        f"injected with probability {a.fault_share}; seed {a.seed}.",
+        "",
+    ]
     if trials:
         faults = Counter(r["fault"]["kind"] for r in trials)
-        budget = (f" (of {a.trials} asked: the {a.minutes}-minute budget ran out)"
-                  if len(trials) < a.trials else "")
-        lines += [f"### Kill + rerun: {len(trials)} trials{budget}", "",
-                  "Faults injected: "
-                  + ", ".join(f"{k} {v}" for k, v in faults.most_common()) + ".",
-                  "", *grouped_table(trials, lambda r: r["fault"]["kind"], "fault",
-                                     ["none", "none possible", *FAULTS]), "",
-                  *grouped_table(trials, lambda r: r["stage"], "killed during",
-                                 ["startup", *ref["stages"], "after last stage",
-                                  "finished before kill"]), ""]
+        budget = (
+            f" (of {a.trials} asked: the {a.minutes}-minute budget ran out)"
+            if len(trials) < a.trials
+            else ""
+        )
+        lines += [
+            f"### Kill + rerun: {len(trials)} trials{budget}",
+            "",
+            "Faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.most_common()) + ".",
+            "",
+            *grouped_table(
+                trials, lambda r: r["fault"]["kind"], "fault", ["none", "none possible", *FAULTS]
+            ),
+            "",
+            *grouped_table(
+                trials,
+                lambda r: r["stage"],
+                "killed during",
+                ["startup", *ref["stages"], "after last stage", "finished before kill"],
+            ),
+            "",
+        ]
         detected = sum(1 for r in trials if r.get("detected"))
         leaked = sum(r.get("leaked", 0) for r in trials)
         staging = sum(1 for r in trials if r.get("staging_left"))
-        lines += [f"Reruns that logged a damaged output (\"running the stage again\"): {detected}. "
-                  f"Processes left running after a kill or a run (killed by this script): "
-                  f"{leaked}. Trials with files left in .staging after the rerun: {staging}.", ""]
+        lines += [
+            f'Reruns that logged a damaged output ("running the stage again"): {detected}. '
+            f"Processes left running after a kill or a run (killed by this script): "
+            f"{leaked}. Trials with files left in .staging after the rerun: {staging}.",
+            "",
+        ]
+        moved = [r for r in trials if r.get("code_changed")]
+        if moved:
+            lines += [
+                f"Code under test changed during the campaign (reference on {camp.code}): "
+                f"{len(moved)} trials ended on other code ("
+                + ", ".join(sorted({r["code_changed"] for r in moved}))
+                + "); their "
+                "outcomes: "
+                + ", ".join(f"{k} {v}" for k, v in Counter(outcome_of(r) for r in moved).items())
+                + ".",
+                "",
+            ]
         flips = [r for r in trials if r["outcome"] == "flip caught only by verify"]
         if flips:
             fixed = sum(1 for r in flips if r.get("repaired_by_rerun"))
-            lines += [f"Flips caught only by verify: {len(flips)}; one more `thresher run` (what "
-                      f"verify's message advises) made the outputs identical in {fixed}.", ""]
-        lines += details([r for r in trials if outcome_of(r) not in ("identical",
-                                                                      "loud failure, recovered")])
+            lines += [
+                f"Flips caught only by verify: {len(flips)}; one more `thresher run` (what "
+                f"verify's message advises) made the outputs identical in {fixed}.",
+                "",
+            ]
+        lines += details(
+            [r for r in trials if outcome_of(r) not in ("identical", "loud failure, recovered")]
+        )
         loud = [r for r in trials if r["outcome"] == "loud failure"]
         if loud:
-            lines += ["Loud failures (rerun's last error line; all recovered on a second rerun "
-                      "unless listed above):", ""]
+            lines += [
+                "Loud failures (rerun's last error line; all recovered on a second rerun "
+                "unless listed above):",
+                "",
+            ]
             for r in loud:
                 tb = " (with a traceback)" if r.get("traceback") else ""
-                lines.append(f"- t{r['trial']}: {r['fault']['kind']} {r['fault'].get('file', '')}"
-                             f", exit {r['rerun_rc']}{tb}: `{r['error']}`")
+                lines.append(
+                    f"- t{r['trial']}: {r['fault']['kind']} {r['fault'].get('file', '')}"
+                    f", exit {r['rerun_rc']}{tb}: `{r['error']}`"
+                )
             lines.append("")
     if conc:
         c = Counter(r["lock"] for r in conc)
         o = Counter(r["outcome"] for r in conc)
         mean = sum(r["seconds"] for r in conc) / len(conc)
-        lines += [f"### Two writers at once: {len(conc)} trials", "",
-                  "| trials | one exit 0, other exit 1 naming the holder | other "
-                  "| outputs identical + verify ok | wrong | mean s |",
-                  "|---:|---:|---:|---:|---:|---:|",
-                  f"| {len(conc)} | {c['one locked out']} | {len(conc) - c['one locked out']} | "
-                  f"{o['identical']} | {len(conc) - o['identical']} | {mean:.1f} |", ""]
+        lines += [
+            f"### Two writers at once: {len(conc)} trials",
+            "",
+            "| trials | one exit 0, other exit 1 naming the holder | other "
+            "| outputs identical + verify ok | wrong | mean s |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {len(conc)} | {c['one locked out']} | {len(conc) - c['one locked out']} | "
+            f"{o['identical']} | {len(conc) - o['identical']} | {mean:.1f} |",
+            "",
+        ]
         sample = next((r for r in conc if r.get("loser_message")), None)
         if sample:
-            lines += [f"Loser's output ({sample['loser_lines']} line(s)): "
-                      f"`{sample['loser_message']}`", ""]
-        lines += details([r for r in conc if r["outcome"] != "identical"
-                          or r["lock"] != "one locked out"])
+            lines += [
+                f"Loser's output ({sample['loser_lines']} line(s)): `{sample['loser_message']}`",
+                "",
+            ]
+        lines += details(
+            [r for r in conc if r["outcome"] != "identical" or r["lock"] != "one locked out"]
+        )
     return "\n".join(lines)
 
 
@@ -532,8 +648,12 @@ def details(bad: list[dict]) -> list[str]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=10, help="kill + rerun trials")
-    p.add_argument("--minutes", type=float, help="start no kill + rerun trial after this many "
-                   "minutes (the campaign's time budget; --concurrent trials still run)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="start no kill + rerun trial after this many "
+        "minutes (the campaign's time budget; --concurrent trials still run)",
+    )
     p.add_argument("--concurrent", type=int, default=0, help="two-writer trials")
     p.add_argument("--corpus-mb", type=float, default=25, help="MB of JSONL text")
     p.add_argument("--seed", type=int, default=0)
@@ -562,13 +682,19 @@ def main() -> int:
             break
         rec = camp.trial(n)
         trials.append(rec)
-        print(f"trial {n}: {rec['stage']}, fault {rec['fault']['kind']}: {outcome_of(rec)} "
-              f"({rec['seconds']} s)", file=sys.stderr)
+        print(
+            f"trial {n}: {rec['stage']}, fault {rec['fault']['kind']}: {outcome_of(rec)} "
+            f"({rec['seconds']} s)",
+            file=sys.stderr,
+        )
     for n in range(args.concurrent):
         rec = camp.concurrent(n)
         conc.append(rec)
-        print(f"concurrent {n}: exits {rec['rcs']}, {rec['lock']}, {rec['outcome']} "
-              f"({rec['seconds']} s)", file=sys.stderr)
+        print(
+            f"concurrent {n}: exits {rec['rcs']}, {rec['lock']}, {rec['outcome']} "
+            f"({rec['seconds']} s)",
+            file=sys.stderr,
+        )
 
     section = report(camp, ref, info, trials, conc, started, load)
     print(section)
@@ -577,8 +703,10 @@ def main() -> int:
     if args.append and results.exists():
         results.write_text(results.read_text().rstrip("\n") + "\n\n" + section + "\n")
     else:
-        results.write_text("# Fault injection: kill, damage, rerun\n\nMethod: see the docstring "
-                           "of bench/fault_injection.py.\n\n" + section + "\n")
+        results.write_text(
+            "# Fault injection: kill, damage, rerun\n\nMethod: see the docstring "
+            "of bench/fault_injection.py.\n\n" + section + "\n"
+        )
     print(f"work directory: {work}", file=sys.stderr)
     bad = [r for r in trials if outcome_of(r) in ("wrong", "hang", "loud failure, not recovered")]
     return 1 if bad else 0

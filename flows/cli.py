@@ -192,7 +192,7 @@ def _known_environment_failure(exc: BaseException) -> str | None:
     if "CRC checksum verification failed" in text:
         return (
             "a Parquet file of this run is damaged (a page checksum failed): `thresher verify "
-            "RUN_DIR` names it; delete that file and run again, and its stage is redone"
+            "--repair RUN_DIR` finds it, then the same command again redoes its stage"
         )
     if "Timed out while attempting to connect to ephemeral Prefect API server" in text:
         wait = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")

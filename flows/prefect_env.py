@@ -21,6 +21,8 @@ def configure() -> None:
     # missing: running the stage again") also go to the Prefect API, so the UI shows them
     # next to the task, whatever Prefect's own (quiet) log level.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "thresher")
+    # ... and outside a flow (`thresher shards`, `thresher score`) they just go to stderr
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 
 class _CurrentStderr(logging.StreamHandler):

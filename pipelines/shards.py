@@ -298,8 +298,10 @@ class WriteShard(beam.DoFn):
     def setup(self):
         self.old = {}
         manifest = Path(self.previous or "/nonexistent") / "manifest.parquet"
-        if manifest.is_file():
+        try:
             self.old = {r["shard"]: r for r in io.read_table([manifest]).to_pylist()}
+        except (OSError, pa.ArrowException):  # none, or damaged: nothing to reuse, write all
+            self.old = {}
 
     def process(self, job):
         shard, source, spilled = job

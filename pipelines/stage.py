@@ -196,14 +196,18 @@ def run_stage(
     return {**stats, "skipped": False}
 
 
-def verify_run(run_dir: Path, full: bool = True) -> list[dict]:
+def verify_run(run_dir: Path, full: bool = True, repair: bool = False) -> list[dict]:
     """Every finished stage of a run checked against its output record (with checksums
-    when `full`): [{stage, files, bytes, problems}]."""
+    when `full`): [{stage, files, bytes, problems}]. With `repair`, a stage with problems
+    loses its stats file, so the next run of the same command redoes it (a resume checks
+    only sizes and footers, so it would not see a same-size change by itself)."""
     rows = []
     for path in sorted((Path(run_dir) / "stats").glob("*.json")):
         stats = io.read_json(path)
         recorded = stats.get("outputs")
         found = outputs.problems(Path(run_dir), stats.get("published", []), recorded, full)
+        if found and repair:
+            path.unlink()
         rows.append(
             {
                 "stage": stats.get("stage", path.stem),

@@ -116,7 +116,24 @@ def test_verify_checks_checksums_that_a_resume_does_not(run, cli):
     code, out, err = cli("verify", run_dir)
     assert code == 1
     assert f"documents/stage=near_dedup/{part.name} does not match its checksum" in out
-    assert err.count("\n") == 1
+    assert err.count("\n") == 1 and "verify --repair" in err
+
+
+def test_verify_repair_then_the_same_command_restores_a_same_size_flip(run, cli):
+    run_dir, again, n_docs = run
+    before = published(run_dir)
+    part = sorted((run_dir / "documents" / "stage=near_dedup").glob("part-*.parquet"))[0]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    part.write_bytes(bytes(data))
+    code, err = again()
+    assert code == 0 and published(run_dir) != before  # the cheap resume check cannot see it
+    code, _, err = cli("verify", "--repair", run_dir)
+    assert code == 1 and "marked near_dedup unfinished" in err
+    code, err = again()
+    assert code == 0, err
+    assert published(run_dir) == before and documents(run_dir) == n_docs
+    assert cli("verify", run_dir)[0] == 0
 
 
 def test_a_stage_refuses_input_that_is_not_what_its_upstream_kept(run):
@@ -163,6 +180,29 @@ def test_a_damaged_shard_is_rewritten_not_linked(cli, tmp_path, jsonl):
     assert {p.name: p.read_bytes() for p in shard_set.glob("*.bin")} == good
     code, stdout, _ = cli("shards", "verify", shard_set)
     assert code == 0, stdout
+
+
+def test_a_damaged_old_manifest_means_nothing_to_reuse_not_a_crash(cli, tmp_path, jsonl):
+    from thresher.scorers.text_tokenizers import train_byte_level_bpe
+
+    rng = random.Random(6)
+    docs = [
+        {"id": f"d{i}", "text": " ".join(rng.choices(["a1", "b2", "c3", "d4"], k=40))}
+        for i in range(100)
+    ]
+    data = jsonl(tmp_path / "in.jsonl", docs)
+    tok = tmp_path / "tok.json"
+    train_byte_level_bpe([d["text"] for d in docs], 300).save(str(tok))
+    out = tmp_path / "shards"
+    args = ("shards", "--tokenizer", tok, "--input", data, "--out", out, "--shard-tokens", "500")
+    assert cli(*args)[0] == 0
+    shard_set = out / "shards" / "default"
+    good = {p.name: p.read_bytes() for p in shard_set.iterdir()}
+    manifest = shard_set / "manifest.parquet"
+    manifest.write_bytes(manifest.read_bytes()[: manifest.stat().st_size // 2])
+    code, _, err = cli(*args)  # the truncated manifest is noticed; the set is rewritten
+    assert code == 0, err
+    assert {p.name: p.read_bytes() for p in shard_set.iterdir()} == good
 
 
 def test_a_same_size_flip_fails_the_reading_stage_in_one_line(run):

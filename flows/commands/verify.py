@@ -11,10 +11,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a run's outputs against the sizes, rows and checksums its stages recorded",
         description="Check every output file of a run (<out>/runs/<run_id>) against the record "
         "its stage wrote when it finished: present, same size, same Parquet rows, same xxh3 "
-        "checksum, and no file that was not published. Exit 1 on any difference; a rerun of "
-        "`thresher run` redoes the stages whose outputs differ.",
+        "checksum, and no file that was not published. Exit 1 on any difference. With "
+        "--repair, the stages whose outputs differ are marked unfinished, so running the same "
+        "command again redoes them.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, <out>/runs/<run_id>")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="mark the stages with problems unfinished (their outputs are redone on the next run)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -28,7 +34,7 @@ def handle(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "stats").is_dir():
         raise InputError(f"{run_dir} is not a run directory (no stats/): pass <out>/runs/<run_id>")
-    rows = verify_run(run_dir)
+    rows = verify_run(run_dir, repair=args.repair)
     print(
         table_text(
             [{**r, "ok": not r["problems"]} for r in rows], ["stage", "files", "bytes", "ok"]
@@ -37,10 +43,16 @@ def handle(args) -> int:
     problems = [f"{r['stage']}: {p}" for r in rows for p in r["problems"]]
     for p in problems:
         print(f"problem: {p}")
+    if problems and args.repair:
+        stages = sorted({r["stage"] for r in rows if r["problems"]})
+        raise InputError(
+            f"{len(problems)} problem(s) in {run_dir}; marked {', '.join(stages)} unfinished: "
+            "run the same command again to redo them"
+        )
     if problems:
         raise InputError(
-            f"{len(problems)} problem(s) in {run_dir}: rerun `thresher run` to redo "
-            "the stages whose outputs differ"
+            f"{len(problems)} problem(s) in {run_dir}: `thresher verify --repair {run_dir}`, "
+            "then the same command again, redoes the stages whose outputs differ"
         )
     print(f"ok: {sum(r['files'] for r in rows)} files match what their stages recorded")
     return 0
