@@ -161,13 +161,18 @@ def _unreachable_api(exc: BaseException) -> str | None:
     from prefect.settings import get_current_settings
 
     api = get_current_settings().api.url
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and api:
-            return api if _request_url(exc).startswith(api.rstrip("/")) else None
-        exc = exc.__cause__ or exc.__context__
+    for e in _chain(exc):
+        if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout) and api:
+            return api if _request_url(e).startswith(api.rstrip("/")) else None
     return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during, once each."""
+    chain = [exc]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) is not None and nxt not in chain:
+        chain.append(nxt)
+    return chain
 
 
 def _known_environment_failure(exc: BaseException) -> str | None:
@@ -175,14 +180,8 @@ def _known_environment_failure(exc: BaseException) -> str | None:
     in a stage (Beam may hand it back as text inside its own error), and a temporary
     Prefect API server that did not start in time."""
     text = str(exc)
-    chain = [exc]
-    while chain[-1].__cause__ or chain[-1].__context__:
-        nxt = chain[-1].__cause__ or chain[-1].__context__
-        if nxt in chain:
-            break
-        chain.append(nxt)
     if (
-        any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
+        any(getattr(e, "errno", None) == errno.ENOSPC for e in _chain(exc))
         or "No space left on device" in text
     ):
         return (

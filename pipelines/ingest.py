@@ -86,7 +86,7 @@ class ReadFile(beam.DoFn):
         self.reader = RecordReader(self.settings)
 
     def process(self, element):
-        unit, files = element
+        unit, files, nbytes = element
         docs_dir = Path(self.staging) / DOCS_OUT
         seen, chunk, in_chunk, in_bytes, out, keys = 0, 0, 0, 0, None, []
         with io.ParquetStream(
@@ -123,12 +123,8 @@ class ReadFile(beam.DoFn):
         if out is not None:
             out.close()
         yield from self._spill(keys)
-        record_counts(self.staging, f"read-{unit:05d}", {"in": seen, "bytes": self._bytes(files)})
-
-    @staticmethod
-    def _bytes(files) -> int:
-        """The unit's size on disk (input bytes read, for progress)."""
-        return sum(io.file_fingerprint(path)[1] or 0 for _, path in files)
+        # bytes: the unit's size on disk, for the progress report
+        record_counts(self.staging, f"read-{unit:05d}", {"in": seen, "bytes": nbytes})
 
     def _read(self, files):
         for number, path in files:
@@ -260,21 +256,23 @@ class DropRepeats(beam.DoFn):
             path.unlink()  # nothing left: no part at all
 
 
-def units(files: list[str], sizes: list[int | None]) -> list[tuple[int, list[tuple[int, str]]]]:
+def units(
+    files: list[str], sizes: list[int | None]
+) -> list[tuple[int, list[tuple[int, str]], int]]:
     """Number the files (in the sorted order given) and pack consecutive small ones into
     units of up to UNIT_BYTES on disk; a larger file is a unit of its own.
-    Returns [(unit number, [(file number, path), ...]), ...]."""
+    Returns [(unit number, [(file number, path), ...], bytes on disk), ...]."""
     groups, current, size = [], [], 0
     for number, (path, nbytes) in enumerate(zip(files, sizes, strict=True)):
         nbytes = nbytes or 0
         if current and size + nbytes > UNIT_BYTES:
-            groups.append(current)
+            groups.append((current, size))
             current, size = [], 0
         current.append((number, path))
         size += nbytes
     if current:
-        groups.append(current)
-    return list(enumerate(groups))
+        groups.append((current, size))
+    return [(unit, group, size) for unit, (group, size) in enumerate(groups)]
 
 
 def build(

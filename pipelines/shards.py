@@ -525,28 +525,45 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
     """Shard the run's document set `docs` (see pipelines.docsets) into `shards/<name>/`."""
     docs = DocSet.parse(docs)
     files = docs.part_paths(ctx.run_dir)
-    out = f"shards/{cfg.name}"
-
-    def body(staging: Path) -> dict:
-        return build_shard_set(
-            files,
-            cfg,
-            staging / out,
-            ctx.run_dir / out,
-            ctx.beam_args,
-            staging / "_work",
-            raw_inputs=False,
-            removed=docs.removed_map(ctx.run_dir),
-        )
-
-    _, _, shares, info = prepare(cfg, [], None)  # fails fast on a bad tokenizer or mixture
+    prepared = prepare(cfg, files, None)
+    _, _, shares, info = prepared
     config = {
         "shards": cfg.model_dump(),
         "input": str(docs),
         "tokenizer_sha256": info.get("tokenizer_sha256"),
         "shares": shares,
     }
-    return run_stage(ctx, STAGE, config, [upstream], [out], body)
+    return _run_shard_stage(
+        ctx,
+        cfg,
+        files,
+        prepared,
+        config,
+        [upstream],
+        raw_inputs=False,
+        removed=docs.removed_map(ctx.run_dir),
+    )
+
+
+def _run_shard_stage(ctx, cfg, files, prepared, config, upstream, raw_inputs, removed=None):
+    """The shard set as a stage of `ctx`'s run: built in staging, published to
+    `shards/<name>/` by run_stage (shards identical to the published ones are linked)."""
+    dest = f"shards/{cfg.name}"
+
+    def body(staging: Path) -> dict:
+        return build_shard_set(
+            files,
+            cfg,
+            staging / dest,
+            ctx.run_dir / dest,
+            ctx.beam_args,
+            staging / "_work",
+            raw_inputs=raw_inputs,
+            prepared=prepared,
+            removed=removed,
+        )
+
+    return run_stage(ctx, STAGE, config, upstream, [dest], body)
 
 
 def check(cfg: ShardsConfig) -> None:
@@ -584,24 +601,10 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     files = [path for path, _, _ in ctx.inputs]
     prepared = prepare(cfg, files, ReaderSettings(batch_size=cfg.batch_size))
     _, dtype, shares, info = prepared
-    dest = f"shards/{cfg.name}"
-
-    def body(staging: Path) -> dict:
-        return build_shard_set(
-            files,
-            cfg,
-            staging / dest,
-            ctx.run_dir / dest,
-            ctx.beam_args,
-            staging / "_work",
-            raw_inputs=True,
-            prepared=prepared,
-        )
-
     config = {
         "shards": cfg.model_dump(),
         "files": ctx.inputs,
         "output": output_print(cfg, dtype, shares, info),
     }
     with runlock.hold(ctx.run_dir):  # one writer per output directory
-        return run_stage(ctx, STAGE, config, [], [dest], body)
+        return _run_shard_stage(ctx, cfg, files, prepared, config, [], raw_inputs=True)
