@@ -13,7 +13,9 @@ Views (each has a `run_id` column):
   mixtures    inferred mixtures: mixture, tokenizer, category, proportion (share of training
               bytes), sample_bytes, merges_used, objective, truth (experiments); run_id null
   stage_stats one row per stage per run: docs_in, kept, dropped, dropped_by_reason (JSON), rejected, seconds
-  runs        one row per run: status, timings, config (JSON)
+  runs        one row per run: status, timings, config (JSON), collection and batch (if any)
+  collections one row per batch of each collection: state (committed / pending), files,
+              docs_in, dedup_kept, final_kept, tokens, cumulative_kept, cumulative_tokens
 Stages add views by adding to `FILE_VIEWS` (one kind of Parquet file) or `VIEWS`.
 """
 
@@ -184,6 +186,8 @@ def _runs_table(root: Path) -> pa.Table:
                 "seconds": r.get("seconds"),
                 "attempts": r.get("attempts"),
                 "final_documents": r.get("final_documents"),
+                "collection": r.get("collection"),
+                "batch": r.get("batch"),
                 "config": json.dumps(r.get("config"), sort_keys=True),
                 "versions": json.dumps(r.get("versions"), sort_keys=True),
             }
@@ -197,6 +201,8 @@ def _runs_table(root: Path) -> pa.Table:
             ("seconds", pa.float64()),
             ("attempts", pa.int64()),
             ("final_documents", pa.string()),
+            ("collection", pa.string()),
+            ("batch", pa.int64()),
             ("config", pa.string()),
             ("versions", pa.string()),
         ]
@@ -239,8 +245,59 @@ def _stats_table(root: Path) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def _collections_table(root: Path) -> pa.Table:
+    """One row per batch of every collection (its collection.json), with running totals."""
+    rows = []
+    for path in sorted(root.glob("collections/*/collection.json")):
+        state = io.read_json(path)
+        kept = tokens = 0
+        batches = [{**b, "state": "committed"} for b in state.get("batches", [])]
+        if state.get("pending"):
+            batches.append({**state["pending"], "state": "pending"})
+        for b in batches:
+            kept += b.get("final_kept") or 0
+            tokens += b.get("tokens") or 0
+            rows.append(
+                {
+                    "collection": state.get("name", path.parent.name),
+                    "batch": b["batch"],
+                    "run_id": b.get("run_id"),
+                    "state": b["state"],
+                    "files": len(b.get("inputs") or []),
+                    "input_bytes": sum(f[1] or 0 for f in b.get("inputs") or []),
+                    "started_at": b.get("started_at"),
+                    "committed_at": b.get("committed_at"),
+                    "docs_in": b.get("docs_in"),
+                    "dedup_kept": b.get("dedup_kept"),
+                    "final_kept": b.get("final_kept"),
+                    "tokens": b.get("tokens"),
+                    "cumulative_kept": kept if b["state"] == "committed" else None,
+                    "cumulative_tokens": tokens if b["state"] == "committed" else None,
+                }
+            )
+    schema = pa.schema(
+        [
+            ("collection", pa.string()),
+            ("batch", pa.int64()),
+            ("run_id", pa.string()),
+            ("state", pa.string()),
+            ("files", pa.int64()),
+            ("input_bytes", pa.int64()),
+            ("started_at", pa.string()),
+            ("committed_at", pa.string()),
+            ("docs_in", pa.int64()),
+            ("dedup_kept", pa.int64()),
+            ("final_kept", pa.int64()),
+            ("tokens", pa.int64()),
+            ("cumulative_kept", pa.int64()),
+            ("cumulative_tokens", pa.int64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
 # Small JSON-backed tables, loaded into memory (name -> builder). Stages may append.
-TABLES = {"runs": _runs_table, "stage_stats": _stats_table}
+TABLES = {"runs": _runs_table, "stage_stats": _stats_table, "collections": _collections_table}
 
 
 def connect(out: str | Path) -> duckdb.DuckDBPyConnection:

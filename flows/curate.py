@@ -13,10 +13,13 @@ import logging
 import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from thresher.pipelines import io, runlock
+from thresher.pipelines.collection import Collection, batch_run_id, collection_dir
 from thresher.pipelines.config import RunConfig
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.runs import RunRecord, default_run_id
@@ -85,13 +88,8 @@ def planned_stages(
     return chosen
 
 
-def prepare_run(config: RunConfig) -> StageContext:
-    """List and fingerprint the inputs (once; fails fast on a bad path), and choose the run
-    directory and the partition count.
-
-    A stage holds one shuffle partition's rows at a time, so the default partition count
-    grows with the input; it is a pure function of the inputs, so reruns resume the same run.
-    """
+def prepare_out(config: RunConfig) -> Path:
+    """The output root, created and checked writable."""
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file: pass a directory (it is created if missing)")
@@ -103,6 +101,17 @@ def prepare_run(config: RunConfig) -> StageContext:
         ) from None
     if not os.access(out / "runs", os.W_OK):
         raise ConfigError(f"--out {out} is not writable: pass a directory you can write to")
+    return out.resolve()
+
+
+def prepare_run(config: RunConfig) -> StageContext:
+    """List and fingerprint the inputs (once; fails fast on a bad path), and choose the run
+    directory and the partition count.
+
+    A stage holds one shuffle partition's rows at a time, so the default partition count
+    grows with the input; it is a pure function of the inputs, so reruns resume the same run.
+    """
+    prepare_out(config)
     inputs = io.list_inputs(config.inputs)
     run_id = config.run_id or default_run_id(config.model_dump(), inputs)
     partitions = config.partitions or default_partitions(sum(size or 0 for _, size, _ in inputs))
@@ -183,7 +192,8 @@ def reject_samples(run_dir: Path, per_reason: int = 3) -> list[tuple]:
 
 
 def _run_locked(ctx: StageContext, config: RunConfig, plan) -> list[dict]:
-    record = RunRecord(ctx.run_dir, config.model_dump())
+    batch = ctx.collection.batch if ctx.collection else None
+    record = RunRecord(ctx.run_dir, config.model_dump(), batch)
     stats: list[dict] = []
     docs, upstream = DocSet(""), None
     try:
@@ -207,9 +217,16 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
     for stage, cfg in plan:  # every configured model, tokenizer and file, before any work
         if stage.check is not None:
             stage.check(cfg)
+    if config.collection:
+        return curate_collection(config, plan)
     ctx = prepare_run(config)
     with runlock.hold(ctx.run_dir):  # one writer per run: a second one exits with one line
         stats = _run_locked(ctx, config, plan)
+    return publish_report(ctx, stats)
+
+
+def publish_report(ctx: StageContext, stats: list[dict]) -> dict:
+    """The run's funnel and report as Prefect artifacts; returns the run summary."""
     rows = funnel_rows(stats)
     create_table_artifact(
         key="curate-funnel", table=rows, description=f"Per-stage counts of {ctx.run_dir.name}"
@@ -220,3 +237,91 @@ def curate(config: RunConfig, only: tuple[str, ...] | None = None) -> dict:
         description=f"Funnel and reasons of {ctx.run_dir.name}",
     )
     return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows, "stats": stats}
+
+
+def curate_collection(config: RunConfig, plan) -> dict:
+    """The run as batches of the collection `config.collection`: an unfinished batch first,
+    then one with the input files no batch took; each committed to the collection's indexes
+    when all its stages succeeded (see pipelines.collection)."""
+    out = prepare_out(config)
+    name = config.collection
+    root = collection_dir(out, name)
+    with runlock.hold(root, what=f"collection {name}"):  # one batch of a collection at a time
+        coll = Collection(out, name)
+        planned = {stage.name for stage, _ in plan}
+        settings = {
+            s: getattr(config, s).model_dump() if s in planned else None for s in DEDUP_STAGES
+        }
+        coll.check_settings(settings, config.partitions)
+        listed = io.list_inputs(config.inputs)
+        batches = coll.plan(listed)
+        summaries = []
+        for batch, inputs in batches:
+            partitions = (
+                coll.state["partitions"]
+                if coll.exists
+                else config.partitions or default_partitions(sum(s or 0 for _, s, _ in inputs))
+            )
+            coll.begin(batch, inputs, settings, partitions)
+            ctx = StageContext(
+                run_dir=out / "runs" / batch_run_id(name, batch),
+                beam_args=list(config.beam_args),
+                partitions=partitions,
+                inputs=inputs,
+                collection=coll.view(batch),
+            )
+            with runlock.hold(ctx.run_dir):
+                stats = _run_locked(ctx, config, plan)
+            coll.commit(
+                batch,
+                ctx.run_dir,
+                dedup_survivors(ctx.run_dir, plan),
+                near_removed(ctx.run_dir, plan),
+                batch_summary(stats),
+            )
+            summaries.append({**publish_report(ctx, stats), "batch": batch})
+    return {
+        "collection": name,
+        "batches": summaries,
+        "listed_files": len(listed),
+        "collection_dir": str(root),
+    }
+
+
+DEDUP_STAGES = ("exact_dedup", "near_dedup")  # their settings define a collection's "duplicate"
+
+
+def dedup_survivors(run_dir: Path, plan) -> pa.Array:
+    """The ids left after the batch's last dedup stage: the collection's new keepers
+    (later stages, e.g. quality selection, do not change what counts as seen)."""
+    docs, survivors = DocSet(""), DocSet("")
+    for stage, cfg in plan:
+        docs = stage.passes_on(docs, cfg)
+        if stage.name in DEDUP_STAGES:
+            survivors = docs
+    ids = survivors.read(run_dir, columns=["id"]) if survivors.parts else pa.table({})
+    if "id" not in ids.column_names:  # no documents at all
+        return pa.array([], pa.string())
+    return ids["id"].combine_chunks()
+
+
+def near_removed(run_dir: Path, plan) -> pa.Table | None:
+    """(id, keeper) of what near dedup removed in this batch (see Collection.commit)."""
+    clusters = run_dir / "dedup" / "clusters.parquet"
+    if not any(stage.name == "near_dedup" for stage, _ in plan) or not clusters.exists():
+        return None
+    table = io.read_parquet_file(str(clusters)).read(columns=["id", "cluster_id", "kept"])
+    removed = table.filter(pc.invert(table["kept"]))
+    return pa.table({"id": removed["id"], "keeper": removed["cluster_id"]}).combine_chunks()
+
+
+def batch_summary(stats: list[dict]) -> dict:
+    """What collection.json keeps per batch (the `collections` view reads it)."""
+    by_stage = {s["stage"]: s for s in stats}
+    dedup_last = [by_stage[s] for s in DEDUP_STAGES if s in by_stage]
+    return {
+        "docs_in": by_stage["ingest"]["in"] if "ingest" in by_stage else None,
+        "dedup_kept": dedup_last[-1]["kept"] if dedup_last else None,
+        "final_kept": stats[-1]["kept"] if stats else None,
+        "tokens": by_stage["shards"].get("tokens") if "shards" in by_stage else None,
+    }

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from thresher.pipelines.beam_util import check_beam_args
 from thresher.pipelines.stages import STAGES
@@ -37,6 +44,21 @@ class RunSettings(BaseModel):
         "one per 32 MB of input files, at least 8, so a partition fits a worker's memory)",
     )
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
+    collection: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="make the run the next batch of this collection under <out>/collections/: "
+        "it takes only input files no earlier batch took, and dedup also removes duplicates "
+        "of what earlier batches kept",
+    )
+
+    @model_validator(mode="after")
+    def _collection_names_its_runs(self):
+        if self.collection and self.run_id:
+            raise ValueError(
+                "a collection names its batches' runs itself (<collection>-bNNNNN): drop run_id"
+            )
+        return self
 
 
 def _section(stage) -> tuple:

@@ -21,9 +21,10 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from thresher.pipelines import io, reasons, schemas
+from thresher.pipelines import collection, io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
     record_counts,
@@ -32,6 +33,7 @@ from thresher.pipelines.beam_util import (
     split_by_partition,
     unspilled,
 )
+from thresher.pipelines.collection import CollectionView
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers.textnorm import hash_texts
@@ -103,16 +105,50 @@ def pick_keepers(table: pa.Table) -> tuple[pa.Table, int]:
     return dup_map, int(first.sum())
 
 
-class Decide(beam.DoFn):
-    """One hash partition -> (documents part, spilled removed -> kept rows) elements."""
+def split_off_earlier_keepers(table: pa.Table, prior: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(rows whose hash an earlier batch of the collection kept, as id -> kept_id rows;
+    the other rows). The earlier keeper stays, so every such row is removed."""
+    where = pc.index_in(table.column("text_hash"), value_set=prior.column("text_hash"))
+    hit = pc.is_valid(where)
+    removed = table.filter(hit)
+    dup_map = pa.table(
+        {
+            "id": removed.column("id"),
+            "kept_id": prior.column("id").take(where.filter(hit)),
+            "text_hash": removed.column("text_hash"),
+            "part": removed.column("part"),
+        }
+    )
+    return dup_map, table.filter(pc.invert(hit))
 
-    def __init__(self, staging: str):
-        self.staging = staging
+
+class Decide(beam.DoFn):
+    """One hash partition -> (documents part, spilled removed -> kept rows) elements. In a
+    collection batch, the partition's rows are first looked up in the collection's exact
+    index, and the partition's keepers become the batch's contribution to it."""
+
+    def __init__(self, staging: str, collection: CollectionView | None):
+        self.staging, self.collection = staging, collection
 
     def process(self, element):
         hash_part, spilled = element
         with unspilled(spilled) as rows:
+            earlier = None
+            if self.collection is not None:
+                name = f"part-{hash_part:05d}.parquet"
+                prior = self.collection.read_prior("exact", name, ["text_hash", "id"])
+                if prior is not None:
+                    earlier, rows = split_off_earlier_keepers(rows, prior)
             dup_map, kept = pick_keepers(rows)
+            if self.collection is not None:
+                removed = pc.is_in(rows.column("id"), value_set=dup_map.column("id"))
+                keepers = rows.filter(pc.invert(removed)).select(["text_hash", "id"])
+                io.write_parquet(
+                    keepers.sort_by("text_hash"),
+                    collection.contribution(self.staging, "exact", name),
+                )
+            if earlier is not None:
+                dup_map = pa.concat_tables([earlier, dup_map])
             # Counted here, apart from the map parts written next: in = kept + dropped then
             # checks that every hashed row got a decision.
             record_counts(
@@ -137,14 +173,21 @@ class WriteMap(beam.DoFn):
             io.write_parquet(rows.sort_by("id"), Path(self.staging) / MAP_OUT / Path(path).name)
 
 
-def build(pipeline, parts: list[str], cfg: ExactDedupConfig, partitions: int, staging: str):
+def build(
+    pipeline,
+    parts: list[str],
+    cfg: ExactDedupConfig,
+    partitions: int,
+    staging: str,
+    collection_view: CollectionView | None = None,
+):
     return (
         pipeline
         | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
         | "Hash" >> beam.ParDo(HashPart(cfg, partitions, staging))
         | "GroupByHash" >> beam.GroupByKey()
-        | "Decide" >> beam.ParDo(Decide(staging))
+        | "Decide" >> beam.ParDo(Decide(staging, collection_view))
         | "GroupByPart" >> beam.GroupByKey()
         | "WriteMap" >> beam.ParDo(WriteMap(staging))
     )
@@ -165,7 +208,7 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, docs: DocSet | str, upstream: 
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
-            build(p, parts, cfg, ctx.partitions, str(staging))
+            build(p, parts, cfg, ctx.partitions, str(staging), ctx.collection)
         counts = read_counts(staging)
         counts.setdefault("in", 0)
         counts.setdefault("kept", 0)
@@ -181,7 +224,11 @@ def run(ctx: StageContext, cfg: ExactDedupConfig, docs: DocSet | str, upstream: 
         "method": 2,
         "pyarrow": pa.__version__,
     }
-    return run_stage(ctx, STAGE, config, [upstream], [MAP_OUT], body)
+    published = [MAP_OUT]
+    if ctx.collection is not None:
+        config["collection"] = ctx.collection.identity()
+        published.append(collection.contributions_out("exact"))
+    return run_stage(ctx, STAGE, config, [upstream], published, body)
 
 
 STAGE_DEF = Stage(

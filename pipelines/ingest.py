@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines import collection, docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
     record_counts,
@@ -31,6 +31,7 @@ from thresher.pipelines.beam_util import (
     split_by_partition,
     unspilled,
 )
+from thresher.pipelines.collection import CollectionView
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
 from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
@@ -188,16 +189,51 @@ def find_repeats(keys: pa.Table) -> pa.Table:
     )
 
 
-class FindRepeats(beam.DoFn):
-    """One id partition -> (part, spilled repeats in that part) elements."""
+def repeats_of_earlier_batches(keys: pa.Table, prior: pa.Table, collection: str) -> pa.Table:
+    """Rows whose id an earlier batch of the collection already ingested."""
+    where = pc.index_in(keys.column("id"), value_set=prior.column("id"))
+    hit = pc.is_valid(where)
+    batches = prior.column("batch").take(where.filter(hit)).to_pylist()
+    detail = [f"id already used by batch {b} of collection {collection}" for b in batches]
+    dups = keys.filter(hit)
+    return pa.table(
+        {
+            "part": dups.column("part"),
+            "file": dups.column("file"),
+            "line": dups.column("line"),
+            "detail": pa.array(detail, pa.string()),
+        },
+        schema=REPEATS,
+    )
 
-    def __init__(self, staging: str):
-        self.staging = staging
+
+class FindRepeats(beam.DoFn):
+    """One id partition -> (part, spilled repeats in that part) elements. In a collection
+    batch, an id an earlier batch ingested is a repeat too, and the partition's accepted
+    ids go to the batch's contribution to the collection's id index."""
+
+    def __init__(self, staging: str, collection: CollectionView | None):
+        self.staging, self.collection = staging, collection
 
     def process(self, element):
         id_part, spilled = element
         with unspilled(spilled) as keys:
-            yield from spill_by_value(find_repeats(keys), "part", self.staging, id_part)
+            repeats = find_repeats(keys)
+            if self.collection is not None:
+                name = f"part-{id_part:05d}.parquet"
+                prior = self.collection.read_prior("ids", name, ["id"])
+                if prior is not None:
+                    earlier = repeats_of_earlier_batches(keys, prior, self.collection.name)
+                    # a repeat within the batch whose first use is also an earlier batch's
+                    # is reported once, against the earlier batch
+                    within = repeats.join(earlier, ["part", "file", "line"], join_type="left anti")
+                    repeats = pa.concat_tables([earlier, within.select(REPEATS.names)])
+                accepted = keys.join(repeats, ["part", "file", "line"], join_type="left anti")
+                io.write_parquet(
+                    accepted.select(["id"]).sort_by("id"),
+                    collection.contribution(self.staging, "ids", name),
+                )
+            yield from spill_by_value(repeats, "part", self.staging, id_part)
 
 
 class DropRepeats(beam.DoFn):
@@ -282,6 +318,7 @@ def build(
     cfg: IngestConfig,
     partitions: int,
     staging: str,
+    collection_view: CollectionView | None = None,
 ):
     settings = ReaderSettings(**cfg.model_dump(exclude={"part_docs"}))
     return (
@@ -290,7 +327,7 @@ def build(
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers on distributed runners
         | "Read" >> beam.ParDo(ReadFile(settings, cfg.part_docs, partitions, staging))
         | "GroupById" >> beam.GroupByKey()
-        | "FindRepeats" >> beam.ParDo(FindRepeats(staging))
+        | "FindRepeats" >> beam.ParDo(FindRepeats(staging, collection_view))
         | "GroupByPart" >> beam.GroupByKey()
         | "DropRepeats" >> beam.ParDo(DropRepeats(staging, cfg.raw_chars))
     )
@@ -305,7 +342,7 @@ def run(ctx: StageContext, cfg: IngestConfig, docs=None, upstream: str | None = 
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
-            build(p, files, sizes, cfg, ctx.partitions, str(staging))
+            build(p, files, sizes, cfg, ctx.partitions, str(staging), ctx.collection)
         counts = read_counts(staging)
         counts.setdefault("in", 0)
         # kept and rejected are counted from the files written, so the accounting identity
@@ -317,9 +354,14 @@ def run(ctx: StageContext, cfg: IngestConfig, docs=None, upstream: str | None = 
         counts["chars_kept"] = _sum_column(staging / DOCS_OUT, "n_chars")
         return counts
 
-    # partitions only route the small id keys: the outputs do not depend on them
+    # partitions only route the small id keys: the outputs do not depend on them (except in
+    # a collection, whose id index is partitioned: its identity names them)
     config = {"ingest": cfg.model_dump(), "files": ctx.inputs}
-    return run_stage(ctx, STAGE, config, [], [DOCS_OUT, REJECTS_OUT], body)
+    published = [DOCS_OUT, REJECTS_OUT]
+    if ctx.collection is not None:
+        config["collection"] = {**ctx.collection.identity(), "partitions": ctx.partitions}
+        published.append(collection.contributions_out("ids"))
+    return run_stage(ctx, STAGE, config, [], published, body)
 
 
 STAGE_DEF = Stage(

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines import collection, docsets, io, reasons, schemas
 from thresher.pipelines.beam_util import (
     make_pipeline,
     read_arrow,
@@ -45,6 +45,7 @@ from thresher.pipelines.beam_util import (
     unspilled,
     write_arrow,
 )
+from thresher.pipelines.collection import CollectionView
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers import minhash
@@ -58,6 +59,7 @@ SURVIVOR_BATCH = 8192  # rows per output row group (~25 MB of 3 KB documents)
 COMPONENTS = "_components.arrow"  # staging-only: candidate id -> component
 REMOVED = "_removed.arrow"  # staging-only: ids the stage removes
 ONE = 0  # the key that brings a stage-wide step (components, clusters) to one worker
+PRIOR = -1  # Candidates' element index for an earlier batch's signature file
 
 
 class NearDedupConfig(BaseModel):
@@ -166,10 +168,13 @@ def _signatures(cfg: NearDedupConfig, texts: list[str]):
 
 
 class Bands(beam.DoFn):
-    """A documents part -> (bucket partition, spilled [band key, id] rows), plus counts."""
+    """A documents part -> (bucket partition, spilled [band key, id] rows), plus counts.
+    In a collection batch, the part's signatures also go to the batch's contribution to the
+    collection's signature index (what a later batch verifies its candidates against)."""
 
-    def __init__(self, cfg: NearDedupConfig, buckets: int, staging: str):
+    def __init__(self, cfg: NearDedupConfig, buckets: int, staging: str, in_collection: bool):
         self.cfg, self.buckets, self.staging = cfg, buckets, staging
+        self.in_collection = in_collection
 
     def setup(self):
         self.bands, self.rows = self.cfg.band_rows()
@@ -177,9 +182,12 @@ class Bands(beam.DoFn):
     def process(self, element):
         index, path, removed = element
         counts = {"in": 0, "no_shingles": 0}
+        signed = []  # (id, signature) tables of this part, for a collection's index
         for rb in docsets.read_batches(path, removed, self.cfg.batch_size, ["id", "text"]):
-            sig, _, offsets = _signatures(self.cfg, rb.column("text").to_pylist())
+            sig, hashes, offsets = _signatures(self.cfg, rb.column("text").to_pylist())
             has = np.flatnonzero(offsets[1:] > offsets[:-1])
+            if self.in_collection:
+                signed.append(signature_rows(self.cfg, rb.column("id"), sig, hashes, offsets, has))
             counts["in"] += rb.num_rows
             counts["no_shingles"] += rb.num_rows - len(has)
             keys = minhash.band_keys(sig[has], self.bands, self.rows).ravel()
@@ -192,8 +200,25 @@ class Bands(beam.DoFn):
                 part = int(bucket[chunk[0]])
                 band_rows = pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
                 yield part, spill(band_rows, self.staging, part)  # to disk, not runner memory
+        if signed:
+            io.write_parquet(
+                pa.concat_tables(signed),
+                collection.contribution(self.staging, "near_sigs", f"part-{index:05d}.parquet"),
+            )
         record_counts(self.staging, f"bands-{index:05d}", counts)
         yield 0, None  # so the steps after the shuffle run even when no document has shingles
+
+
+def signature_rows(cfg: NearDedupConfig, ids, sig, hashes, offsets, has) -> pa.Table:
+    """(id, sig[, shingles]) of the documents `has` of a batch: what verification needs."""
+    cols = {
+        "id": ids.take(pa.array(has, pa.int64())),
+        "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig[has].ravel()), cfg.num_perm),
+    }
+    if cfg.verify == "exact":
+        shingles = pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes))
+        cols["shingles"] = shingles.take(pa.array(has, pa.int64()))
+    return pa.table(cols)
 
 
 def star_edges(table: pa.Table) -> pa.Table:
@@ -209,17 +234,34 @@ def star_edges(table: pa.Table) -> pa.Table:
 
 
 class StarEdges(beam.DoFn):
-    """One bucket partition's band rows -> (ONE, spilled candidate edges)."""
+    """One bucket partition's band rows -> (ONE, spilled candidate edges). In a collection
+    batch, the earlier batches' band rows with the same keys join in (so a new document can
+    be a candidate of an earlier keeper), and the partition's rows become the batch's
+    contribution to the band index."""
 
-    def __init__(self, staging: str):
-        self.staging = staging
+    def __init__(self, staging: str, collection_view: CollectionView | None):
+        self.staging, self.collection = staging, collection_view
 
     def process(self, element):
         bucket, paths = element
         with unspilled(p for p in paths if p) as band_rows:
+            if self.collection is not None and band_rows is not None:
+                band_rows = self._with_earlier(bucket, band_rows)
             edges = star_edges(band_rows) if band_rows is not None else None
         has_rows = edges is not None and edges.num_rows > 0
         yield ONE, spill(edges, self.staging, bucket) if has_rows else None
+
+    def _with_earlier(self, bucket: int, band_rows: pa.Table) -> pa.Table:
+        name = f"part-{bucket:05d}.parquet"
+        io.write_parquet(
+            band_rows.sort_by([("key", "ascending"), ("id", "ascending")]),
+            collection.contribution(self.staging, "near_bands", name),
+        )
+        prior = self.collection.read_prior("near_bands", name, ["key", "id"])
+        if prior is None:
+            return band_rows
+        prior = prior.filter(pc.is_in(prior["key"], value_set=band_rows["key"]))
+        return pa.concat_tables([band_rows, prior.select(["key", "id"])])
 
 
 def components_table(edge_tables: list[pa.Table]) -> pa.Table:
@@ -233,10 +275,13 @@ def components_table(edge_tables: list[pa.Table]) -> pa.Table:
 
 class Components(beam.DoFn):
     """Every candidate edge -> the component map in `<staging>/_components.arrow`; then
-    every documents part again, for the next step (which reads the map from that file)."""
+    every documents part again, for the next step (which reads the map from that file),
+    and in a collection batch the earlier batches' signature files (as `(PRIOR, path, ())`),
+    since their keepers can be members of this batch's components."""
 
-    def __init__(self, parts: list, staging: str):
+    def __init__(self, parts: list, staging: str, collection_view: CollectionView | None):
         self.parts, self.staging = parts, staging
+        self.prior = [] if collection_view is None else collection_view.prior_all("near_sigs")
 
     def process(self, element):
         _, paths = element
@@ -245,6 +290,7 @@ class Components(beam.DoFn):
         write_arrow(comps, Path(self.staging) / COMPONENTS)
         record_counts(self.staging, "components", {"candidates": comps.num_rows})
         yield from self.parts
+        yield from ((PRIOR, path, ()) for path in self.prior)
 
 
 class Candidates(beam.DoFn):
@@ -260,6 +306,9 @@ class Candidates(beam.DoFn):
         if comps.num_rows == 0:
             return
         index, path, removed = element
+        if index == PRIOR:
+            yield from self._earlier_keepers(path, comps)
+            return
         columns = ["id", "text", "n_chars", "metadata"]
         without_field = 0  # candidates a `keep: max:FIELD` rule cannot rank (no such field)
         for rb in docsets.read_batches(path, removed, self.cfg.batch_size, columns):
@@ -276,20 +325,45 @@ class Candidates(beam.DoFn):
                 "comp": comp,
                 "id": t["id"],
                 "priority": priority,
+                "prior": pa.repeat(False, t.num_rows),
                 "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), self.cfg.num_perm),
             }
             if self.cfg.verify == "exact":
                 cols["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes))
-            table = pa.table(cols)
-            for part, rows in split_by_partition(table, comp.to_pylist(), self.partitions):
-                yield part, spill(rows, self.staging, part)
+            yield from self._spread(pa.table(cols))
         record_counts(
             self.staging, f"candidates-{index:05d}", {"keep_field_missing": without_field}
         )
 
+    def _earlier_keepers(self, path: str, comps: pa.Table):
+        """The candidates among an earlier batch's keepers (flagged `prior`: they stay)."""
+        for rb in io.read_parquet_file(path).iter_batches(batch_size=self.cfg.batch_size):
+            where = pc.index_in(rb.column("id"), value_set=comps["id"])
+            found = pc.is_valid(where)
+            if not pc.any(found).as_py():
+                continue
+            t = pa.Table.from_batches([rb]).filter(found)
+            cols = {
+                "comp": comps["comp"].take(where.filter(found)),
+                "id": t["id"],
+                "priority": pa.repeat(0.0, t.num_rows),
+                "prior": pa.repeat(True, t.num_rows),
+                "sig": t["sig"],
+            }
+            if self.cfg.verify == "exact":
+                cols["shingles"] = t["shingles"]
+            yield from self._spread(pa.table(cols))
 
-def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
-    """One component, sorted best first -> cluster rows (members of verified clusters)."""
+    def _spread(self, table: pa.Table):
+        comp = table["comp"].to_pylist()
+        for part, rows in split_by_partition(table, comp, self.partitions):
+            yield part, spill(rows, self.staging, part)
+
+
+def verify_component(cfg: NearDedupConfig, t: pa.Table, fixed: int = 0) -> pa.Table:
+    """One component, sorted best first -> cluster rows (members of verified clusters).
+    The first `fixed` members are an earlier batch's keepers: they anchor clusters whatever
+    their similarity to each other, and have no rows (they belong to earlier runs)."""
     ids = t["id"].to_pylist()
     sig = t["sig"].combine_chunks().flatten().to_numpy().reshape(len(ids), cfg.num_perm)
     if cfg.verify == "exact":
@@ -302,12 +376,15 @@ def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
         def similarity(a, rest):
             return minhash.estimated_jaccard(sig[a], sig[rest])
 
-    if cfg.verify == "none":
+    if cfg.verify == "none" and not fixed:
         anchor = np.zeros(len(ids), dtype=np.int64)
         sim = np.concatenate([[1.0], similarity(0, np.arange(1, len(ids)))])
     else:
-        anchor, sim = anchor_clusters(len(ids), similarity, cfg.threshold)
+        # without verification every member joins the first anchor (threshold 0)
+        threshold = 0.0 if cfg.verify == "none" else cfg.threshold
+        anchor, sim = anchor_clusters(len(ids), similarity, threshold, fixed)
     rows = np.flatnonzero(anchor >= 0)
+    rows = rows[rows >= fixed]
     return pa.table(
         {
             "id": [ids[i] for i in rows],
@@ -321,11 +398,13 @@ def verify_component(cfg: NearDedupConfig, t: pa.Table) -> pa.Table:
 
 def verify_partition(cfg: NearDedupConfig, candidates: pa.Table) -> pa.Table:
     """Every component of one partition -> the cluster rows of all of them."""
-    t = candidates.sort_by([("comp", "ascending"), ("priority", "ascending"), ("id", "ascending")])
+    order = [("comp", "ascending"), ("prior", "descending"), ("priority", "ascending")]
+    t = candidates.sort_by([*order, ("id", "ascending")])  # earlier keepers first, then best
     comp = t["comp"].to_numpy(zero_copy_only=False)
+    prior = t["prior"].to_numpy(zero_copy_only=False)
     bounds = [0, *(np.flatnonzero(comp[1:] != comp[:-1]) + 1).tolist(), len(comp)]
     clusters = [
-        verify_component(cfg, t.slice(lo, hi - lo))
+        verify_component(cfg, t.slice(lo, hi - lo), int(prior[lo:hi].sum()))
         for lo, hi in itertools.pairwise(bounds)
         if hi - lo >= 2
     ]
@@ -405,6 +484,7 @@ def build(
     cfg: NearDedupConfig,
     partitions: int,
     staging: str,
+    collection_view: CollectionView | None = None,
 ):
     """`parts`: (index, documents part path, removed-id parts that apply to it).
 
@@ -416,11 +496,11 @@ def build(
         pipeline
         | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging))
+        | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging, collection_view is not None))
         | "GroupBuckets" >> beam.GroupByKey()
-        | "StarEdges" >> beam.ParDo(StarEdges(staging))
+        | "StarEdges" >> beam.ParDo(StarEdges(staging, collection_view))
         | "GroupEdges" >> beam.GroupByKey()
-        | "Components" >> beam.ParDo(Components(parts, staging))
+        | "Components" >> beam.ParDo(Components(parts, staging, collection_view))
         | "SpreadParts" >> beam.Reshuffle()
         | "Candidates" >> beam.ParDo(Candidates(cfg, partitions, staging))
         | "GroupComponents" >> beam.GroupByKey()
@@ -462,7 +542,7 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
 
     def body(staging: Path) -> dict:
         with make_pipeline(ctx.beam_args) as p:
-            build(p, parts, cfg, ctx.partitions, str(staging))
+            build(p, parts, cfg, ctx.partitions, str(staging), ctx.collection)
         counts = read_counts(staging)
         for key in ("in", "kept", "candidates", "clusters", "clustered_docs", "no_shingles"):
             counts.setdefault(key, 0)
@@ -475,7 +555,11 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
         return counts
 
     config = {"near_dedup": cfg.model_dump(), "input": str(docs), "partitions": ctx.partitions}
-    return run_stage(ctx, STAGE, config, [upstream], [DOCS_OUT, CLUSTERS_OUT], body)
+    published = [DOCS_OUT, CLUSTERS_OUT]
+    if ctx.collection is not None:
+        config["collection"] = ctx.collection.identity()
+        published += [collection.contributions_out(k) for k in ("near_bands", "near_sigs")]
+    return run_stage(ctx, STAGE, config, [upstream], published, body)
 
 
 STAGE_DEF = Stage(

@@ -27,9 +27,10 @@ class RunLocked(UserError):
 
 
 @contextmanager
-def hold(run_dir: Path, wait: float = 0.0):
+def hold(run_dir: Path, wait: float = 0.0, what: str | None = None):
     """Hold the run directory's write lock for the block; wait up to `wait` seconds for a
-    holder to finish, then fail with one line naming it."""
+    holder to finish, then fail with one line naming it. `what` names the directory in that
+    line (default: the run)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -41,7 +42,7 @@ def hold(run_dir: Path, wait: float = 0.0):
                 break
             except BlockingIOError:
                 if time.time() >= deadline:
-                    raise RunLocked(_held_by(fd, run_dir)) from None
+                    raise RunLocked(_held_by(fd, run_dir, what)) from None
                 time.sleep(0.5)
         holder = {
             "pid": os.getpid(),
@@ -55,12 +56,14 @@ def hold(run_dir: Path, wait: float = 0.0):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _held_by(fd: int, run_dir: Path) -> str:
+def _held_by(fd: int, run_dir: Path, what: str | None) -> str:
     try:
         h = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except ValueError:
         h = {}
     who = f"PID {h.get('pid', '?')} on {h.get('host', '?')} since {h.get('started', '?')}"
+    if what:
+        return f"{what} is being written by {who}: wait for that run to finish"
     return (
         f"run {run_dir} is being written by {who}: wait for it to finish, or run with "
         "another --run-id"

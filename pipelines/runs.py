@@ -41,7 +41,9 @@ def default_run_id(config: dict, input_files: list) -> str:
     Runner flags are left out: outputs are byte-identical on every runner, so a run
     started locally can be resumed on a cluster."""
     settings = {
-        k: v for k, v in config.items() if k not in {"out", "run_id", "inputs", "beam_args"}
+        k: v
+        for k, v in config.items()
+        if k not in {"out", "run_id", "inputs", "beam_args", "collection"}
     }
     return "run-" + fingerprint(settings, input_files)[:12]
 
@@ -49,7 +51,8 @@ def default_run_id(config: dict, input_files: list) -> str:
 class RunRecord:
     """Keeps `run.json` current: written at start, after every stage, and at the end."""
 
-    def __init__(self, run_dir: Path, config: dict):
+    def __init__(self, run_dir: Path, config: dict, batch: int | None = None):
+        """`batch`: the run's number in its collection (config["collection"]), if any."""
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "run.json"
         previous = io.read_json(self.path) if self.path.exists() else {}
@@ -62,6 +65,8 @@ class RunRecord:
             "attempts": previous.get("attempts", 0) + 1,
             "stages": {},
             "final_documents": None,
+            "collection": config.get("collection"),
+            "batch": batch,
         }
         self._t0 = time.time()
         self.save()

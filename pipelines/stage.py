@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from thresher.pipelines import io, outputs, progress
 from thresher.pipelines.beam_util import merge_counts
+from thresher.pipelines.collection import CollectionView
 from thresher.scorers.errors import AccountingError, UpstreamChangedError
 
 
@@ -38,6 +39,9 @@ class StageContext:
     beam_args: list[str] = field(default_factory=list)
     partitions: int = 8
     inputs: list[list] = field(default_factory=list)
+    # set when the run is a batch of a collection (see pipelines.collection): the dedup
+    # stages then also look up what earlier batches kept
+    collection: CollectionView | None = None
 
     def with_inputs(self, patterns: list[str]) -> StageContext:
         return replace(self, inputs=io.list_inputs(patterns))

@@ -39,7 +39,10 @@ def connected_components(src, dst) -> tuple[np.ndarray, np.ndarray]:
 
 
 def anchor_clusters(
-    n: int, similarity_to: Callable[[int, np.ndarray], np.ndarray], threshold: float
+    n: int,
+    similarity_to: Callable[[int, np.ndarray], np.ndarray],
+    threshold: float,
+    fixed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split one candidate component into verified clusters around anchors.
 
@@ -47,6 +50,9 @@ def anchor_clusters(
     yet placed becomes an anchor; every unplaced member at least `threshold` similar to
     it joins its cluster. Repeat on the rest. A chain a~b~c with a and c dissimilar is
     thereby split instead of merged transitively.
+
+    The first `fixed` members are anchors before any other, and never join another
+    anchor's cluster (keepers an earlier batch of a collection published stay kept).
 
     Returns (anchor index per member, -1 when it joined no cluster; similarity to it).
 
@@ -57,14 +63,21 @@ def anchor_clusters(
     """
     anchor = np.full(n, -1, dtype=np.int64)
     similarity = np.zeros(n, dtype=np.float64)
-    remaining = np.arange(n)
-    while len(remaining) > 1:
-        a, rest = remaining[0], remaining[1:]
-        sims = np.asarray(similarity_to(int(a), rest), dtype=np.float64)
+    remaining = np.arange(fixed, n)
+
+    def claim(a: int, rest: np.ndarray) -> np.ndarray:
+        """Anchor `a` takes the members of `rest` close to it; returns the others."""
+        sims = np.asarray(similarity_to(a, rest), dtype=np.float64)
         close = sims >= threshold
         if close.any():
             anchor[a], similarity[a] = a, 1.0
             anchor[rest[close]] = a
             similarity[rest[close]] = sims[close]
-        remaining = rest[~close]
+        return rest[~close]
+
+    for a in range(fixed):
+        if len(remaining):
+            remaining = claim(a, remaining)
+    while len(remaining) > 1:
+        remaining = claim(int(remaining[0]), remaining[1:])
     return anchor, similarity

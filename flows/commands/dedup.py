@@ -53,8 +53,10 @@ def handle(args) -> int:
     config = dedup_config(args)
     # the same flow and runner as `thresher run`, restricted to the dedup stages
     result = curate(config, only=DEDUP_STAGES)
-    near = result["stats"][-1]
     print_summary(result)
+    if "batches" in result:  # a collection's batches: their tables said it all
+        return 0
+    near = result["stats"][-1]
     print(
         f"near dedup: {near['bands']} bands x {near['rows']} rows, {near['candidates']} "
         f"candidates, {near['clusters']} clusters, "

@@ -17,6 +17,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML/JSON run config (see README)")
     p.add_argument("--run-id", help="run directory name (default: hash of config + inputs)")
     p.add_argument("--partitions", type=int, help="part files per output table")
+    p.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="run as the next batch of this collection: only input files no earlier batch "
+        "took, deduplicated against what earlier batches kept",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +44,12 @@ def load_run_config(args, with_models: bool = True):
     tokenizer) under anything the user gave."""
     from thresher.pipelines.config import load_config
 
-    overrides = {"out": args.out, "run_id": args.run_id, "partitions": args.partitions}
+    overrides = {
+        "out": args.out,
+        "run_id": args.run_id,
+        "partitions": args.partitions,
+        "collection": args.collection,
+    }
     if args.beam_args:
         overrides["beam_args"] = args.beam_args
     if args.input:
@@ -62,6 +73,9 @@ def load_run_config(args, with_models: bool = True):
 
 
 def print_summary(summary: dict) -> None:
+    if "batches" in summary:
+        print_collection_summary(summary)
+        return
     from thresher.flows.curate import FUNNEL_COLUMNS
     from thresher.flows.render import table_text
 
@@ -82,6 +96,20 @@ def print_summary(summary: dict) -> None:
     print(
         f'query:   thresher query --out {out_root} "SELECT source, count(*) FROM documents GROUP BY ALL"'
     )
+
+
+def print_collection_summary(summary: dict) -> None:
+    name, batches = summary["collection"], summary["batches"]
+    if not batches:
+        print(
+            f"collection {name}: nothing new: the {summary['listed_files']} input file(s) "
+            "listed were all taken by earlier batches"
+        )
+        return
+    for batch in batches:
+        print(f"\ncollection {name}, batch {batch['batch']}:")
+        print_summary(batch)
+    print(f"collection: {summary['collection_dir']}")
 
 
 def handle(args) -> int:
