@@ -41,6 +41,9 @@ from thresher.scorers.errors import ConfigError
 CONTRIBUTIONS = "collection"  # run-relative: this batch's index contributions, by kind
 KINDS = ("ids", "exact", "near_bands", "near_sigs")
 STATE = "collection.json"
+# a later batch reads only the row groups of the signature index that hold its candidates:
+# 1,024 signatures of 128 permutations are ~0.5 MB
+SIG_GROUP_ROWS = 1024
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
@@ -217,7 +220,10 @@ class Collection:
                 elif kind == "near_bands" and near_removed is not None and near_removed.num_rows:
                     table = _to_keepers(table, near_removed)
                 target = self.root / "index" / kind / f"b{batch:05d}-{path.name}"
-                io.write_parquet(table, target)  # atomic; overwritten by a rerun of the commit
+                if kind == "near_sigs":  # looked up by id: sorted, in small row groups
+                    io.write_parquet(table.sort_by("id"), target, row_group_size=SIG_GROUP_ROWS)
+                else:  # atomic; overwritten by a rerun of the commit
+                    io.write_parquet(table, target)
         entry = {
             **self.state["pending"],
             "committed_at": _now(),

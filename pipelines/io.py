@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
@@ -418,8 +419,11 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
 
 
-def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write a Parquet file atomically (temporary name, then rename)."""
+def write_parquet(
+    table: pa.Table, path: str | os.PathLike, row_group_size: int = 64 * 1024
+) -> Path:
+    """Write a Parquet file atomically (temporary name, then rename). Small row groups let a
+    reader of a file sorted by a key skip to the rows it wants (see `row_groups_with`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
@@ -427,12 +431,27 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> Path:
         table,
         tmp,
         compression="zstd",
-        row_group_size=64 * 1024,
+        row_group_size=row_group_size,
         write_page_checksum=True,
         use_dictionary=_dictionary_columns(table.schema),
     )
     os.replace(tmp, path)
     return path
+
+
+def row_groups_with(pf: pq.ParquetFile, column: str, wanted: np.ndarray) -> list[int]:
+    """The row groups of a Parquet file whose [min, max] of `column` holds one of the
+    sorted values `wanted`: a lookup reads those, not the file (groups without statistics
+    are always read)."""
+    index = pf.schema_arrow.get_field_index(column)
+
+    def may_hold(stats) -> bool:
+        if stats is None or not stats.has_min_max:
+            return True  # nothing tells: read it
+        return np.searchsorted(wanted, stats.max, "right") > np.searchsorted(wanted, stats.min)
+
+    groups = range(pf.metadata.num_row_groups)
+    return [g for g in groups if may_hold(pf.metadata.row_group(g).column(index).statistics)]
 
 
 def write_parquet_batches(

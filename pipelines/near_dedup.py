@@ -336,13 +336,18 @@ class Candidates(beam.DoFn):
         )
 
     def _earlier_keepers(self, path: str, comps: pa.Table):
-        """The candidates among an earlier batch's keepers (flagged `prior`: they stay)."""
-        for rb in io.read_parquet_file(path).iter_batches(batch_size=self.cfg.batch_size):
-            where = pc.index_in(rb.column("id"), value_set=comps["id"])
+        """The candidates among an earlier batch's keepers (flagged `prior`: they stay).
+        The signature index is sorted by id in small row groups: only the groups that can
+        hold a candidate are read, so the cost follows the candidates, not the collection."""
+        pf = io.read_parquet_file(path)
+        wanted = np.sort(comps["id"].to_numpy(zero_copy_only=False))
+        for g in io.row_groups_with(pf, "id", wanted):
+            t = pf.read_row_group(g)
+            where = pc.index_in(t["id"], value_set=comps["id"])
             found = pc.is_valid(where)
             if not pc.any(found).as_py():
                 continue
-            t = pa.Table.from_batches([rb]).filter(found)
+            t = t.filter(found)
             cols = {
                 "comp": comps["comp"].take(where.filter(found)),
                 "id": t["id"],

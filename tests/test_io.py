@@ -96,3 +96,19 @@ def test_a_gzip_file_cut_anywhere_marks_its_last_member(tmp_path, cut):
             got += [(line, damage is None) for line in lines]
     assert got[:2] == [(b"one", True), (b"two", True)]
     assert all(not ok for _, ok in got[2:])  # nothing of the cut member passes for intact
+
+
+def test_a_sorted_lookup_reads_only_the_row_groups_that_can_hold_its_keys(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+
+    from thresher.pipelines import io
+
+    ids = [f"d{i:06d}" for i in range(10_000)]
+    path = io.write_parquet(pa.table({"id": ids}), tmp_path / "s.parquet", row_group_size=1024)
+    pf = io.read_parquet_file(str(path))
+    wanted = np.sort(np.array(["d000005", "d005000", "d009999", "zzz", "a"], dtype=object))
+    groups = io.row_groups_with(pf, "id", wanted)
+    assert groups == [0, 4, 9]
+    found = pa.concat_tables([pf.read_row_group(g) for g in groups])["id"].to_pylist()
+    assert {"d000005", "d005000", "d009999"} <= set(found)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,25 @@ def test_serve_runs_each_drop_as_a_batch_on_schedule(tmp_path, jsonl, prefect_se
         ).read()
     )
     assert len(flow_runs) >= 2 and all(r["deployment_id"] for r in flow_runs)
+
+
+def test_the_example_service_file_is_valid(cli):
+    example = Path(__file__).parents[1] / "infra" / "service.example.yaml"
+    code, out, err = cli("serve", "--config", example, "--check")
+    assert code == 0, err
+    assert "curate/web: collection web, cron 0 3 * * * (UTC)" in out
+
+
+def test_a_bad_service_file_is_one_line(tmp_path, cli):
+    bad = tmp_path / "service.yaml"
+    bad.write_text(json.dumps({"collections": [{"name": "web", "inputs": ["x"]}]}))
+    code, _, err = cli("serve", "--config", bad, "--check")
+    assert code == 1 and "give exactly one of cron or interval" in err
+    bad.write_text(
+        json.dumps(
+            {"collections": [{"name": "web", "inputs": ["x"], "cron": "0 3 * * *", "schedul": 1}]}
+        )
+    )
+    code, _, err = cli("serve", "--config", bad, "--check")
+    assert code == 1 and "unknown setting 'collections.0.schedul'" in err
+    assert len(err.strip().splitlines()) == 1
