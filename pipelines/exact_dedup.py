@@ -127,7 +127,7 @@ class Decide(beam.DoFn):
     collection batch, the partition's rows are first looked up in the collection's exact
     index, and the partition's keepers become the batch's contribution to it."""
 
-    def __init__(self, staging: str, collection: CollectionView | None):
+    def __init__(self, staging: str, collection: CollectionView | None = None):
         self.staging, self.collection = staging, collection
 
     def process(self, element):

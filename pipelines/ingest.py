@@ -212,7 +212,7 @@ class FindRepeats(beam.DoFn):
     batch, an id an earlier batch ingested is a repeat too, and the partition's accepted
     ids go to the batch's contribution to the collection's id index."""
 
-    def __init__(self, staging: str, collection: CollectionView | None):
+    def __init__(self, staging: str, collection: CollectionView | None = None):
         self.staging, self.collection = staging, collection
 
     def process(self, element):

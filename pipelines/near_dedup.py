@@ -172,7 +172,9 @@ class Bands(beam.DoFn):
     In a collection batch, the part's signatures also go to the batch's contribution to the
     collection's signature index (what a later batch verifies its candidates against)."""
 
-    def __init__(self, cfg: NearDedupConfig, buckets: int, staging: str, in_collection: bool):
+    def __init__(
+        self, cfg: NearDedupConfig, buckets: int, staging: str, in_collection: bool = False
+    ):
         self.cfg, self.buckets, self.staging = cfg, buckets, staging
         self.in_collection = in_collection
 
@@ -239,7 +241,7 @@ class StarEdges(beam.DoFn):
     be a candidate of an earlier keeper), and the partition's rows become the batch's
     contribution to the band index."""
 
-    def __init__(self, staging: str, collection_view: CollectionView | None):
+    def __init__(self, staging: str, collection_view: CollectionView | None = None):
         self.staging, self.collection = staging, collection_view
 
     def process(self, element):
@@ -279,7 +281,7 @@ class Components(beam.DoFn):
     and in a collection batch the earlier batches' signature files (as `(PRIOR, path, ())`),
     since their keepers can be members of this batch's components."""
 
-    def __init__(self, parts: list, staging: str, collection_view: CollectionView | None):
+    def __init__(self, parts: list, staging: str, collection_view: CollectionView | None = None):
         self.parts, self.staging = parts, staging
         self.prior = [] if collection_view is None else collection_view.prior_all("near_sigs")
 
@@ -403,6 +405,8 @@ def verify_component(cfg: NearDedupConfig, t: pa.Table, fixed: int = 0) -> pa.Ta
 
 def verify_partition(cfg: NearDedupConfig, candidates: pa.Table) -> pa.Table:
     """Every component of one partition -> the cluster rows of all of them."""
+    if "prior" not in candidates.column_names:  # not a collection batch: no earlier keepers
+        candidates = candidates.append_column("prior", pa.repeat(False, candidates.num_rows))
     order = [("comp", "ascending"), ("prior", "descending"), ("priority", "ascending")]
     t = candidates.sort_by([*order, ("id", "ascending")])  # earlier keepers first, then best
     comp = t["comp"].to_numpy(zero_copy_only=False)

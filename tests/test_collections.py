@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import string
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from textgen import edited, vocabulary  # tests/ is on sys.path (pytest rootdir conftest)
 
 from thresher.flows import catalog
 from thresher.pipelines import io
@@ -27,20 +27,6 @@ from thresher.pipelines.collection import Collection
 from thresher.pipelines.near_dedup import NearDedupConfig
 from thresher.scorers import minhash
 from thresher.scorers.textnorm import hash_texts
-
-
-def vocabulary(rng: random.Random, n: int = 4000) -> list[str]:
-    return [
-        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
-        for _ in range(n)
-    ]
-
-
-def edited(rng: random.Random, text: str, edits: int, words: list[str]) -> str:
-    w = text.split()
-    for _ in range(edits):
-        w[rng.randrange(len(w))] = rng.choice(words)
-    return " ".join(w)
 
 
 def planted_batches(seed: int, n_batches: int = 3, per_batch: int = 120) -> list[list[dict]]:

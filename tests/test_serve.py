@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from textgen import edited, vocabulary  # tests/ is on sys.path (pytest rootdir conftest)
 
-from tests.test_collections import edited, vocabulary
 from thresher.flows import catalog
 from thresher.pipelines import io
 
