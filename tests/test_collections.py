@@ -272,3 +272,18 @@ def test_a_batch_killed_in_near_dedup_reruns_to_the_same_collection(tmp_path, js
     assert [b["batch"] for b in state.committed()] == [1, 2] and state.state["pending"] is None
     near = io.read_json(tmp_path / "killed" / "runs" / "c-b00002" / "stats" / "near_dedup.json")
     assert near["dropped"]["near_duplicate"] >= 395  # the near copies of batch 1's documents
+
+
+def test_the_dashboard_lists_the_collection_batches(tmp_path, cli, jsonl, prefect_api):
+    from starlette.testclient import TestClient
+
+    from thresher.flows.dashboard.app import create_app
+
+    batches = planted_batches(6, n_batches=2, per_batch=30)
+    files = write_batches(tmp_path / "data", batches, jsonl)
+    out = tmp_path / "out"
+    run_batches(cli, out, files, name="nightly")
+    page = TestClient(create_app(out), base_url="http://127.0.0.1").get("/")
+    assert page.status_code == 200
+    assert "nightly-b00001" in page.text and "nightly-b00002" in page.text
+    assert page.text.count(">committed<") == 2

@@ -24,6 +24,10 @@ assert thresher_io.__name__ == "thresher.pipelines.io"
 assert "site-packages" in thresher.__file__, thresher.__file__
 for name in ("scorers", "flows"):
     assert importlib.util.find_spec(name) is None, f"{name} is importable on its own"
+from importlib.resources import files
+dashboard = files("thresher.flows.dashboard")  # its templates and static files are package data
+for name in ("templates/base.html", "templates/run.html", "static/style.css", "static/charts.js"):
+    assert dashboard.joinpath(name).is_file(), f"the wheel lacks thresher/flows/dashboard/{name}"
 print(thresher.__version__)
 """
 
