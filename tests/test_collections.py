@@ -287,3 +287,46 @@ def test_the_dashboard_lists_the_collection_batches(tmp_path, cli, jsonl, prefec
     assert page.status_code == 200
     assert "nightly-b00001" in page.text and "nightly-b00002" in page.text
     assert page.text.count(">committed<") == 2
+
+
+def test_a_failed_batch_is_visible_and_finished_first_by_the_next_run(
+    tmp_path, cli, jsonl, prefect_api, monkeypatch
+):
+    from thresher.pipelines import near_dedup
+
+    batches = planted_batches(8, n_batches=3, per_batch=30)
+    files = write_batches(tmp_path / "data", batches, jsonl)
+    out, drop = tmp_path / "out", tmp_path / "drop"
+    drop.mkdir()
+    args = ("run", "--collection", "c", "--input", str(drop / "*.jsonl"), "--out", out)
+    os.link(files[0], drop / files[0].name)
+    assert cli(*args)[0] == 0
+
+    def broken(self, element):  # a fault in the middle of batch 2's near dedup
+        raise RuntimeError("disk controller reset")
+
+    monkeypatch.setattr(near_dedup.Survivors, "process", broken)
+    os.link(files[1], drop / files[1].name)
+    with pytest.raises(RuntimeError, match="disk controller reset"):  # a bug: its traceback
+        cli(*args)
+    con = catalog.connect(out)
+    assert con.execute("SELECT status FROM runs WHERE batch = 2").fetchone() == ("failed",)
+    states = con.execute("SELECT batch, state FROM collections ORDER BY batch").fetchall()
+    assert states == [(1, "committed"), (2, "pending")]
+    assert not list((out / "collections" / "c" / "index").rglob("b00002-*"))
+
+    monkeypatch.undo()
+    os.link(files[2], drop / files[2].name)  # the next night's drop is already there
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert stdout.index("batch 2") < stdout.index("batch 3")  # the unfinished batch first
+    state = Collection(out, "c")
+    committed = {b["batch"]: b for b in state.committed()}
+    assert sorted(committed) == [1, 2, 3] and state.state["pending"] is None
+    assert [Path(f[0]).name for f in committed[2]["inputs"]] == [files[1].name]
+    assert [Path(f[0]).name for f in committed[3]["inputs"]] == [files[2].name]
+    con = catalog.connect(out)
+    assert con.execute("SELECT status, attempts FROM runs WHERE batch = 2").fetchone() == (
+        "succeeded",
+        2,
+    )

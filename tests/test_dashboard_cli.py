@@ -25,10 +25,15 @@ def one_line_error(result, *words):
         assert w in lines[0], lines[0]
 
 
-def test_out_without_runs_is_one_line(cli, tmp_path):
+def test_a_missing_out_is_one_line_and_an_empty_one_says_no_runs_yet(cli, tmp_path):
+    from starlette.testclient import TestClient
+
+    from thresher.flows.dashboard.app import create_app
+
     one_line_error(cli("dashboard", "--out", tmp_path / "missing"), "does not exist")
-    (tmp_path / "empty").mkdir()
-    one_line_error(cli("dashboard", "--out", tmp_path / "empty"), "no runs under", "thresher run")
+    (tmp_path / "empty").mkdir()  # a service's output root before its first scheduled run
+    page = TestClient(create_app(tmp_path / "empty"), base_url="http://127.0.0.1").get("/")
+    assert page.status_code == 200 and "No runs under this output directory yet" in page.text
 
 
 def test_non_loopback_host_needs_a_token(cli, tmp_path, monkeypatch):

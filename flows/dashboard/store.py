@@ -26,15 +26,12 @@ class Store:
         self.views: set[str] = set()
 
     def check(self) -> None:
-        """Fail with one line unless `out` holds at least one run."""
+        """Fail with one line unless `out` exists (a misspelt path). It may hold no run
+        yet: a service's dashboard starts before the first scheduled run, and shows runs as
+        they appear."""
         if not self.root.is_dir():
             raise InputError(
                 f"--out {self.root} does not exist: pass the directory `thresher run --out` wrote"
-            )
-        if not self.run_dirs():
-            raise InputError(
-                f"no runs under {self.root}/runs: run `thresher run --out {self.root}` first, "
-                "or pass the --out of an earlier run"
             )
 
     def run_dirs(self) -> list[Path]:
