@@ -13,13 +13,11 @@ import logging
 import os
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from thresher.flows.dashboard.links import flow_run_info, publish_run_link
-from thresher.pipelines import io, runlock
+from thresher.pipelines import collection, io, runlock
 from thresher.pipelines.collection import Collection, batch_run_id, collection_dir
 from thresher.pipelines.config import RunConfig
 from thresher.pipelines.docsets import DocSet
@@ -251,10 +249,7 @@ def curate_collection(config: RunConfig, plan) -> dict:
     root = collection_dir(out, name)
     with runlock.hold(root, what=f"collection {name}"):  # one batch of a collection at a time
         coll = Collection(out, name)
-        planned = {stage.name for stage, _ in plan}
-        settings = {
-            s: getattr(config, s).model_dump() if s in planned else None for s in DEDUP_STAGES
-        }
+        settings = collection.dedup_settings(config, plan)
         coll.check_settings(settings, config.partitions)
         listed = io.list_inputs(config.inputs)
         batches = coll.plan(listed)
@@ -278,9 +273,9 @@ def curate_collection(config: RunConfig, plan) -> dict:
             coll.commit(
                 batch,
                 ctx.run_dir,
-                dedup_survivors(ctx.run_dir, plan),
-                near_removed(ctx.run_dir, plan),
-                batch_summary(stats),
+                collection.dedup_survivors(ctx.run_dir, plan),
+                collection.near_removed(ctx.run_dir, plan),
+                collection.batch_summary(stats),
             )
             summaries.append({**publish_report(ctx, stats), "batch": batch})
     return {
@@ -288,43 +283,4 @@ def curate_collection(config: RunConfig, plan) -> dict:
         "batches": summaries,
         "listed_files": len(listed),
         "collection_dir": str(root),
-    }
-
-
-DEDUP_STAGES = ("exact_dedup", "near_dedup")  # their settings define a collection's "duplicate"
-
-
-def dedup_survivors(run_dir: Path, plan) -> pa.Array:
-    """The ids left after the batch's last dedup stage: the collection's new keepers
-    (later stages, e.g. quality selection, do not change what counts as seen)."""
-    docs, survivors = DocSet(""), DocSet("")
-    for stage, cfg in plan:
-        docs = stage.passes_on(docs, cfg)
-        if stage.name in DEDUP_STAGES:
-            survivors = docs
-    ids = survivors.read(run_dir, columns=["id"]) if survivors.parts else pa.table({})
-    if "id" not in ids.column_names:  # no documents at all
-        return pa.array([], pa.string())
-    return ids["id"].combine_chunks()
-
-
-def near_removed(run_dir: Path, plan) -> pa.Table | None:
-    """(id, keeper) of what near dedup removed in this batch (see Collection.commit)."""
-    clusters = run_dir / "dedup" / "clusters.parquet"
-    if not any(stage.name == "near_dedup" for stage, _ in plan) or not clusters.exists():
-        return None
-    table = io.read_parquet_file(str(clusters)).read(columns=["id", "cluster_id", "kept"])
-    removed = table.filter(pc.invert(table["kept"]))
-    return pa.table({"id": removed["id"], "keeper": removed["cluster_id"]}).combine_chunks()
-
-
-def batch_summary(stats: list[dict]) -> dict:
-    """What collection.json keeps per batch (the `collections` view reads it)."""
-    by_stage = {s["stage"]: s for s in stats}
-    dedup_last = [by_stage[s] for s in DEDUP_STAGES if s in by_stage]
-    return {
-        "docs_in": by_stage["ingest"]["in"] if "ingest" in by_stage else None,
-        "dedup_kept": dedup_last[-1]["kept"] if dedup_last else None,
-        "final_kept": stats[-1]["kept"] if stats else None,
-        "tokens": by_stage["shards"].get("tokens") if "shards" in by_stage else None,
     }

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from thresher.pipelines import io
+from thresher.pipelines.docsets import DocSet
 from thresher.scorers.errors import ConfigError
 
 CONTRIBUTIONS = "collection"  # run-relative: this batch's index contributions, by kind
@@ -263,3 +264,50 @@ def _brief(value) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# What a finished batch adds to its collection, read from the batch's run directory.
+
+DEDUP_STAGES = ("exact_dedup", "near_dedup")  # their settings define a collection's "duplicate"
+
+
+def dedup_settings(config, plan) -> dict:
+    """The planned dedup stages' settings (None for one not run): fixed by the first batch."""
+    planned = {stage.name for stage, _ in plan}
+    return {s: getattr(config, s).model_dump() if s in planned else None for s in DEDUP_STAGES}
+
+
+def dedup_survivors(run_dir: Path, plan) -> pa.Array:
+    """The ids left after the batch's last dedup stage: the collection's new keepers
+    (later stages, e.g. quality selection, do not change what counts as seen)."""
+    docs, survivors = DocSet(""), DocSet("")
+    for stage, cfg in plan:
+        docs = stage.passes_on(docs, cfg)
+        if stage.name in DEDUP_STAGES:
+            survivors = docs
+    ids = survivors.read(run_dir, columns=["id"]) if survivors.parts else pa.table({})
+    if "id" not in ids.column_names:  # no documents at all
+        return pa.array([], pa.string())
+    return ids["id"].combine_chunks()
+
+
+def near_removed(run_dir: Path, plan) -> pa.Table | None:
+    """(id, keeper) of what near dedup removed in this batch (see Collection.commit)."""
+    clusters = run_dir / "dedup" / "clusters.parquet"
+    if not any(stage.name == "near_dedup" for stage, _ in plan) or not clusters.exists():
+        return None
+    table = io.read_parquet_file(str(clusters)).read(columns=["id", "cluster_id", "kept"])
+    removed = table.filter(pc.invert(table["kept"]))
+    return pa.table({"id": removed["id"], "keeper": removed["cluster_id"]}).combine_chunks()
+
+
+def batch_summary(stats: list[dict]) -> dict:
+    """What collection.json keeps per batch (the `collections` view reads it)."""
+    by_stage = {s["stage"]: s for s in stats}
+    dedup_last = [by_stage[s] for s in DEDUP_STAGES if s in by_stage]
+    return {
+        "docs_in": by_stage["ingest"]["in"] if "ingest" in by_stage else None,
+        "dedup_kept": dedup_last[-1]["kept"] if dedup_last else None,
+        "final_kept": stats[-1]["kept"] if stats else None,
+        "tokens": by_stage["shards"].get("tokens") if "shards" in by_stage else None,
+    }

@@ -245,7 +245,18 @@ def documents(directory, texts, parts=2):
 def varied_prose(seed: int, sentences: int = 8) -> str:
     """Sentences of random words with English stop words: passes every default rule."""
     rng = random.Random(seed)
-    vocab = ["river", "stone", "garden", "window", "morning", "letter", "travel", "market", "winter", "silver"]
+    vocab = [
+        "river",
+        "stone",
+        "garden",
+        "window",
+        "morning",
+        "letter",
+        "travel",
+        "market",
+        "winter",
+        "silver",
+    ]
     stop = ["the", "of", "and", "to", "with", "that", "have", "be"]
     out = []
     for _ in range(sentences):
