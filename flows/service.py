@@ -24,6 +24,15 @@ line, not at 3 a.m. in a scheduled run.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -31,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from thresher.pipelines.collection import NAME_PATTERN
 from thresher.pipelines.config import describe_validation_error, load_config
-from thresher.scorers.errors import ConfigError
+from thresher.scorers.errors import ConfigError, UserError
 
 
 class Schedule(BaseModel):
@@ -192,5 +201,54 @@ def serve(path: str) -> None:
     from prefect import serve as prefect_serve
 
     service = load_service(path)
-    found = deployments(service)
-    prefect_serve(*found, print_starting_message=True)
+    with prefect_server():
+        found = deployments(service)
+        prefect_serve(*found, print_starting_message=True)
+
+
+@contextmanager
+def prefect_server(startup_seconds: float = 120):
+    """The Prefect server at PREFECT_API_URL or, without one, a local `prefect server start`
+    (SQLite under PREFECT_HOME) for as long as the block runs. Not Prefect's temporary API:
+    that one runs no scheduler, so scheduled runs would never be created."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield PREFECT_API_URL.value()
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stopped as a group with its workers
+    )
+    try:
+        deadline = time.time() + startup_seconds
+        while not _healthy(url):
+            if server.poll() is not None or time.time() > deadline:
+                raise UserError(
+                    f"the local Prefect server did not start (port {port}): start one with "
+                    "`prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+                )
+            time.sleep(0.5)
+        print(f"thresher: no PREFECT_API_URL: started a Prefect server with its UI at {url[:-4]}")
+        os.environ["PREFECT_API_URL"] = url  # for the flow runs the runner starts
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False

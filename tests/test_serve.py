@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from textgen import edited, vocabulary  # tests/ is on sys.path (pytest rootdir conftest)
 
@@ -199,3 +200,49 @@ def test_a_bad_service_file_is_one_line(tmp_path, cli):
     code, _, err = cli("serve", "--config", bad, "--check")
     assert code == 1 and "unknown setting 'collections.0.schedul'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_without_an_api_url_serve_starts_a_server_that_schedules(tmp_path, jsonl):
+    """Prefect's temporary API runs no scheduler: `serve` starts a real local server instead,
+    and stops it on exit."""
+    rng = random.Random(9)
+    words = vocabulary(rng)
+    docs = [
+        {"id": f"a{i}", "text": " ".join(rng.choice(words) for _ in range(60))} for i in range(40)
+    ]
+    jsonl(tmp_path / "drops" / "day-1.jsonl", docs)
+    service = tmp_path / "service.yaml"
+    service.write_text(
+        json.dumps(
+            {"out": "out", "collections": [{"name": "web", "inputs": ["drops/*"], "interval": 5}]}
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_RUNNER_POLL_FREQUENCY="2")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    state_file = tmp_path / "out" / "collections" / "web" / "collection.json"
+    with open(tmp_path / "serve.log", "wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "thresher.flows.cli", "serve", "--config", str(service)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: state_file.exists() and io.read_json(state_file)["batches"],
+            180,
+            "batch 1 from the schedule of the server serve started",
+            [serve],
+        )
+    finally:
+        stop(serve)
+    assert "started a Prefect server" in (tmp_path / "serve.log").read_text()
+    servers = [
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if "server" in (p.info["cmdline"] or [])
+        and (p.info["environ"] or {}).get("PREFECT_HOME") == str(tmp_path / "home")
+    ]
+    assert not servers, "the server serve started is still running"

@@ -1,0 +1,197 @@
+"""Near dedup's memory and seconds as the corpus grows: 100k / 300k / 1M documents.
+
+    python bench/bench_near_dedup_scale.py [--sizes 100000 300000 1000000] [--old REV]
+
+Generates each corpus once (cached under --cache): 2-4 KB documents assembled from the real
+paragraphs of ../shared/corpora (generated words when absent), with duplicates planted at
+about bench-100k's rate (4% exact copies with case/space changes, 8% near copies with 2-4%
+of words replaced) plus a heavy tail: 20 boilerplate pages each copied N/500 times with one
+word changed (clusters of 200 at 100k, 2,000 at 1M). Then runs `thresher dedup` on it in a
+fresh process per size and samples the process tree's RSS every 0.1 s, attributing each
+sample to the stage whose staging directory exists at that moment. With --old REV the
+same runs go through that revision (a git worktree on PYTHONPATH) first, side by side.
+Reports per size: each stage's peak RSS and seconds, near dedup's components rounds, and the
+growth of near dedup's peak from the smallest size (the target: flat within 20%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_memory import tree_rss_mb  # noqa: E402
+from common import real_paragraphs  # noqa: E402
+
+STAGES = ("ingest", "exact_dedup", "near_dedup")
+
+
+def generate(n: int, folder: Path, files: int = 8, seed: int = 1) -> Path:
+    """The corpus of n documents (see the module doc), written once."""
+    done = folder / "done"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paras = real_paragraphs() or [
+        " ".join(f"w{rng.randrange(5000)}" for _ in range(rng.randint(15, 120)))
+        for _ in range(20000)
+    ]
+    words = [w for p in paras[:2000] for w in p.split()][:50000]
+
+    def fresh() -> str:
+        target, chunks, size = rng.randint(2000, 4000), [], 0
+        while size < target:
+            chunks.append(rng.choice(paras))
+            size += len(chunks[-1]) + 2
+        return "\n\n".join(chunks)[:target]
+
+    def edit(text: str, share: float) -> str:
+        w = text.split(" ")
+        for _ in range(max(1, int(len(w) * share))):
+            w[rng.randrange(len(w))] = rng.choice(words)
+        return " ".join(w)
+
+    boilerplate = [fresh() for _ in range(20)]
+    step = 25  # every 25th document is a boilerplate copy: n / 500 copies of each of 20 pages
+    keep = []  # earlier documents to copy
+    with contextlib.ExitStack() as stack:
+        handles = [
+            stack.enter_context(gzip.open(folder / f"part-{i:03d}.jsonl.gz", "wt", compresslevel=1))
+            for i in range(files)
+        ]
+        for i in range(n):
+            r = rng.random()
+            if i % step == 0:
+                text = edit(boilerplate[rng.randrange(20)], 0.0)
+            elif keep and r < 0.04:
+                text = rng.choice(keep).upper()
+            elif keep and r < 0.12:
+                text = edit(rng.choice(keep), rng.uniform(0.02, 0.04))
+            else:
+                text = fresh()
+                if len(keep) < 20000:
+                    keep.append(text)
+                elif rng.random() < 0.01:
+                    keep[rng.randrange(len(keep))] = text
+            line = json.dumps({"id": f"d{i:08d}", "text": text}) + "\n"
+            handles[i % files].write(line)
+    done.write_text(str(n))
+    return folder
+
+
+def staging_stage(out: Path) -> str | None:
+    for d in out.glob("runs/*/.staging/*"):
+        name = d.name.rsplit("-", 1)[0]
+        if name in STAGES:
+            return name
+    return None
+
+
+def run(corpus: Path, out: Path, pythonpath: str | None) -> dict:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    cmd = [sys.executable, "-m", "thresher.flows.cli", "dedup", "--input", str(corpus)]
+    cmd += ["--out", str(out)]
+    peaks = dict.fromkeys(STAGES, 0.0)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            stage = staging_stage(out)
+            if stage:
+                peaks[stage] = max(peaks[stage], tree_rss_mb(ps))
+            time.sleep(0.1)
+        if proc.returncode:
+            log.seek(0)
+            sys.exit(f"thresher dedup failed:\n{log.read()[-3000:].decode(errors='replace')}")
+    run_dir = next(out.glob("runs/*"))
+    stats = {s: json.loads((run_dir / "stats" / f"{s}.json").read_text()) for s in STAGES}
+    return {"peaks": peaks, "stats": stats}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    ap.add_argument("--old", help="git revision to run side by side (e.g. HEAD~3)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "thresher-scale")
+    a = ap.parse_args()
+
+    versions = [("new", None)]
+    worktree = None
+    if a.old:
+        worktree = Path(tempfile.mkdtemp(prefix="thresher-old-"))
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-f", str(worktree), a.old],
+            check=True,
+            capture_output=True,
+        )
+        versions.insert(0, (f"old {a.old}", str(worktree)))
+    rows = []
+    try:
+        for n in a.sizes:
+            corpus = generate(n, a.cache / f"corpus-{n}")
+            for label, path in versions:
+                with tempfile.TemporaryDirectory(dir=a.cache) as out:
+                    r = run(corpus, Path(out), path)
+                near = r["stats"]["near_dedup"]
+                rows.append({"n": n, "version": label, **r})
+                print(
+                    f"{label} {n:,}: near dedup peak {r['peaks']['near_dedup']:.0f} MB, "
+                    f"{near['seconds']:.1f} s, removed {near['dropped'].get('near_duplicate', 0):,}",
+                    flush=True,
+                )
+    finally:
+        if worktree:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
+                capture_output=True,
+            )
+
+    print()
+    print("| version | documents | stage | peak RSS MB | seconds | docs/s | note |")
+    print("|---|---:|---|---:|---:|---:|---|")
+    for r in rows:
+        for s in STAGES:
+            st = r["stats"][s]
+            note = ""
+            if s == "near_dedup":
+                note = (
+                    f"candidates {st.get('candidates', 0):,}, clusters {st.get('clusters', 0):,}, "
+                    f"removed {st['dropped'].get('near_duplicate', 0):,}"
+                    + (f", components rounds {st['rounds']}" if "rounds" in st else "")
+                )
+            print(
+                f"| {r['version']} | {r['n']:,} | {s} | {r['peaks'][s]:.0f} | {st['seconds']:.1f} | "
+                f"{st['in'] / max(st['seconds'], 1e-9):,.0f} | {note} |"
+            )
+    print()
+    for label, _ in versions:
+        mine = [r for r in rows if r["version"] == label]
+        base = mine[0]
+        for r in mine[1:]:
+            print(
+                f"- {label}: near dedup peak at {r['n']:,} is "
+                f"{r['peaks']['near_dedup'] / base['peaks']['near_dedup']:.2f}x that at "
+                f"{base['n']:,}; seconds {r['stats']['near_dedup']['seconds'] / base['stats']['near_dedup']['seconds']:.2f}x "
+                f"for {r['n'] / base['n']:.0f}x the documents"
+            )
+    print(f"- load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
