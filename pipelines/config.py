@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from thresher.pipelines.beam_util import check_beam_args
+from thresher.pipelines.collection import NAME_PATTERN
 from thresher.pipelines.stages import STAGES
 from thresher.scorers.errors import ConfigError
 
@@ -46,7 +47,7 @@ class RunSettings(BaseModel):
     beam_args: list[str] = Field(default_factory=list, description="Beam pipeline flags")
     collection: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=NAME_PATTERN,
         description="make the run the next batch of this collection under <out>/collections/: "
         "it takes only input files no earlier batch took, and dedup also removes duplicates "
         "of what earlier batches kept",

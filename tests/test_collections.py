@@ -330,3 +330,16 @@ def test_a_failed_batch_is_visible_and_finished_first_by_the_next_run(
         "succeeded",
         2,
     )
+
+
+def test_a_second_writer_of_a_collection_is_refused_in_one_line(tmp_path, cli, jsonl, prefect_api):
+    from thresher.pipelines import runlock
+    from thresher.pipelines.collection import collection_dir
+
+    files = write_batches(tmp_path / "data", planted_batches(10, n_batches=1, per_batch=10), jsonl)
+    out = tmp_path / "out"
+    with runlock.hold(collection_dir(out, "c")):  # another batch of `c` is running
+        code, _, err = cli("run", "--collection", "c", "--input", files[0], "--out", out)
+    assert code == 1
+    assert "collection c is being written by PID" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "collections" / "c" / "collection.json").exists()
