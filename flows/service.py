@@ -25,6 +25,7 @@ line, not at 3 a.m. in a scheduled run.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -41,6 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from thresher.pipelines.collection import NAME_PATTERN
 from thresher.pipelines.config import describe_validation_error, load_config
 from thresher.scorers.errors import ConfigError, UserError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Schedule(BaseModel):
@@ -221,11 +224,13 @@ def prefect_server(startup_seconds: float = 120):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    # In our process group, so Ctrl-C or a signal to the group reaches it too; and told by
+    # the kernel to stop if this process dies without running the `finally` below.
     server = subprocess.Popen(
         [*command, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # stopped as a group with its workers
+        preexec_fn=_stop_with_parent,
     )
     try:
         deadline = time.time() + startup_seconds
@@ -241,9 +246,19 @@ def prefect_server(startup_seconds: float = 120):
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent exits (Linux prctl PDEATHSIG; it
+    follows the thread that started the child, here the main thread)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _healthy(url: str) -> bool:

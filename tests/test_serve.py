@@ -239,10 +239,14 @@ def test_without_an_api_url_serve_starts_a_server_that_schedules(tmp_path, jsonl
     finally:
         stop(serve)
     assert "started a Prefect server" in (tmp_path / "serve.log").read_text()
-    servers = [
-        p
-        for p in psutil.process_iter(["cmdline", "environ"])
-        if "server" in (p.info["cmdline"] or [])
-        and (p.info["environ"] or {}).get("PREFECT_HOME") == str(tmp_path / "home")
-    ]
-    assert not servers, "the server serve started is still running"
+    home = str(tmp_path / "home")
+
+    def server_gone() -> bool:
+        return not [
+            p
+            for p in psutil.process_iter(["cmdline", "environ"])
+            if "server" in (p.info["cmdline"] or [])
+            and (p.info["environ"] or {}).get("PREFECT_HOME") == home
+        ]
+
+    wait_for(server_gone, 30, "the Prefect server serve started to stop")
