@@ -19,6 +19,10 @@ GroupByKey's values and a side input's tables in its own memory; at 100k documen
 table-carrying version of this plan grew to over 20 GB (see bench/bench_memory.py).
 Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
 where priority comes from `keep` (default: longest text first).
+
+In a collection batch (pipelines.collection), StarEdges also reads the earlier batches' band
+keys of its bucket partition and Candidates their keepers' signatures; those keepers come
+first in their components and anchor clusters whatever their rank, so they stay kept.
 """
 
 from __future__ import annotations
