@@ -19,6 +19,7 @@ from thresher.pipelines import attributes
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext
 from thresher.scorers import quality_measures as qm
+from thresher.scorers import text_units as tu
 
 STAGE = "quality_filters"
 RULE_SETS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
@@ -182,14 +183,17 @@ REASONS = _all_reasons()
 def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
     texts = docs.column("text").combine_chunks()
     columns: dict[str, np.ndarray] = {}
+    # the word tokens are the costly part of three rule sets: cut the batch into them once
+    uses_tokens = [cfg.gopher_quality, cfg.gopher_repetition, cfg.fineweb]
+    toks = tu.tokens(texts) if sum(s is not None for s in uses_tokens) > 1 else None
     if cfg.gopher_quality is not None:
-        columns |= qm.gopher_quality(texts, languages, cfg.gopher_quality.stop_words)
+        columns |= qm.gopher_quality(texts, languages, cfg.gopher_quality.stop_words, tokens=toks)
     if cfg.gopher_repetition is not None:
-        columns |= qm.gopher_repetition(texts)
+        columns |= qm.gopher_repetition(texts, tokens=toks)
     if (c := cfg.c4) is not None:
         columns |= qm.c4(texts, **c.model_dump(include=set(_C4_MEASURING)))
     if cfg.fineweb is not None:
-        columns |= qm.fineweb(texts, cfg.fineweb.short_line_length)
+        columns |= qm.fineweb(texts, cfg.fineweb.short_line_length, tokens=toks)
     table = {"id": docs.column("id")}
     if languages is not None:
         table["language"] = pa.array(languages, pa.string())

@@ -56,6 +56,7 @@ def gopher_quality(
     languages: Sequence[str | None] | None,
     stop_words: dict[str, list[str]],
     default_language: str = "en",
+    tokens: tuple[pa.Array, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Gopher's quality measures. Without a language column every document is taken to be
     in `default_language` (as datatrove does); stop words are counted case-sensitively, each
@@ -64,7 +65,7 @@ def gopher_quality(
     langs = (
         [base_language(x) for x in languages] if languages is not None else [default_language] * n
     )
-    toks, parent = tu.tokens(texts)
+    toks, parent = tokens or tu.tokens(texts)
     n_tokens = tu.per_doc(parent, n)
     symbol = tu.flags(pc.match_substring_regex(toks, r"^(?:\.\.\.|[\p{P}\p{S}]+)$"))
     words = tu.per_doc(parent, n, ~symbol)
@@ -109,7 +110,9 @@ def _stop_words(toks, parent, langs, lists) -> np.ndarray:
     return out
 
 
-def gopher_repetition(texts: pa.Array) -> dict[str, np.ndarray]:
+def gopher_repetition(
+    texts: pa.Array, tokens: tuple[pa.Array, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Gopher's repetition measures: repeated paragraphs and lines (share of elements and of
     characters), the top 2-4-gram's characters and the repeated 5-10-gram characters, each
     over the document's characters."""
@@ -125,7 +128,7 @@ def gopher_repetition(texts: pa.Array) -> dict[str, np.ndarray]:
         "gopher_repetition_dup_line_frac": _ratio(line_dups, tu.per_doc(line_parent, n)),
         "gopher_repetition_dup_line_char_frac": _ratio(line_chars, chars),
     }
-    grams = tu.NGrams(*tu.tokens(texts), n)
+    grams = tu.NGrams(*(tokens or tu.tokens(texts)), n)
     for k in TOP_NGRAMS:
         out[f"gopher_repetition_top_{k}_gram_char_frac"] = _ratio(grams.top_chars(k), chars)
     for k in DUP_NGRAMS:
@@ -183,7 +186,11 @@ def c4(
     }
 
 
-def fineweb(texts: pa.Array, short_line_length: int = 30) -> dict[str, np.ndarray]:
+def fineweb(
+    texts: pa.Array,
+    short_line_length: int = 30,
+    tokens: tuple[pa.Array, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """FineWeb's measures over the non-blank lines (cut at '\\n' only): share ending in
     sentence-terminal punctuation, share of short lines, repeated-line characters over the
     characters other than '\\n', and line breaks per word."""
@@ -196,7 +203,7 @@ def fineweb(texts: pa.Array, short_line_length: int = 30) -> dict[str, np.ndarra
     short = tu.lengths(lines) <= short_line_length
     _, dup_chars = tu.repeats(lines, parent, n)
     breaks = _count(texts, "\n")
-    _, tok_parent = tu.tokens(texts)
+    _, tok_parent = tokens or tu.tokens(texts)
     return {
         "fineweb_line_punct_ratio": _ratio(tu.per_doc(parent, n, terminal), n_lines),
         "fineweb_short_line_ratio": _ratio(tu.per_doc(parent, n, short), n_lines),
