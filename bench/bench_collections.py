@@ -20,10 +20,8 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -31,7 +29,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_memory import tree_rss_mb  # noqa: E402
-from common import SHARED, make_corpus  # noqa: E402
+from common import SHARED, make_corpus, run_thresher  # noqa: E402
 
 STAGES = ("ingest", "exact_dedup", "near_dedup")
 
@@ -64,22 +62,13 @@ def write_drops(lines: list[bytes], per_batch: int, folder: Path) -> list[Path]:
 
 def run(args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MB of the process tree) of one `thresher` command."""
-    started = time.time()
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would stall it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "thresher.flows.cli", *args],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        ps, peak = psutil.Process(proc.pid), 0.0
-        while proc.poll() is None:
-            peak = max(peak, tree_rss_mb(ps))
-            time.sleep(0.1)
-        if proc.returncode:
-            log.seek(0)
-            sys.exit(f"thresher {' '.join(args)} failed:\n{log.read()[-2000:].decode()}")
-    return time.time() - started, peak
+    peak = 0.0
+
+    def sample(pid: int) -> None:
+        nonlocal peak
+        peak = max(peak, tree_rss_mb(psutil.Process(pid)))
+
+    return run_thresher(args, sample), peak
 
 
 def stage_seconds(run_dir: Path) -> dict[str, float]:

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -31,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_near_dedup_scale import STAGES, generate  # noqa: E402
+from common import run_thresher  # noqa: E402
 
 SCRIPT = ROOT / "infra" / "local-cluster.sh"
 
@@ -52,26 +52,20 @@ def cluster_pids(state: Path) -> dict[str, int]:
 
 
 def run(corpus: Path, out: Path, env: dict, beam: list[str], watch: dict[str, int]) -> dict:
-    cmd = [sys.executable, "-m", "thresher.flows.cli", "dedup", "--input", str(corpus)]
-    cmd += ["--out", str(out), *(["--", *beam] if beam else [])]
+    args = ["dedup", "--input", str(corpus), "--out", str(out), *(["--", *beam] if beam else [])]
     peaks = dict.fromkeys(["thresher", *watch], 0.0)
-    started = time.time()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
-        while proc.poll() is None:
-            peaks["thresher"] = max(peaks["thresher"], rss_mb(proc.pid))
-            for name, pid in watch.items():
-                peaks[name] = max(peaks[name], rss_mb(pid))
-            time.sleep(0.1)
-        if proc.returncode:
-            log.seek(0)
-            sys.exit(f"thresher dedup failed:\n{log.read()[-3000:].decode(errors='replace')}")
+
+    def sample(pid: int) -> None:
+        for name, p in {"thresher": pid, **watch}.items():
+            peaks[name] = max(peaks[name], rss_mb(p))
+
+    wall = run_thresher(args, sample, env)
     run_dir = next(out.glob("runs/*"))
     seconds = {
         s: json.loads((run_dir / "stats" / f"{s}.json").read_text())["seconds"] for s in STAGES
     }
     kept = json.loads((run_dir / "stats" / "near_dedup.json").read_text())["kept"]
-    return {"wall": time.time() - started, "seconds": seconds, "peaks": peaks, "kept": kept}
+    return {"wall": wall, "seconds": seconds, "peaks": peaks, "kept": kept}
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -34,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_memory import tree_rss_mb  # noqa: E402
-from common import real_paragraphs  # noqa: E402
+from common import real_paragraphs, run_thresher  # noqa: E402
 
 STAGES = ("ingest", "exact_dedup", "near_dedup")
 
@@ -105,20 +104,14 @@ def run(corpus: Path, out: Path, pythonpath: str | None) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    cmd = [sys.executable, "-m", "thresher.flows.cli", "dedup", "--input", str(corpus)]
-    cmd += ["--out", str(out)]
     peaks = dict.fromkeys(STAGES, 0.0)
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
-        ps = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            stage = staging_stage(out)
-            if stage:
-                peaks[stage] = max(peaks[stage], tree_rss_mb(ps))
-            time.sleep(0.1)
-        if proc.returncode:
-            log.seek(0)
-            sys.exit(f"thresher dedup failed:\n{log.read()[-3000:].decode(errors='replace')}")
+
+    def sample(pid: int) -> None:  # each RSS sample goes to the stage running at that moment
+        stage = staging_stage(out)
+        if stage:
+            peaks[stage] = max(peaks[stage], tree_rss_mb(psutil.Process(pid)))
+
+    run_thresher(["dedup", "--input", str(corpus), "--out", str(out)], sample, env)
     run_dir = next(out.glob("runs/*"))
     stats = {s: json.loads((run_dir / "stats" / f"{s}.json").read_text()) for s in STAGES}
     return {"peaks": peaks, "stats": stats}

@@ -14,6 +14,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,3 +93,26 @@ def run_isolated(code: str) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result.setdefault("wall", time.time() - t)
     return result
+
+
+def run_thresher(args: list[str], sample, env: dict | None = None) -> float:
+    """Run `thresher ARGS` in a fresh process (its own session), calling `sample(pid)` every
+    0.1 s while it runs; exits with the tail of its output if it fails. Returns wall seconds.
+    Output goes to a file, not a pipe: a full pipe would stall the process."""
+    started = time.time()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "thresher.flows.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        while proc.poll() is None:
+            sample(proc.pid)
+            time.sleep(0.1)
+        if proc.returncode:
+            log.seek(0)
+            tail = log.read()[-3000:].decode(errors="replace")
+            sys.exit(f"thresher {' '.join(args)} failed:\n{tail}")
+    return time.time() - started

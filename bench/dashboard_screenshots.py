@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from chromium import launch
 
 
 def pages(out: Path) -> dict[str, str]:
@@ -64,7 +58,7 @@ def main() -> None:
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     with running(args.out) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         for name, path in pages(Path(args.out)).items():
             page.goto(base + path, wait_until="networkidle")

@@ -15,16 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from chromium import CHROMIUM, launch  # tests/ is on sys.path (pytest rootdir conftest)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 XSS_SOURCE = "<img src=x onerror=window.__x=3>"
 PLANTED_REJECTS = {
@@ -129,7 +121,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch(pw)
         yield b
         b.close()
 
