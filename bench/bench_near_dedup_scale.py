@@ -166,7 +166,11 @@ def main() -> None:
                 note = (
                     f"candidates {st.get('candidates', 0):,}, clusters {st.get('clusters', 0):,}, "
                     f"removed {st['dropped'].get('near_duplicate', 0):,}"
-                    + (f", components rounds {st['rounds']}" if "rounds" in st else "")
+                    + (
+                        f", component rounds {st['component_rounds']}"
+                        if "component_rounds" in st
+                        else ""
+                    )
                 )
             print(
                 f"| {r['version']} | {r['n']:,} | {s} | {r['peaks'][s]:.0f} | {st['seconds']:.1f} | "

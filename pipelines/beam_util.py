@@ -189,14 +189,24 @@ def unspilled(paths):
         Path(path).unlink(missing_ok=True)
 
 
-def write_arrow(table: pa.Table, path: str | Path) -> None:
+def write_arrow(table: pa.Table, path: str | Path, batch_rows: int | None = None) -> None:
     """A stage-internal table at a fixed staging path, written atomically (a retried step
-    rewrites it whole; a reader never sees half of it)."""
+    rewrites it whole; a reader never sees half of it); in batches of at most `batch_rows`
+    rows, for a reader that streams it (`arrow_batches`)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+        writer.write_table(table, max_chunksize=batch_rows)
     os.replace(tmp, path)
+
+
+def arrow_batches(path: str | Path):
+    """The record batches of a file `write_arrow` wrote, one at a time (memory-mapped)."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(i)])
 
 
 def read_arrow(path: str | Path) -> pa.Table:

@@ -455,11 +455,16 @@ def row_groups_with(pf: pq.ParquetFile, column: str, wanted: np.ndarray) -> list
 
 
 def write_parquet_batches(
-    tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike
+    tables: Iterable[pa.Table],
+    schema: pa.Schema,
+    path: str | os.PathLike,
+    row_group_rows: int | None = None,
 ) -> int:
     """Stream tables into one Parquet file atomically, so memory is about one row group,
-    not the file. Returns rows written; writes no file for 0 rows."""
-    with ParquetStream(path, schema) as out:
+    not the file. Returns rows written; writes no file for 0 rows. With `row_group_rows`
+    the file is byte for byte what `write_parquet` writes for the concatenated tables with
+    that row_group_size."""
+    with ParquetStream(path, schema, row_group_rows=row_group_rows) as out:
         for table in tables:
             out.write(table)
     return out.rows
@@ -474,24 +479,41 @@ class ParquetStream:
             out.write(table)
     """
 
-    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_bytes: int = 16 << 20):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        schema: pa.Schema,
+        row_group_bytes: int = 16 << 20,
+        row_group_rows: int | None = None,
+    ):
         self.path, self.schema, self.row_group_bytes = Path(path), schema, row_group_bytes
+        self.row_group_rows = row_group_rows  # exact rows per group, as write_parquet cuts
         self.tmp, self.writer, self.rows = _tmp_name(self.path), None, 0
         self._pending: list[pa.Table] = []
-        self._pending_bytes = 0
+        self._pending_bytes = self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         self._pending.append(table)
         self._pending_bytes += table.nbytes
+        self._pending_rows += table.num_rows
         self.rows += table.num_rows
-        if self._pending_bytes >= self.row_group_bytes:
+        if self.row_group_rows:
+            while self._pending_rows >= self.row_group_rows:
+                self._flush(self.row_group_rows)
+        elif self._pending_bytes >= self.row_group_bytes:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, rows: int | None = None) -> None:
         if not self._pending:
             return
+        if rows is not None and rows < self._pending_rows:  # cut a group, keep the rest
+            pending = pa.concat_tables(self._pending)
+            self._pending = [pending.slice(0, rows)]
+            rest = pending.slice(rows)
+        else:
+            rest = None
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(
@@ -503,7 +525,9 @@ class ParquetStream:
             )
         table = pa.concat_tables([t.cast(self.schema) for t in self._pending])
         self.writer.write_table(table, row_group_size=table.num_rows)
-        self._pending, self._pending_bytes = [], 0
+        self._pending = [] if rest is None else [rest]
+        self._pending_rows = 0 if rest is None else rest.num_rows
+        self._pending_bytes = 0 if rest is None else rest.nbytes
 
     def close(self) -> int:
         self._flush()

@@ -1,22 +1,28 @@
 """Near-dedup stage: MinHash + LSH, verified, with a deterministic keeper per cluster.
 
-Plan (one chain; only file paths travel through Beam, every table goes through staging):
-  parts -> Bands: signatures per batch -> (bucket partition, spilled [band key, id])
-        -> GroupByKey -> StarEdges: per bucket, first id (sorted) -> each other member
-        -> GroupByKey(ONE) -> Components: connected components over all candidate edges
-           -> `_components.arrow`; re-emits the parts
-        -> Candidates: a part's candidates with signature and keeper priority
-        -> GroupByKey(component partition) -> Verify: anchor clusters, keeper = anchor
-        -> GroupByKey(ONE) -> Gather: dedup/clusters.parquet (id, cluster_id, kept,
-           similarity_to_keeper) and `_removed.arrow`; re-emits the parts
-        -> Survivors: documents/stage=near_dedup/part-NNNNN (input part N minus removed)
+Plan (only file paths travel through Beam; every table goes through staging files):
+  1. find_edges: parts -> Bands: signatures per batch -> (bucket partition, spilled
+       [band key, id, part] rows) -> GroupByKey -> StarEdges: per bucket, first id (sorted)
+       -> each other member: the candidate edges, one file per bucket
+  2. star_rounds: connected components as rounds of large-star / small-star, each round a
+       pipeline over the edge files, until every component is a star around its smallest id
+  3. resolve: settled stars -> Members: (documents part, its candidates with component)
+       -> GroupByKey -> Candidates: signatures and keeper priority, read from that part
+       -> GroupByKey(component partition) -> Verify: anchor clusters, keeper = anchor;
+          cluster rows sorted into `_clusters/pNNNNN.arrow`; removed ids to their part
+       -> Flatten with every part -> GroupByKey(part) -> Survivors:
+          documents/stage=near_dedup/part-NNNNN (input part N minus what N lost)
+  4. write_clusters: the partitions' sorted cluster rows merged as a stream into
+       dedup/clusters.parquet (id, cluster_id, kept, similarity_to_keeper)
 
-No LSH index is held in memory: band keys are spilled Arrow files and one bucket partition
-is loaded at a time. The only corpus-wide state is the candidate edges and the cluster
-rows, both sized by the duplicates found, not by the corpus. Parts are read and written in
-batches (never a whole part). Why paths and not tables: Beam's in-process runner keeps a
-GroupByKey's values and a side input's tables in its own memory; at 100k documents the
-table-carrying version of this plan grew to over 20 GB (see bench/bench_memory.py).
+No step holds corpus-wide state: band keys are spilled and one bucket partition is loaded
+at a time; the component rounds hold one node partition's edges; Candidates one documents
+part's candidates; Verify one component partition; Survivors one part's removals; the final
+merge one batch per partition. A worker's memory follows the partition sizes (set by the
+stage's partition count), not the corpus (bench/bench_near_dedup_scale.py measures it).
+Why paths and not tables: Beam's in-process runner keeps a GroupByKey's values and a side
+input's tables in its own memory; at 100k documents the table-carrying version of this
+plan grew to over 20 GB (see bench/bench_memory.py).
 Keeper rule: in each verified cluster the document with the smallest `(priority, id)`,
 where priority comes from `keep` (default: longest text first).
 
@@ -39,31 +45,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from thresher.pipelines import collection, docsets, io, reasons, schemas
+from thresher.pipelines import collection, docsets, io, reasons, schemas, star_rounds
 from thresher.pipelines.beam_util import (
+    arrow_batches,
     make_pipeline,
+    merge_counts,
     read_arrow,
     record_counts,
     spill,
+    spill_by_value,
     split_by_partition,
     unspilled,
     write_arrow,
 )
 from thresher.pipelines.collection import CollectionView
 from thresher.pipelines.docsets import DocSet
+from thresher.pipelines.sorted_merge import merge_sorted
 from thresher.pipelines.stage import Stage, StageContext, read_counts, run_stage
 from thresher.scorers import minhash
-from thresher.scorers.components import anchor_clusters, connected_components
+from thresher.scorers.components import EDGES, anchor_clusters
 from thresher.scorers.errors import ConfigError
 
 STAGE = "near_dedup"
 DOCS_OUT = f"documents/stage={STAGE}"
 CLUSTERS_OUT = "dedup/clusters.parquet"
 SURVIVOR_BATCH = 8192  # rows per output row group (~25 MB of 3 KB documents)
-COMPONENTS = "_components.arrow"  # staging-only: candidate id -> component
-REMOVED = "_removed.arrow"  # staging-only: ids the stage removes
-ONE = 0  # the key that brings a stage-wide step (components, clusters) to one worker
-PRIOR = -1  # Candidates' element index for an earlier batch's signature file
+CLUSTER_RUNS = "_clusters"  # staging-only: each component partition's sorted cluster rows
+CLUSTER_ORDER = ("cluster_id", "id")  # dedup/clusters.parquet's sort order
+CLUSTER_BATCH = 8192  # rows per batch of a partition's cluster rows (the merge's unit)
+CLUSTER_GROUP_ROWS = 64 * 1024  # row group of dedup/clusters.parquet (io.write_parquet's)
+PRIOR = -1  # the "documents part" of an earlier collection batch's keeper
 
 
 class NearDedupConfig(BaseModel):
@@ -172,7 +183,7 @@ def _signatures(cfg: NearDedupConfig, texts: list[str]):
 
 
 class Bands(beam.DoFn):
-    """A documents part -> (bucket partition, spilled [band key, id] rows), plus counts.
+    """A documents part -> (bucket partition, spilled [band key, id, part] rows), plus counts.
     In a collection batch, the part's signatures also go to the batch's contribution to the
     collection's signature index (what a later batch verifies its candidates against)."""
 
@@ -202,10 +213,15 @@ class Bands(beam.DoFn):
             order = np.argsort(bucket, kind="stable")
             bounds = np.flatnonzero(np.diff(bucket[order])) + 1
             for chunk in np.split(order, bounds) if len(order) else []:
-                idx = pa.array(chunk)
-                part = int(bucket[chunk[0]])
-                band_rows = pa.table({"key": pa.array(keys[chunk]), "id": ids.take(idx)})
-                yield part, spill(band_rows, self.staging, part)  # to disk, not runner memory
+                b = int(bucket[chunk[0]])
+                band_rows = pa.table(
+                    {
+                        "key": pa.array(keys[chunk]),
+                        "id": ids.take(pa.array(chunk)),
+                        "part": pa.array(np.full(len(chunk), index, np.int32)),
+                    }
+                )
+                yield b, spill(band_rows, self.staging, b)  # to disk, not runner memory
         if signed:
             io.write_parquet(
                 pa.concat_tables(signed),
@@ -228,22 +244,28 @@ def signature_rows(cfg: NearDedupConfig, ids, sig, hashes, offsets, has) -> pa.T
 
 
 def star_edges(table: pa.Table) -> pa.Table:
-    """Per band key with k >= 2 documents: k-1 edges from the smallest id to the others."""
+    """Band rows (key, id, part) -> per key with k >= 2 documents, k-1 edges from its
+    smallest id to the others (`components.EDGES`: each end with its documents part)."""
     table = table.sort_by([("key", "ascending"), ("id", "ascending")])
     keys = table.column("key").to_numpy()
     first = np.ones(len(keys), dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
-    head = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
-    ids = table.column("id")
-    edges = pa.table({"src": ids.take(pa.array(head[~first])), "dst": ids.filter(pa.array(~first))})
-    return edges.group_by(["src", "dst"]).aggregate([])  # the same pair from several bands
+    head = pa.array(np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))[~first])
+    member = pa.array(~first)
+    ids, parts = table.column("id"), table.column("part").cast(pa.int32())
+    edges = pa.Table.from_arrays(
+        [ids.take(head), parts.take(head), ids.filter(member), parts.filter(member)],
+        schema=EDGES,
+    )
+    return edges.group_by(EDGES.names).aggregate([])  # the same pair from several bands
 
 
 class StarEdges(beam.DoFn):
-    """One bucket partition's band rows -> (ONE, spilled candidate edges). In a collection
-    batch, the earlier batches' band rows with the same keys join in (so a new document can
-    be a candidate of an earlier keeper), and the partition's rows become the batch's
-    contribution to the band index."""
+    """One bucket partition's band rows -> its candidate edges, the first edge file of the
+    component rounds (pipelines.star_rounds). In a collection batch, the earlier batches'
+    band rows with the same keys join in (so a new document can be a candidate of an
+    earlier keeper), and the partition's rows become the batch's contribution to the band
+    index."""
 
     def __init__(self, staging: str, collection_view: CollectionView | None = None):
         self.staging, self.collection = staging, collection_view
@@ -254,67 +276,71 @@ class StarEdges(beam.DoFn):
             if self.collection is not None and band_rows is not None:
                 band_rows = self._with_earlier(bucket, band_rows)
             edges = star_edges(band_rows) if band_rows is not None else None
-        has_rows = edges is not None and edges.num_rows > 0
-        yield ONE, spill(edges, self.staging, bucket) if has_rows else None
+        if edges is not None and edges.num_rows:
+            write_arrow(edges, star_rounds.round_dir(self.staging, 0) / f"b{bucket:05d}.arrow")
 
     def _with_earlier(self, bucket: int, band_rows: pa.Table) -> pa.Table:
         name = f"part-{bucket:05d}.parquet"
         io.write_parquet(
-            band_rows.sort_by([("key", "ascending"), ("id", "ascending")]),
+            band_rows.select(["key", "id"]).sort_by([("key", "ascending"), ("id", "ascending")]),
             collection.contribution(self.staging, "near_bands", name),
         )
         prior = self.collection.read_prior("near_bands", name, ["key", "id"])
         if prior is None:
             return band_rows
         prior = prior.filter(pc.is_in(prior["key"], value_set=band_rows["key"]))
-        return pa.concat_tables([band_rows, prior.select(["key", "id"])])
+        prior = prior.select(["key", "id"]).append_column(
+            "part", pa.array(np.full(prior.num_rows, PRIOR, np.int32))
+        )
+        return pa.concat_tables([band_rows, prior.cast(band_rows.schema)])
 
 
-def components_table(edge_tables: list[pa.Table]) -> pa.Table:
-    """Candidate documents with their component (named by its smallest id)."""
-    if not edge_tables:
-        return pa.table({"id": pa.array([], pa.string()), "comp": pa.array([], pa.string())})
-    edges = pa.concat_tables(edge_tables)
-    nodes, comp = connected_components(edges["src"].to_numpy(False), edges["dst"].to_numpy(False))
-    return pa.table({"id": pa.array(nodes, pa.string()), "comp": pa.array(comp, pa.string())})
+class Members(beam.DoFn):
+    """A file of settled star edges -> (documents part, spilled (id, comp) of its members
+    there): each candidate goes to the part its document lives in (PRIOR: an earlier
+    batch's keeper), with its component, named by the component's smallest id."""
 
+    def __init__(self, staging: str):
+        self.staging = staging
 
-class Components(beam.DoFn):
-    """Every candidate edge -> the component map in `<staging>/_components.arrow`; then
-    every documents part again, for the next step (which reads the map from that file),
-    and in a collection batch the earlier batches' signature files (as `(PRIOR, path, ())`),
-    since their keepers can be members of this batch's components."""
-
-    def __init__(self, parts: list, staging: str, collection_view: CollectionView | None = None):
-        self.parts, self.staging = parts, staging
-        self.prior = [] if collection_view is None else collection_view.prior_all("near_sigs")
-
-    def process(self, element):
-        _, paths = element
-        with unspilled(p for p in paths if p) as edges:
-            comps = components_table([] if edges is None else [edges])
-        write_arrow(comps, Path(self.staging) / COMPONENTS)
-        record_counts(self.staging, "components", {"candidates": comps.num_rows})
-        yield from self.parts
-        yield from ((PRIOR, path, ()) for path in self.prior)
+    def process(self, path):
+        stars = read_arrow(path)
+        members = pa.concat_tables(
+            [
+                pa.table({"id": stars["hi"], "comp": stars["lo"], "part": stars["hi_part"]}),
+                pa.table({"id": stars["lo"], "comp": stars["lo"], "part": stars["lo_part"]}),
+            ]
+        )
+        yield from spill_by_value(members, "part", self.staging, 0, keep=["id", "comp"])
 
 
 class Candidates(beam.DoFn):
-    """A documents part -> (component partition, spilled candidates with signature and
-    priority)."""
+    """A documents part's candidates (id, comp) -> (component partition, spilled candidates
+    with signature, priority and part); for PRIOR, the earlier batches' keepers among them,
+    from the collection's signature index."""
 
-    def __init__(self, cfg: NearDedupConfig, partitions: int, staging: str):
+    def __init__(
+        self,
+        cfg: NearDedupConfig,
+        parts: list,
+        partitions: int,
+        staging: str,
+        collection_view: CollectionView | None = None,
+    ):
         self.cfg, self.partitions, self.staging = cfg, partitions, staging
+        self.parts = {index: (path, removed) for index, path, removed in parts}
+        self.prior = [] if collection_view is None else collection_view.prior_all("near_sigs")
 
     def process(self, element):
-        yield 0, None  # so Verify and Gather run even when nothing here is a candidate
-        comps = read_arrow(Path(self.staging) / COMPONENTS)
-        if comps.num_rows == 0:
-            return
-        index, path, removed = element
+        index, paths = element
+        with unspilled(paths) as members:
+            comps = members.group_by(["id", "comp"]).aggregate([])  # a star centre repeats
         if index == PRIOR:
-            yield from self._earlier_keepers(path, comps)
+            for path in self.prior:
+                yield from self._earlier_keepers(path, comps)
+            record_counts(self.staging, "candidates-prior", {"candidates": comps.num_rows})
             return
+        path, removed = self.parts[index]
         columns = ["id", "text", "n_chars", "metadata"]
         without_field = 0  # candidates a `keep: max:FIELD` rule cannot rank (no such field)
         for rb in docsets.read_batches(path, removed, self.cfg.batch_size, columns):
@@ -323,22 +349,24 @@ class Candidates(beam.DoFn):
             if not pc.any(found).as_py():
                 continue
             t = rb.filter(found)
-            comp = comps["comp"].take(where.filter(found))
             sig, hashes, offsets = _signatures(self.cfg, t["text"].to_pylist())
             priority = priorities(self.cfg.keep, t["n_chars"], t["metadata"])
             without_field += int(np.isinf(priority).sum())
             cols = {
-                "comp": comp,
+                "comp": comps["comp"].take(where.filter(found)),
                 "id": t["id"],
                 "priority": priority,
                 "prior": pa.repeat(False, t.num_rows),
+                "part": pa.array(np.full(t.num_rows, index, np.int32)),
                 "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), self.cfg.num_perm),
             }
             if self.cfg.verify == "exact":
                 cols["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes))
             yield from self._spread(pa.table(cols))
         record_counts(
-            self.staging, f"candidates-{index:05d}", {"keep_field_missing": without_field}
+            self.staging,
+            f"candidates-{index:05d}",
+            {"candidates": comps.num_rows, "keep_field_missing": without_field},
         )
 
     def _earlier_keepers(self, path: str, comps: pa.Table):
@@ -359,6 +387,7 @@ class Candidates(beam.DoFn):
                 "id": t["id"],
                 "priority": pa.repeat(0.0, t.num_rows),
                 "prior": pa.repeat(True, t.num_rows),
+                "part": pa.array(np.full(t.num_rows, PRIOR, np.int32)),
                 "sig": t["sig"],
             }
             if self.cfg.verify == "exact":
@@ -425,55 +454,42 @@ def verify_partition(cfg: NearDedupConfig, candidates: pa.Table) -> pa.Table:
 
 
 class Verify(beam.DoFn):
-    """One component partition's candidates -> (ONE, spilled cluster rows)."""
+    """One component partition's candidates -> its cluster rows, sorted, in
+    `<staging>/_clusters/pNNNNN.arrow`; and (documents part, spilled ids it removes there)."""
 
     def __init__(self, cfg: NearDedupConfig, staging: str):
         self.cfg, self.staging = cfg, staging
 
     def process(self, element):
         partition, paths = element
-        with unspilled(p for p in paths if p) as candidates:
-            clusters = None if candidates is None else verify_partition(self.cfg, candidates)
-        has_rows = clusters is not None and clusters.num_rows > 0
-        yield ONE, spill(clusters, self.staging, partition) if has_rows else None
-
-
-def gather_clusters(tables: list[pa.Table]) -> pa.Table:
-    if not tables:
-        return schemas.empty(schemas.NEAR_CLUSTERS)
-    return pa.concat_tables(tables).sort_by([("cluster_id", "ascending"), ("id", "ascending")])
-
-
-class Gather(beam.DoFn):
-    """Every partition's cluster rows -> `dedup/clusters.parquet` and the removed ids
-    (`<staging>/_removed.arrow`); then every documents part again, for Survivors."""
-
-    def __init__(self, parts: list, staging: str):
-        self.parts, self.staging = parts, staging
-
-    def process(self, element):
-        _, paths = element
-        with unspilled(p for p in paths if p) as rows:
-            clusters = gather_clusters([] if rows is None else [rows])
-        io.write_parquet(clusters, Path(self.staging) / CLUSTERS_OUT)
-        removed = clusters.filter(pc.invert(clusters["kept"])).select(["id"])
-        write_arrow(removed, Path(self.staging) / REMOVED)
+        with unspilled(paths) as candidates:
+            clusters = verify_partition(self.cfg, candidates)
+            clusters = clusters.sort_by([(k, "ascending") for k in CLUSTER_ORDER])
+            removed = clusters.filter(pc.invert(clusters["kept"])).select(["id"])
+            where = pc.index_in(removed["id"], value_set=candidates["id"])
+            removed = removed.append_column("part", candidates["part"].take(where))
         kept = pc.sum(clusters["kept"].cast(pa.int64())).as_py() or 0
-        record_counts(
-            self.staging, "clusters", {"clusters": kept, "clustered_docs": clusters.num_rows}
-        )
-        yield from self.parts
+        counts = {"clusters": kept, "clustered_docs": clusters.num_rows}
+        record_counts(self.staging, f"verify-{partition:05d}", counts)
+        if clusters.num_rows:
+            path = Path(self.staging) / CLUSTER_RUNS / f"p{partition:05d}.arrow"
+            write_arrow(clusters, path, batch_rows=CLUSTER_BATCH)
+        yield from spill_by_value(removed, "part", self.staging, partition, keep=["id"])
 
 
 class Survivors(beam.DoFn):
-    """Input part N minus the removed documents -> output part N."""
+    """(part index N, spilled ids near dedup removed from it) -> output part N: input part
+    N minus those ids. Only part N's removals are read, never the stage's."""
 
-    def __init__(self, staging: str):
+    def __init__(self, parts: list, staging: str):
+        self.parts = {index: (path, removed) for index, path, removed in parts}
         self.staging = staging
 
     def process(self, element):
-        index, path, removed = element
-        near_removed = read_arrow(Path(self.staging) / REMOVED).column("id")
+        index, paths = element
+        path, removed = self.parts[index]
+        with unspilled(p for p in paths if p) as gone:
+            near_removed = pa.array([], pa.string()) if gone is None else gone["id"]
         total = 0
 
         def kept_batches():  # streamed: memory is one batch, not the whole part
@@ -491,38 +507,55 @@ class Survivors(beam.DoFn):
         )
 
 
-def build(
-    pipeline,
-    parts: list[tuple[int, str, tuple[str, ...]]],
-    cfg: NearDedupConfig,
-    partitions: int,
-    staging: str,
-    collection_view: CollectionView | None = None,
-):
-    """`parts`: (index, documents part path, removed-id parts that apply to it).
-
-    One chain with one terminal transform: runners that compute only a pipeline's last
-    value (Beam's DaskRunner) still run every step. Only file paths travel through Beam;
-    the stage-wide steps (Components, Gather) meet on the single key ONE.
-    """
+def find_edges(pipeline, parts, cfg: NearDedupConfig, partitions: int, staging: str, view):
+    """Pipeline 1: documents -> band keys -> candidate edges (star_rounds' round 0)."""
     return (
         pipeline
         | "Parts" >> beam.Create(parts)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging, collection_view is not None))
+        | "Bands" >> beam.ParDo(Bands(cfg, partitions, staging, view is not None))
         | "GroupBuckets" >> beam.GroupByKey()
-        | "StarEdges" >> beam.ParDo(StarEdges(staging, collection_view))
-        | "GroupEdges" >> beam.GroupByKey()
-        | "Components" >> beam.ParDo(Components(parts, staging, collection_view))
-        | "SpreadParts" >> beam.Reshuffle()
-        | "Candidates" >> beam.ParDo(Candidates(cfg, partitions, staging))
+        | "StarEdges" >> beam.ParDo(StarEdges(staging, view))
+    )
+
+
+def resolve(pipeline, stars, parts, cfg: NearDedupConfig, partitions: int, staging: str, view):
+    """Pipeline 2: settled stars -> candidates per documents part -> verified clusters per
+    component partition -> removals per documents part -> surviving documents.
+
+    One chain with one terminal transform: runners that compute only a pipeline's last
+    value (Beam's DaskRunner) still run every step. Every part reaches Survivors, with
+    or without removals, through the flattened (N, None) elements.
+    """
+    removals = (
+        pipeline
+        | "Stars" >> beam.Create(stars)
+        | "SpreadStars" >> beam.Reshuffle()
+        | "Members" >> beam.ParDo(Members(staging))
+        | "GroupByPart" >> beam.GroupByKey()
+        | "Candidates" >> beam.ParDo(Candidates(cfg, parts, partitions, staging, view))
         | "GroupComponents" >> beam.GroupByKey()
         | "Verify" >> beam.ParDo(Verify(cfg, staging))
-        | "GroupClusters" >> beam.GroupByKey()
-        | "Gather" >> beam.ParDo(Gather(parts, staging))
-        | "SpreadSurvivors" >> beam.Reshuffle()
-        | "Survivors" >> beam.ParDo(Survivors(staging))
     )
+    every_part = pipeline | "EveryPart" >> beam.Create([(index, None) for index, _, _ in parts])
+    return (
+        (removals, every_part)
+        | "WithEveryPart" >> beam.Flatten()
+        | "GroupRemovals" >> beam.GroupByKey()
+        | "Survivors" >> beam.ParDo(Survivors(parts, staging))
+    )
+
+
+def write_clusters(staging: Path) -> None:
+    """The partitions' sorted cluster rows -> dedup/clusters.parquet, merged as a stream
+    (byte for byte the file one sort of all rows would give, without holding them)."""
+    runs = [arrow_batches(p) for p in sorted((staging / CLUSTER_RUNS).glob("*.arrow"))]
+    out = staging / CLUSTERS_OUT
+    rows = io.write_parquet_batches(
+        merge_sorted(runs, list(CLUSTER_ORDER)), schemas.NEAR_CLUSTERS, out, CLUSTER_GROUP_ROWS
+    )
+    if rows == 0:
+        io.write_parquet(schemas.empty(schemas.NEAR_CLUSTERS), out)
 
 
 def check_keep_field(cfg: NearDedupConfig, counts: dict) -> None:
@@ -554,17 +587,21 @@ def run(ctx: StageContext, cfg: NearDedupConfig, docs: DocSet | str, upstream: s
     bands, rows = cfg.band_rows()
 
     def body(staging: Path) -> dict:
+        staging_dir = str(staging)
         with make_pipeline(ctx.beam_args) as p:
-            build(p, parts, cfg, ctx.partitions, str(staging), ctx.collection)
+            find_edges(p, parts, cfg, ctx.partitions, staging_dir, ctx.collection)
         counts = read_counts(staging)
+        stars, rounds = star_rounds.run_rounds(ctx.beam_args, staging_dir, ctx.partitions)
+        with make_pipeline(ctx.beam_args) as p:
+            resolve(p, stars, parts, cfg, ctx.partitions, staging_dir, ctx.collection)
+        counts = merge_counts([counts, read_counts(staging)])
+        write_clusters(staging)
         for key in ("in", "kept", "candidates", "clusters", "clustered_docs", "no_shingles"):
             counts.setdefault(key, 0)
         counts.setdefault("dropped", {})
         counts["dropped"].setdefault(reasons.NEAR_DUPLICATE, 0)
-        counts.update(bands=bands, rows=rows)
+        counts.update(bands=bands, rows=rows, component_rounds=rounds)
         check_keep_field(cfg, counts)
-        if not (Path(staging) / CLUSTERS_OUT).exists():  # no input parts at all
-            io.write_parquet(schemas.empty(schemas.NEAR_CLUSTERS), Path(staging) / CLUSTERS_OUT)
         return counts
 
     config = {"near_dedup": cfg.model_dump(), "input": str(docs), "partitions": ctx.partitions}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import random
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 
@@ -112,3 +114,61 @@ def test_a_sorted_lookup_reads_only_the_row_groups_that_can_hold_its_keys(tmp_pa
     assert groups == [0, 4, 9]
     found = pa.concat_tables([pf.read_row_group(g) for g in groups])["id"].to_pylist()
     assert {"d000005", "d005000", "d009999"} <= set(found)
+
+
+def test_streamed_parquet_with_row_group_rows_is_byte_identical_to_one_write(tmp_path):
+    """Tables of any sizes streamed with row_group_rows give the bytes write_parquet gives
+    for their concatenation (row groups cut at the same rows), across several groups."""
+    import numpy as np
+
+    from thresher.pipelines import schemas
+
+    rng = np.random.default_rng(0)
+    n = 150_000
+    table = pa.table(
+        {
+            "id": [f"d{i}" for i in rng.permutation(n)],
+            "cluster_id": [f"c{i // 3}" for i in range(n)],
+            "kept": rng.random(n) < 0.3,
+            "similarity_to_keeper": rng.random(n),
+        },
+        schema=schemas.NEAR_CLUSTERS,
+    )
+    io.write_parquet(table, tmp_path / "one.parquet", row_group_size=32_768)
+    cuts = np.sort(rng.choice(n, 40, replace=False)).tolist()
+    pieces = [table.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    rows = io.write_parquet_batches(
+        pieces, schemas.NEAR_CLUSTERS, tmp_path / "streamed.parquet", row_group_rows=32_768
+    )
+    assert rows == n
+    one, streamed = (tmp_path / "one.parquet").read_bytes(), (tmp_path / "streamed.parquet")
+    assert streamed.read_bytes() == one
+    assert pq.ParquetFile(streamed).metadata.num_row_groups == 5
+
+
+def test_merge_sorted_runs_equals_one_sort():
+    """Runs sorted by (cluster_id, id), in batches of any size, merge into exactly the rows
+    one sort of everything gives, in that order."""
+    import random
+
+    from thresher.pipelines.sorted_merge import merge_sorted
+
+    rng = random.Random(3)
+    rows = [(f"c{rng.randrange(400):03d}", f"d{i:05d}") for i in range(3000)]
+    runs = [[] for _ in range(6)]
+    for c, d in rows:
+        runs[hash(c) % 6].append((c, d))  # a cluster lives in one run
+
+    def batches(run):
+        run = sorted(run)
+        i = 0
+        while i < len(run):
+            n = rng.randint(1, 300)
+            chunk = run[i : i + n]
+            yield pa.table({"cluster_id": [c for c, _ in chunk], "id": [d for _, d in chunk]})
+            i += n
+
+    merged = pa.concat_tables(merge_sorted([batches(r) for r in runs], ["cluster_id", "id"]))
+    assert list(
+        zip(merged["cluster_id"].to_pylist(), merged["id"].to_pylist(), strict=True)
+    ) == sorted(rows)

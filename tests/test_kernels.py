@@ -27,7 +27,13 @@ from thresher.pipelines.near_dedup import (
 )
 from thresher.pipelines.score import ScoreConfig, compute_cut, passes
 from thresher.pipelines.shards import META, doc_key, plan_source
-from thresher.scorers.components import connected_components
+from thresher.scorers.components import (
+    both_directions,
+    connected_components,
+    from_larger_end,
+    large_star,
+    small_star,
+)
 
 SEEDS = [0, 1, 2, 3, 4]
 NUM_PERM = 20  # small signatures: k differing slots give estimated Jaccard 1 - k/20
@@ -375,14 +381,19 @@ def test_verify_matches_brute_force_greedy_anchors(seed):
 
 
 def test_star_edges_hand_case():
-    """Key 1 {c, a, b} -> a-b, a-c; key 2 {b, a} -> a-b again (collapses); key 3 {z}: none."""
+    """Key 1 {c, a, b} -> a-b, a-c; key 2 {b, a} -> a-b again (collapses); key 3 {z}: none.
+    Each end keeps its documents part."""
     table = pa.table(
-        {"key": pa.array([1, 1, 2, 3, 1, 2], pa.uint64()), "id": ["c", "a", "b", "z", "b", "a"]}
+        {
+            "key": pa.array([1, 1, 2, 3, 1, 2], pa.uint64()),
+            "id": ["c", "a", "b", "z", "b", "a"],
+            "part": pa.array([2, 0, 1, 3, 1, 0], pa.int32()),
+        }
     )
     edges = star_edges(table)
-    assert sorted(zip(edges["src"].to_pylist(), edges["dst"].to_pylist(), strict=True)) == [
-        ("a", "b"),
-        ("a", "c"),
+    assert sorted(zip(*(edges[c].to_pylist() for c in edges.column_names), strict=True)) == [
+        ("a", 0, "b", 1),
+        ("a", 0, "c", 2),
     ]
 
 
@@ -393,7 +404,11 @@ def test_star_edges_match_brute_force(seed):
     rng = random.Random(seed)
     pairs = {(rng.randrange(12), f"v{rng.randrange(25)}") for _ in range(80)}
     table = pa.table(
-        {"key": pa.array([k for k, _ in pairs], pa.uint64()), "id": [i for _, i in pairs]}
+        {
+            "key": pa.array([k for k, _ in pairs], pa.uint64()),
+            "id": [i for _, i in pairs],
+            "part": pa.array([int(i[1:]) % 4 for _, i in pairs], pa.int32()),
+        }
     )
     by_key: dict[int, list[str]] = {}
     for k, i in pairs:
@@ -401,9 +416,13 @@ def test_star_edges_match_brute_force(seed):
     expected = {(min(ids), i) for ids in by_key.values() for i in ids if i != min(ids)}
     for t in (table, shuffled_rows(table, rng)):
         edges = star_edges(t)
-        got = list(zip(edges["src"].to_pylist(), edges["dst"].to_pylist(), strict=True))
+        got = list(zip(edges["lo"].to_pylist(), edges["hi"].to_pylist(), strict=True))
         assert len(got) == len(set(got))
         assert set(got) == expected
+        for end in ("lo", "hi"):
+            assert [int(i[1:]) % 4 for i in edges[end].to_pylist()] == edges[
+                f"{end}_part"
+            ].to_pylist()
 
 
 # ---------------------------------------------------------------- connected components
@@ -438,6 +457,88 @@ def test_connected_components_ignore_edge_order_and_direction(seed):
 def test_connected_components_empty():
     nodes, comp = connected_components([], [])
     assert len(nodes) == 0 and len(comp) == 0
+
+
+def star_rounds(src, dst, partitions: int, rng: random.Random, max_rounds: int = 60):
+    """Large-star then small-star, round after round, each step applied to the rows of
+    one random node partition at a time (as the Beam stage does), until large-star finds
+    no unsettled node. Returns (node -> (component, part), rounds)."""
+    part = {n: rng.randrange(100) for n in src + dst}
+    pairs = [(min(a, b), max(a, b)) for a, b in zip(src, dst, strict=True) if a != b]
+    edges = pa.table(
+        {
+            "lo": [a for a, _ in pairs],
+            "lo_part": pa.array([part[a] for a, _ in pairs], pa.int32()),
+            "hi": [b for _, b in pairs],
+            "hi_part": pa.array([part[b] for _, b in pairs], pa.int32()),
+        }
+    )
+    where = {}  # a node's partition: the same for every step, as a hash would give
+
+    def by_node(rows):
+        keys = rows["node"].to_pylist()
+        slot = np.array([where.setdefault(k, rng.randrange(partitions)) for k in keys])
+        return [rows.filter(pa.array(slot == p)) for p in range(partitions)]
+
+    for rounds in range(1, max_rounds + 1):
+        large = [large_star(rows) for rows in by_node(both_directions(edges))]
+        unsettled = sum(n for _, n in large)
+        edges = pa.concat_tables([e for e, _ in large])
+        edges = pa.concat_tables([small_star(rows) for rows in by_node(from_larger_end(edges))])
+        if unsettled == 0:
+            break
+    found = {}
+    for row in edges.to_pylist():
+        found[row["hi"]] = (row["lo"], row["hi_part"])
+        found[row["lo"]] = (row["lo"], row["lo_part"])
+    return found, part, rounds
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_star_rounds_find_the_components_bfs_finds(seed, partitions):
+    """The distributed steps label every node with its component's smallest id, keep each
+    node's documents part, and stop: on random graphs and on long chains (the worst case
+    for label propagation), whatever the partitioning."""
+    rng = random.Random(seed)
+    m = rng.randrange(20, 120)
+    src, dst = random_ids(rng, m, 90), random_ids(rng, m, 90)
+    chain = [f"c{rng.randrange(10**6):06d}" for _ in range(40)]  # a path in random id order
+    src, dst = src + chain[:-1], dst + chain[1:]
+    ref = ref_components(src, dst)
+    found, part, rounds = star_rounds(src, dst, partitions, rng)
+    assert {n: c for n, (c, _) in found.items()} == ref
+    assert all(found[n][1] == part[n] for n in found)
+    assert rounds < 20  # O(log^2 n) rounds in theory; a handful in practice
+
+
+def test_star_steps_on_a_hand_case():
+    """Path b - a - c: large-star at a (the smallest) keeps b, c on a; at b and c nothing
+    is larger. A node with two smaller neighbours is unsettled."""
+    edges = pa.table(
+        {
+            "lo": ["a", "a"],
+            "lo_part": pa.array([0, 0], pa.int32()),
+            "hi": ["b", "c"],
+            "hi_part": pa.array([1, 2], pa.int32()),
+        }
+    )
+    out, unsettled = large_star(both_directions(edges))
+    assert unsettled == 0
+    assert sorted(zip(out["lo"].to_pylist(), out["hi"].to_pylist())) == [("a", "b"), ("a", "c")]
+    v = pa.table(
+        {
+            "lo": ["a", "b"],
+            "lo_part": pa.array([0, 1], pa.int32()),
+            "hi": ["c", "c"],
+            "hi_part": pa.array([2, 2], pa.int32()),
+        }
+    )
+    out, unsettled = large_star(both_directions(v))
+    assert unsettled == 1  # c has two smaller neighbours
+    small = small_star(from_larger_end(v))
+    assert sorted(zip(small["lo"].to_pylist(), small["hi"].to_pylist())) == [("a", "b"), ("a", "c")]
+    assert dict(zip(small["hi"].to_pylist(), small["hi_part"].to_pylist())) == {"b": 1, "c": 2}
 
 
 # ---------------------------------------------------------------- ingest: repeated ids
