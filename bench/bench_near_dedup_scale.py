@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -111,10 +112,34 @@ def run(corpus: Path, out: Path, pythonpath: str | None) -> dict:
         if stage:
             peaks[stage] = max(peaks[stage], tree_rss_mb(psutil.Process(pid)))
 
-    run_thresher(["dedup", "--input", str(corpus), "--out", str(out)], sample, env)
+    args = ["dedup", "--input", str(corpus), "--out", str(out)]
+    run_thresher(args, sample, env, cwd=tempfile.gettempdir())
     run_dir = next(out.glob("runs/*"))
     stats = {s: json.loads((run_dir / "stats" / f"{s}.json").read_text()) for s in STAGES}
-    return {"peaks": peaks, "stats": stats}
+    return {"peaks": peaks, "stats": stats, "digest": output_digest(run_dir)}
+
+
+def output_digest(run_dir: Path) -> str:
+    """sha256 over dedup/clusters.parquet and near dedup's documents parts, in name order:
+    equal digests = byte-identical results."""
+    h = hashlib.sha256()
+    files = [run_dir / "dedup" / "clusters.parquet"]
+    files += sorted((run_dir / "documents" / "stage=near_dedup").glob("*.parquet"))
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def importable_tree(worktree: Path) -> str:
+    """A folder that imports as the `thresher` of `worktree`: the installed package maps
+    thresher.pipelines/scorers/flows onto this checkout's folders (pyproject's package-dir),
+    so PYTHONPATH=worktree alone would still run this checkout's stages."""
+    src = worktree / ".bench-src" / "thresher"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "__init__.py").write_bytes((worktree / "thresher" / "__init__.py").read_bytes())
+    for sub in ("pipelines", "scorers", "flows"):
+        (src / sub).symlink_to(worktree / sub)
+    return str(src.parent)
 
 
 def main() -> None:
@@ -133,7 +158,7 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        versions.insert(0, (f"old {a.old}", str(worktree)))
+        versions.insert(0, (f"old {a.old}", importable_tree(worktree)))
     rows = []
     try:
         for n in a.sizes:
@@ -187,6 +212,14 @@ def main() -> None:
                 f"{base['n']:,}; seconds {r['stats']['near_dedup']['seconds'] / base['stats']['near_dedup']['seconds']:.2f}x "
                 f"for {r['n'] / base['n']:.0f}x the documents"
             )
+    for n in a.sizes:
+        digests = {r["version"]: r["digest"] for r in rows if r["n"] == n}
+        same = len(set(digests.values())) == 1
+        print(
+            f"- {n:,}: clusters.parquet + surviving documents "
+            + ("byte-identical across versions" if same else "DIFFER")
+            + f" ({', '.join(f'{v} {d}' for v, d in digests.items())})"
+        )
     print(f"- load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -95,15 +95,18 @@ def run_isolated(code: str) -> dict:
     return result
 
 
-def run_thresher(args: list[str], sample, env: dict | None = None) -> float:
+def run_thresher(args: list[str], sample, env: dict | None = None, cwd: str | None = None) -> float:
     """Run `thresher ARGS` in a fresh process (its own session), calling `sample(pid)` every
     0.1 s while it runs; exits with the tail of its output if it fails. Returns wall seconds.
-    Output goes to a file, not a pipe: a full pipe would stall the process."""
+    Output goes to a file, not a pipe: a full pipe would stall the process. (`python -m` puts
+    the working directory first on sys.path: run from the checkout, its `thresher/` folder
+    wins over an older tree given in PYTHONPATH, so pass another `cwd` for those.)"""
     started = time.time()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "thresher.flows.cli", *args],
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=log,
             start_new_session=True,
