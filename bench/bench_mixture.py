@@ -2,7 +2,8 @@
 
 Parts (each prints a table and appends to bench/results/mixture.json):
   accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
-  curve     error against count-sample size (n=5 languages, one set of tokenizers)
+  curve     error against count-sample size: n=5 languages, 0.25-2 MB per category
+            (tokenizers trained on 1.6 MB of disjoint text; the same mixtures at every size)
   speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
   speed30   only the n=30 experiment (see `thirty_categories` for how the 30 are made)
 
@@ -96,16 +97,22 @@ def curve(trials: int, tmp: Path) -> None:
     from thresher.flows.mixture import run_experiment
 
     cats = SETTINGS["languages-5"][0]
-    for cb in (62_500, 125_000, 250_000, None):
+    for cb in (250_000, 500_000, 1_000_000, 2_000_000):
+        t0 = time.perf_counter()
         r = run_experiment(cats, tmp / f"curve-{cb}", trials=trials, count_bytes=cb, log=None)
         row = {
-            "count_bytes_per_cat": cb or "all (~0.5 MB)",
+            "count_bytes_per_cat": cb,
             "trials": trials,
             "log10_mse": round(r["log10_mse_mean"], 2),
             "std": round(r["log10_mse_std"], 2),
+            "per_trial": [round(x["log10_mse"], 2) for x in r["rows"]],
+            "train_MB": [round(x["train_bytes"] / 1e6, 2) for x in r["rows"]],
+            "stop": [x["stop_reason"] for x in r["rows"]],
+            "infer_s": [x["infer_seconds"] for x in r["rows"]],
+            "wall_s": round(time.perf_counter() - t0, 1),
         }
         print(row, flush=True)
-        save(f"curve/{cb or 'all'}", row)
+        save(f"curve2/{cb}", row)
 
 
 def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:

@@ -54,6 +54,7 @@ class SolveOptions:
     max_rounds: int = 500
     time_limit: float = 600.0
     stop: str = "stable"  # "stable" (the rule above) or "converged" (no violation left)
+    gap_tol: float = 0.0  # also stop once the certified gap (U - L) / U is at most this
     drop_after: int = 3  # delete a row basic (zero dual) this many solves running (0: never)
 
 
@@ -72,6 +73,13 @@ class SolveResult:
     max_rel_violation: float = 0.0  # largest violation left / the competing pair's count
     rows_dropped: int = 0
     simplex_iterations: int = 0
+    # Merges whose pair no category's sample shows at that step (no mixture explains them),
+    # and how the LP's slack splits at the stop: over those steps, other steps, pairs.
+    unexplained_steps: int = 0
+    slack_unexplained_steps: float = 0.0
+    slack_other_steps: float = 0.0
+    slack_pairs: float = 0.0
+    unexplained_first: list[int] = field(default_factory=list)  # the first 20 such steps
     history: list[dict] = field(default_factory=list)
 
 
@@ -183,6 +191,23 @@ def range_max_cover(s, e, vals, T: int) -> np.ndarray:
         np.maximum(tab[j - 1], tab[j], out=tab[j - 1])
         np.maximum(tab[j - 1][h:], tab[j][: T - h], out=tab[j - 1][h:])
     return tab[0]
+
+
+def cover_bound(seg, merge_mixed, mixed, vt) -> float:
+    """The objective of a feasible point, so an upper bound on the full LP's optimum.
+
+    Given step slacks vt that are feasible together with the LP's pair slacks (the LP's v_t
+    raised by each step's largest remaining violation), set v_p to the least that satisfies
+    every row given vt, then v_t to the least given that v_p; both points are feasible and
+    the cheaper one is returned. (Measured on GPT-2 at n = 16: 5-10% below the plain bound.)"""
+    thr = merge_mixed + vt
+    at = range_argmin(thr, seg.s, seg.e)
+    need = np.clip(mixed - thr[at], 0, None)
+    vp = np.zeros(seg.P)
+    np.maximum.at(vp, seg.pid[seg.rows], need)
+    best = range_max_cover(seg.s, seg.e, mixed - vp[seg.pid[seg.rows]], len(thr))
+    vt2 = np.clip(best - merge_mixed, 0, None)
+    return float(min(vt.sum() + vp.sum(), vt2.sum() + vp.sum()))
 
 
 class LazyLP:
@@ -310,6 +335,7 @@ def solve(
     T = min(T or len(replays[0].merge_counts), len(replays[0].merge_counts))
     seg = Segments(replays, sample_bytes, T)
     lp = LazyLP(seg.n, T)
+    unexplained = seg.merge.max(axis=0) <= 0
     alpha = np.full(seg.n, 1.0 / seg.n)
     vt, vp, lower = np.zeros(T), np.zeros(seg.P), 0.0
     history, t_viol, t_lp, reason = [], 0.0, 0.0, "max_rounds"
@@ -322,7 +348,10 @@ def solve(
         at = range_argmin(thr, seg.s, seg.e)
         viol = vals - thr[at]
         step_max = range_max_cover(seg.s, seg.e, vals, T) - thr
-        upper = lower + float(np.clip(step_max, 0, None).sum())
+        upper = min(
+            lower + float(np.clip(step_max, 0, None).sum()),
+            cover_bound(seg, alpha @ seg.merge, mixed, vt + np.clip(step_max, 0, None)),
+        )
         # Relative violation: the share of the competitor's mixed count by which it beats
         # the merge (plus slacks); in [0, 1], and defined where the merge never occurs.
         base = np.maximum(mixed, 1e-12)
@@ -359,6 +388,9 @@ def solve(
         if opt.stop == "stable" and moved < opt.alpha_tol:
             reason = "stable"
             break
+        if gap <= opt.gap_tol:
+            reason = "gap"
+            break
         if rnd == opt.max_rounds:
             break
         if time.perf_counter() - t0 > opt.time_limit:
@@ -388,6 +420,11 @@ def solve(
         max_rel_violation=history[-1]["max_rel_violation"],
         rows_dropped=lp.dropped,
         simplex_iterations=lp.iterations,
+        unexplained_steps=int(unexplained.sum()),
+        slack_unexplained_steps=float(vt[unexplained].sum()),
+        slack_other_steps=float(vt[~unexplained].sum()),
+        slack_pairs=float(vp.sum()),
+        unexplained_first=np.flatnonzero(unexplained)[:20].tolist(),
         history=history,
     )
 

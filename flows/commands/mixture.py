@@ -152,6 +152,12 @@ def handle_infer(args) -> int:
         f"\nmerges used {s['merges_used']}, objective {s['objective']:.6g}, rounds {s['rounds']} "
         f"({s['stop_reason']}), {s['constraints']} constraints, {s['seconds']:.1f} s"
     )
+    u = s["unexplained"]
+    print(
+        f"certified upper bound {s['upper_bound']:.6g} (gap {s['gap']:.3f}); {u['steps']} merges "
+        f"({u['share']:.1%}) occur in no category's sample, taking {u['slack_share']:.1%} "
+        "of the slack"
+    )
     print(f"outputs: {args.out}/mixture.json, {args.out}/mixture.parquet")
     return 0
 
