@@ -93,11 +93,11 @@ def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
         save(f"accuracy/{name}", row)
 
 
-def curve(trials: int, tmp: Path) -> None:
+def curve(trials: int, tmp: Path, sizes=(250_000, 500_000, 1_000_000, 2_000_000)) -> None:
     from thresher.flows.mixture import run_experiment
 
     cats = SETTINGS["languages-5"][0]
-    for cb in (250_000, 500_000, 1_000_000, 2_000_000):
+    for cb in sizes:
         t0 = time.perf_counter()
         r = run_experiment(cats, tmp / f"curve-{cb}", trials=trials, count_bytes=cb, log=None)
         row = {
@@ -226,6 +226,7 @@ def main() -> int:
     ap.add_argument("parts", nargs="*", default=["speed", "accuracy", "curve"])
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--only", nargs="*", help="accuracy settings to run (default: all)")
+    ap.add_argument("--sizes", nargs="*", type=int, help="curve: count bytes per category")
     ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
@@ -235,7 +236,7 @@ def main() -> int:
         for part in a.parts:
             {
                 "accuracy": lambda: accuracy(a.trials, Path(d), a.only),
-                "curve": lambda: curve(a.trials, Path(d)),
+                "curve": lambda: curve(a.trials, Path(d), *([a.sizes] if a.sizes else [])),
                 "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
                 "speed30": lambda: speed30(Path(d), json.loads(a.solve)),
             }[part]()

@@ -114,6 +114,19 @@ def test_stopping_early_matches_convergence(replays3, converged):
     assert early.objective <= converged.objective + 1e-6 <= early.upper_bound + 1e-3
 
 
+def test_settled_stop_is_close_and_certified(replays3, converged):
+    """The window-mean rule answers with a mean of LP iterates: its certified upper bound
+    (re-computed at that mean) and the LP's lower bound still bracket the full optimum, and
+    a gap stop at 0.5 reports a gap of at most 0.5."""
+    settled = solve(*replays3, options=SolveOptions(stop="settled", per_round=200))
+    assert settled.stop_reason == "settled" and abs(settled.proportions.sum() - 1) < 1e-9
+    assert np.abs(settled.proportions - converged.proportions).max() < 4 * SolveOptions().alpha_tol
+    assert settled.objective <= converged.objective + 1e-6 <= settled.upper_bound + 1e-3
+    gap = solve(*replays3, options=SolveOptions(stop="converged", gap_tol=0.5, per_round=200))
+    assert gap.stop_reason in ("gap", "converged") and gap.gap <= 0.5
+    assert gap.objective <= converged.objective + 1e-6 <= gap.upper_bound + 1e-3
+
+
 def test_relative_tolerance_stop_is_bounded(replays3, converged):
     """Stopping once no constraint is violated by more than 1% of its merge's count: the
     violation left is reported (and below the tolerance), and the answer stays close."""

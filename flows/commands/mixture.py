@@ -109,9 +109,18 @@ def _common(p) -> None:
     )
     p.add_argument(
         "--stop",
-        choices=["stable", "converged"],
+        choices=["stable", "settled", "converged"],
         default="stable",
-        help="stable: proportions settled (default); converged: no violated constraint",
+        help="stable: no proportion moved over the last rounds (default); settled: the mean "
+        "of the last rounds' proportions stopped moving (answer: that mean); converged: no "
+        "violated constraint",
+    )
+    p.add_argument(
+        "--gap-tol",
+        type=float,
+        default=0.0,
+        metavar="G",
+        help="also stop once the certified gap (upper - lower) / upper is at most G",
     )
     p.add_argument("--max-rounds", type=int, default=500, help="constraint-generation rounds")
 
@@ -122,7 +131,9 @@ def _options(args):
 
     if args.merges < 1:
         raise ConfigError(f"--merges {args.merges} must be at least 1")
-    return SolveOptions(stop=args.stop, max_rounds=args.max_rounds)
+    if not 0 <= args.gap_tol < 1:
+        raise ConfigError(f"--gap-tol {args.gap_tol} must be in [0, 1) (e.g. --gap-tol 0.05)")
+    return SolveOptions(stop=args.stop, max_rounds=args.max_rounds, gap_tol=args.gap_tol)
 
 
 def handle_infer(args) -> int:
