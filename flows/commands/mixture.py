@@ -109,11 +109,11 @@ def _common(p) -> None:
     )
     p.add_argument(
         "--stop",
-        choices=["stable", "settled", "converged"],
-        default="stable",
-        help="stable: no proportion moved over the last rounds (default); settled: the mean "
-        "of the last rounds' proportions stopped moving (answer: that mean); converged: no "
-        "violated constraint",
+        choices=["settled", "stable", "converged"],
+        default="settled",
+        help="settled (default): the mean of the last 5 rounds' proportions stopped moving "
+        "(the answer is that mean); stable: no proportion moved over the last 5 rounds; "
+        "converged: no violated constraint",
     )
     p.add_argument(
         "--gap-tol",
