@@ -216,7 +216,7 @@ def cover_bound(seg, merge_mixed, mixed, vt) -> float:
     Given step slacks vt that are feasible together with the LP's pair slacks (the LP's v_t
     raised by each step's largest remaining violation), set v_p to the least that satisfies
     every row given vt, then v_t to the least given that v_p; both points are feasible and
-    the cheaper one is returned. (Measured on GPT-2 at n = 16: 5-10% below the plain bound.)"""
+    the cheaper one is returned. (GPT-2, n = 16, at the stop: 446k against the plain 477k.)"""
     thr = merge_mixed + vt
     at = range_argmin(thr, seg.s, seg.e)
     need = np.clip(mixed - thr[at], 0, None)
