@@ -2,7 +2,8 @@
 
 Parts (each prints a table and appends to bench/results/mixture.json):
   accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
-  curve     error against count-sample size (n=5 languages, one set of tokenizers)
+  curve     error against count-sample size: n=5 languages, 0.25-2 MB per category
+            (tokenizers trained on 1.6 MB of disjoint text; the same mixtures at every size)
   speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
   speed30   only the n=30 experiment (see `thirty_categories` for how the 30 are made)
 
@@ -92,20 +93,38 @@ def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
         save(f"accuracy/{name}", row)
 
 
-def curve(trials: int, tmp: Path) -> None:
+def curve(
+    trials: int, tmp: Path, sizes=(250_000, 500_000, 1_000_000, 2_000_000), train=None
+) -> None:
     from thresher.flows.mixture import run_experiment
 
     cats = SETTINGS["languages-5"][0]
-    for cb in (62_500, 125_000, 250_000, None):
-        r = run_experiment(cats, tmp / f"curve-{cb}", trials=trials, count_bytes=cb, log=None)
+    for cb in sizes:
+        t0 = time.perf_counter()
+        tb, tf = train or (1_600_000, 0.5)
+        r = run_experiment(
+            cats,
+            tmp / f"curve-{cb}",
+            trials=trials,
+            count_bytes=cb,
+            train_bytes=tb,
+            train_fraction=tf,
+            log=None,
+        )
         row = {
-            "count_bytes_per_cat": cb or "all (~0.5 MB)",
+            "count_bytes_per_cat": cb,
+            "train_bytes_asked": tb,
             "trials": trials,
             "log10_mse": round(r["log10_mse_mean"], 2),
             "std": round(r["log10_mse_std"], 2),
+            "per_trial": [round(x["log10_mse"], 2) for x in r["rows"]],
+            "train_MB": [round(x["train_bytes"] / 1e6, 2) for x in r["rows"]],
+            "stop": [x["stop_reason"] for x in r["rows"]],
+            "infer_s": [x["infer_seconds"] for x in r["rows"]],
+            "wall_s": round(time.perf_counter() - t0, 1),
         }
         print(row, flush=True)
-        save(f"curve/{cb or 'all'}", row)
+        save(f"curve2/{cb}" + (f"-train{tb}" if train else ""), row)
 
 
 def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:
@@ -219,6 +238,10 @@ def main() -> int:
     ap.add_argument("parts", nargs="*", default=["speed", "accuracy", "curve"])
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--only", nargs="*", help="accuracy settings to run (default: all)")
+    ap.add_argument("--sizes", nargs="*", type=int, help="curve: count bytes per category")
+    ap.add_argument(
+        "--train", nargs=2, type=float, help="curve: training bytes asked, train fraction"
+    )
     ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
@@ -228,7 +251,12 @@ def main() -> int:
         for part in a.parts:
             {
                 "accuracy": lambda: accuracy(a.trials, Path(d), a.only),
-                "curve": lambda: curve(a.trials, Path(d)),
+                "curve": lambda: curve(
+                    a.trials,
+                    Path(d),
+                    a.sizes or (250_000, 500_000, 1_000_000, 2_000_000),
+                    (int(a.train[0]), a.train[1]) if a.train else None,
+                ),
                 "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
                 "speed30": lambda: speed30(Path(d), json.loads(a.solve)),
             }[part]()

@@ -72,10 +72,26 @@ def summary(
         "max_rel_violation": result.max_rel_violation,
         "rows_dropped": result.rows_dropped,
         "simplex_iterations": result.simplex_iterations,
+        "unexplained": unexplained(spec, result, merges_used),
         "sample_bytes": {c.name: int(m["bytes"]) for c, m in zip(categories, metas, strict=True)},
         "seconds": round(sum(v for k, v in timings.items() if k != "events"), 3),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "truth": truth,
+    }
+
+
+def unexplained(spec: BPESpec, result: SolveResult, merges_used: int) -> dict:
+    """How much of the merge list no category explains: merges whose pair occurs in no
+    category's sample at their step, and the share of the LP's slack they take."""
+    total = result.slack_unexplained_steps + result.slack_other_steps + result.slack_pairs
+    return {
+        "steps": result.unexplained_steps,
+        "share": result.unexplained_steps / max(merges_used, 1),
+        "slack": result.slack_unexplained_steps,
+        "slack_share": result.slack_unexplained_steps / total if total > 0 else 0.0,
+        "slack_other_steps": result.slack_other_steps,
+        "slack_pairs": result.slack_pairs,
+        "first": [{"step": t, "merge": " ".join(spec.merges[t])} for t in result.unexplained_first],
     }
 
 

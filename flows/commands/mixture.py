@@ -109,9 +109,18 @@ def _common(p) -> None:
     )
     p.add_argument(
         "--stop",
-        choices=["stable", "converged"],
-        default="stable",
-        help="stable: proportions settled (default); converged: no violated constraint",
+        choices=["settled", "stable", "converged"],
+        default="settled",
+        help="settled (default): the mean of the last 5 rounds' proportions stopped moving "
+        "(the answer is that mean); stable: no proportion moved over the last 5 rounds; "
+        "converged: no violated constraint",
+    )
+    p.add_argument(
+        "--gap-tol",
+        type=float,
+        default=0.0,
+        metavar="G",
+        help="also stop once the certified gap (upper - lower) / upper is at most G",
     )
     p.add_argument("--max-rounds", type=int, default=500, help="constraint-generation rounds")
 
@@ -122,7 +131,9 @@ def _options(args):
 
     if args.merges < 1:
         raise ConfigError(f"--merges {args.merges} must be at least 1")
-    return SolveOptions(stop=args.stop, max_rounds=args.max_rounds)
+    if not 0 <= args.gap_tol < 1:
+        raise ConfigError(f"--gap-tol {args.gap_tol} must be in [0, 1) (e.g. --gap-tol 0.05)")
+    return SolveOptions(stop=args.stop, max_rounds=args.max_rounds, gap_tol=args.gap_tol)
 
 
 def handle_infer(args) -> int:
@@ -151,6 +162,12 @@ def handle_infer(args) -> int:
     print(
         f"\nmerges used {s['merges_used']}, objective {s['objective']:.6g}, rounds {s['rounds']} "
         f"({s['stop_reason']}), {s['constraints']} constraints, {s['seconds']:.1f} s"
+    )
+    u = s["unexplained"]
+    print(
+        f"certified upper bound {s['upper_bound']:.6g} (gap {s['gap']:.3f}); {u['steps']} merges "
+        f"({u['share']:.1%}) occur in no category's sample, taking {u['slack_share']:.1%} "
+        "of the slack"
     )
     print(f"outputs: {args.out}/mixture.json, {args.out}/mixture.parquet")
     return 0
