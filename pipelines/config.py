@@ -6,7 +6,7 @@ Validation errors become one `ConfigError` line naming the field, the problem an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,7 +20,7 @@ from pydantic import (
 
 from thresher.pipelines.beam_util import check_beam_args
 from thresher.pipelines.collection import NAME_PATTERN
-from thresher.pipelines.stages import STAGES
+from thresher.pipelines.stages import FILTER_PLACES, STAGES
 from thresher.scorers.errors import ConfigError
 
 
@@ -51,6 +51,13 @@ class RunSettings(BaseModel):
         description="make the run the next batch of this collection under <out>/collections/: "
         "it takes only input files no earlier batch took, and dedup also removes duplicates "
         "of what earlier batches kept",
+    )
+
+    filters_after: Literal[FILTER_PLACES] = Field(
+        "exact_dedup",
+        description="where language_id and quality_filters run: right after exact_dedup (each "
+        "text judged once; near dedup then compares fewer) or right after near_dedup (fewer "
+        "documents to measure when near duplicates are many)",
     )
 
     @model_validator(mode="after")
