@@ -7,8 +7,8 @@ Views (each has a `run_id` column):
   rejects     records that could not be processed, with stage, reason, file, line, raw
   duplicates  removed id -> kept id, with `kind` (exact, near) and similarity
   clusters    near-dedup clusters: id, cluster_id (= keeper id), kept, similarity_to_keeper
-  shards      one row per Megatron shard: name (shard set), shard, source, documents,
-              tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
+  shards      one row per Megatron shard: name (shard set), shard, group, source, language,
+              documents, tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
   scores      quality scores: run_id, scorer, id, score (join documents on id)
   selected    documents kept by the score stage's selection rule
   mixtures    inferred mixtures: mixture, tokenizer, category, proportion (share of training

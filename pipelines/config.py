@@ -61,6 +61,16 @@ class RunSettings(BaseModel):
     )
 
     @model_validator(mode="after")
+    def _languages_for_shards(self):
+        shards = getattr(self, "shards", None)  # the stage sections are added below
+        if shards is not None and shards.by_language and getattr(self, "language_id", None) is None:
+            raise ValueError(
+                f"shards.split_by {shards.split_by} needs the documents' languages: add a "
+                "`language_id:` section (e.g. `language_id: {}`), or split by source"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _collection_names_its_runs(self):
         if self.collection and self.run_id:
             raise ValueError(
