@@ -203,10 +203,10 @@ def fineweb(
     short = tu.lengths(lines) <= short_line_length
     _, dup_chars = tu.repeats(lines, parent, n)
     breaks = _count(texts, "\n")
-    _, tok_parent = tokens or tu.tokens(texts)
+    n_tokens = tu.per_doc(tokens[1], n) if tokens is not None else tu.token_counts(texts)
     return {
         "fineweb_line_punct_ratio": _ratio(tu.per_doc(parent, n, terminal), n_lines),
         "fineweb_short_line_ratio": _ratio(tu.per_doc(parent, n, short), n_lines),
         "fineweb_char_dup_ratio": _ratio(dup_chars, tu.lengths(texts) - breaks),
-        "fineweb_list_ratio": _ratio(breaks, tu.per_doc(tok_parent, n)),
+        "fineweb_list_ratio": _ratio(breaks, n_tokens),
     }

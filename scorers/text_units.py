@@ -49,19 +49,24 @@ def flags(values: pa.Array) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def _chunked(texts: pa.Array) -> pa.Array:
+    """The texts with a space wherever `tokens` cuts inside a whitespace-separated chunk,
+    except between the characters of a punctuation-only chunk."""
+    texts = texts.cast(pa.large_string())
+    texts = pc.replace_substring_regex(texts, _LEAD, r"\1\2 ")
+    texts = pc.replace_substring_regex(texts, _TRAIL, r" \1\2")
+    for _ in range(2):  # non-overlapping matches: a second pass splits a-b-c fully
+        texts = pc.replace_substring_regex(texts, _LETTER_HYPHEN, r"\1 - \2")
+    return pc.replace_substring_regex(texts, f"([{NOSPACE_SCRIPTS}])", r" \1 ")
+
+
 def tokens(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(every token of every text, the index of its text): whitespace-separated chunks,
     each cut into its leading punctuation (one token per character), its core (one token,
     split at letter-hyphen-letter and around characters of scripts without spaces) and its
     trailing punctuation (one token per character), close to spaCy's English tokenizer.
     Regexes run over whole texts where they can (per-element calls cost ~1 us each)."""
-    texts = texts.cast(pa.large_string())
-    texts = pc.replace_substring_regex(texts, _LEAD, r"\1\2 ")
-    texts = pc.replace_substring_regex(texts, _TRAIL, r" \1\2")
-    for _ in range(2):  # non-overlapping matches: a second pass splits a-b-c fully
-        texts = pc.replace_substring_regex(texts, _LETTER_HYPHEN, r"\1 - \2")
-    texts = pc.replace_substring_regex(texts, f"([{NOSPACE_SCRIPTS}])", r" \1 ")
-    chunks, parent = _flat(pc.utf8_split_whitespace(texts))
+    chunks, parent = _flat(pc.utf8_split_whitespace(_chunked(texts)))
     punct = pc.match_substring_regex(chunks, _PUNCT_ONLY)
     # a chunk of punctuation only is a token per character: split just those chunks
     split_up = pc.replace_substring_regex(chunks.filter(punct), _PUNCT_TOKEN, r"\1 ")
@@ -69,6 +74,24 @@ def tokens(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     flat, chunk_parent = _flat(pc.utf8_split_whitespace(chunks))
     keep = pc.greater(pc.utf8_length(flat), 0)
     return flat.filter(keep), parent[chunk_parent][flags(keep)]
+
+
+# what utf8_split_whitespace splits at (checked against it for every code point in the tests)
+_WS = r"[\t\n\x{0b}\f\r\x{1c}-\x{1f}\x{85}\p{Zs}\x{2028}\x{2029}]"
+_NOT_WS = _WS.replace("[", "[^", 1)
+# one match per token of `_chunked` text: a chunk with a letter, digit or mark is one token
+# (the match runs to the chunk's end); a punctuation-only chunk gives one per `_PUNCT_TOKEN`
+_TOKEN = rf"{_NOT_WS}*[\p{{L}}\p{{N}}\p{{M}}]{_NOT_WS}*|\.\.\.|-+|{_NOT_WS}"
+
+
+def token_counts(texts: pa.Array) -> np.ndarray:
+    """Per text, how many `tokens` it has, without building them (one regex count instead
+    of two splits and a per-chunk pass: ~2x faster where only the count is needed)."""
+    return (
+        pc.count_substring_regex(_chunked(texts), _TOKEN)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.float64)
+    )
 
 
 def split_lines(texts: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from thresher.pipelines import attributes, io, schemas
@@ -38,6 +39,22 @@ def test_tokens_follow_spacy_like_rules():
         "(", "well", "-", "known", ")", "stop", "!", "!", "!", "http://x.io/a?b=1", "...", "你", "好",
     ]  # fmt: skip
     assert parent.tolist() == [0] * 11 + [1, 1]
+
+
+def test_whitespace_class_is_arrows():
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    splits = pc.list_value_length(pc.utf8_split_whitespace(pa.array([f"a{c}b" for c in every])))
+    ours = pc.match_substring_regex(pa.array(every), f"^{tu._WS}$")
+    assert pc.equal(splits, 2).to_pylist() == ours.to_pylist()
+
+
+def test_token_counts_equal_the_tokens_on_random_text():
+    rng = random.Random(5)
+    pieces = ["well-known", "a-b-c", "...", "--", "—", "(x)", "x.", "!!", "3.14", "中文", "かな",
+              "don't", "http://a.b/c?d", " ", "  ", "\n", "\u3000", "\xa0", "-中", "a-", "é", "#"]  # fmt: skip
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    counts = tu.per_doc(tu.tokens(pa.array(texts))[1], len(texts))
+    assert tu.token_counts(pa.array(texts)).tolist() == counts.tolist()
 
 
 def reference_top(ws, n):
