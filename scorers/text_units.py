@@ -24,7 +24,11 @@ _LEAD = rf"(^|\s)({_P}+)"  # a chunk's leading punctuation run ...
 _TRAIL = rf"({_P}+)(\s|$)"  # ... and its trailing one, cut off the chunk's core
 _PUNCT_ONLY = r"^[^\p{L}\p{N}\p{M}]+$"
 _PUNCT_TOKEN = r"(\.\.\.|-+|.)"  # '...' and dash runs stay whole, as spaCy keeps them
-_LETTER_HYPHEN = r"(\p{L})-(\p{L})"  # split like spaCy's infix rule: well-known -> well - known
+# split like spaCy's infix rule (well-known -> well - known), but not inside a URL or an
+# e-mail address, which spaCy matches first and keeps whole: such a chunk matches the first
+# alternative and gets a marker at its end; a split hyphen becomes the marker (see _chunked)
+_LETTER_HYPHEN = r"(\S*(?:@|://)\S*)|(\p{L})-(\p{L})"
+_MARK = "\ufdd0"  # a Unicode noncharacter (reserved for internal use): removed again at once
 # str.splitlines' line boundaries
 _LINE_BREAKS = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
 _U64 = np.uint64
@@ -56,7 +60,9 @@ def _chunked(texts: pa.Array) -> pa.Array:
     texts = pc.replace_substring_regex(texts, _LEAD, r"\1\2 ")
     texts = pc.replace_substring_regex(texts, _TRAIL, r" \1\2")
     for _ in range(2):  # non-overlapping matches: a second pass splits a-b-c fully
-        texts = pc.replace_substring_regex(texts, _LETTER_HYPHEN, r"\1 - \2")
+        texts = pc.replace_substring_regex(texts, _LETTER_HYPHEN, rf"\1\2{_MARK}\3")
+    texts = pc.replace_substring_regex(texts, rf"{_MARK}(\p{{L}})", r" - \1")
+    texts = pc.replace_substring(texts, _MARK, "")
     return pc.replace_substring_regex(texts, f"([{NOSPACE_SCRIPTS}])", r" \1 ")
 
 
@@ -74,6 +80,23 @@ def tokens(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     flat, chunk_parent = _flat(pc.utf8_split_whitespace(chunks))
     keep = pc.greater(pc.utf8_length(flat), 0)
     return flat.filter(keep), parent[chunk_parent][flags(keep)]
+
+
+def tokens_with(texts: pa.Array, words_of: dict[int, list[str]]) -> tuple[pa.Array, np.ndarray]:
+    """`tokens(texts)`, except that the texts at the indices in `words_of` have the words
+    given there (a dictionary segmenter's), in the same (token, parent) layout."""
+    if not words_of:
+        return tokens(texts)
+    cut = np.array(sorted(words_of), dtype=np.int64)
+    rest = np.setdiff1d(np.arange(len(texts)), cut)
+    toks, parent = tokens(texts.take(pa.array(rest)))
+    given = [w for i in cut.tolist() for w in words_of[i]]
+    all_toks = pa.concat_arrays([toks, pa.array(given, toks.type)])
+    all_parent = np.concatenate(
+        [rest[parent], np.repeat(cut, [len(words_of[i]) for i in cut.tolist()])]
+    )
+    order = np.argsort(all_parent, kind="stable")  # each text's tokens stay in text order
+    return all_toks.take(pa.array(order)), all_parent[order]
 
 
 # what utf8_split_whitespace splits at (checked against it for every code point in the tests)
