@@ -30,8 +30,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
-from thresher.pipelines import docsets, io, reasons, schemas
-from thresher.pipelines.attributes import LANGUAGE_ATTRIBUTES
+from thresher.pipelines import docsets, io, reasons, schemas, shard_groups
 from thresher.pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
@@ -224,38 +223,6 @@ def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int
             yield n, t.slice(int(rows[0]), len(rows))
 
 
-UNDETERMINED = "und"  # BCP 47's code for a document without a language
-
-
-def group_labels(meta: pa.Table, split_by: str, languages: pa.Table | None) -> pa.Table:
-    """`meta` with `language` (from `languages`: id, language; joined on id) and `group`
-    columns: what a shard set is split by."""
-    if languages is None:
-        meta = meta.append_column("language", pa.nulls(meta.num_rows, pa.string()))
-    else:
-        meta = meta.join(languages, "id", join_type="left outer")
-        meta = meta.set_column(
-            meta.schema.get_field_index("language"),
-            "language",
-            pc.fill_null(meta["language"], UNDETERMINED),
-        )
-    group = {
-        "source": meta["source"],
-        "language": meta["language"],
-        "source_language": pc.binary_join_element_wise(meta["source"], meta["language"], "."),
-    }[split_by]
-    return meta.append_column("group", group)
-
-
-def _read_languages(directory: str | None) -> pa.Table | None:
-    if directory is None:
-        return None
-    parts = sorted(Path(directory).glob("part-*.parquet"))
-    if not parts:
-        return pa.table({"id": pa.array([], pa.string()), "language": pa.array([], pa.string())})
-    return io.read_table(parts, columns=["id", "language"])
-
-
 class Plan(beam.DoFn):
     """All metadata -> one job per shard; writes the mixture table for the driver.
     `languages`: the directory of language ID's attributes, when split by language."""
@@ -285,7 +252,9 @@ class Plan(beam.DoFn):
                 ("line", "ascending"),
             ]
         )
-        meta = group_labels(meta, self.cfg.split_by, _read_languages(self.languages))
+        meta = shard_groups.label(
+            meta, self.cfg.split_by, shard_groups.read_languages(self.languages)
+        )
         by_source = {
             g: meta.filter(pc.equal(meta["group"], g))
             for g in sorted(set(meta.column("group").to_pylist()))
@@ -604,7 +573,7 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
     }
     languages = None
     if cfg.by_language:
-        languages = _language_source(ctx)
+        languages = shard_groups.language_source(ctx)
         config["languages"] = ctx.stats("language_id")["fingerprint"]
     return _run_shard_stage(
         ctx,
@@ -617,16 +586,6 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
         removed=docs.removed_map(ctx.run_dir),
         languages=languages,
     )
-
-
-def _language_source(ctx: StageContext) -> str:
-    """Language ID's attributes directory in this run (split_by needs it), or a one-line error."""
-    if not ctx.stats_path("language_id").exists():
-        raise ConfigError(
-            "shards.split_by needs the documents' languages: add a `language_id:` section "
-            "(e.g. `language_id: {}`) to the run config, or split by source"
-        )
-    return str(ctx.run_dir / LANGUAGE_ATTRIBUTES)
 
 
 def _run_shard_stage(
