@@ -269,7 +269,12 @@ def datatrove_side(work: Path, n_docs: int) -> dict | None:
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    load = os.getloadavg()
+    out["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + (
+        f", load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    )
+    return out
 
 
 def main() -> int:
@@ -298,6 +303,7 @@ def main() -> int:
     cached = work / "datatrove.json"
     if args.reuse_datatrove and cached.exists():  # while working on Thresher's side only
         dt = json.loads(cached.read_text())
+        dt["reused"] = True
     else:
         dt = datatrove_side(work, len(docs))
         if dt is None:
@@ -404,6 +410,16 @@ def render(docs, ours, our_seconds, languages, dt, rounds=()) -> str:
         f"(load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the end): speeds are "
         "pessimistic for both sides and their ratio is the number to read. datatrove's filters "
         "are called document by document, Thresher's measure + decide on batches of 500.",
+        *(
+            [
+                "",
+                f"datatrove's verdicts and timings are from an earlier run ({dt.get('measured')}"
+                ", `--reuse-datatrove`); the speed ratios mix two moments of a busy machine, "
+                "the alternating FineWeb timings below do not.",
+            ]
+            if dt.get("reused")
+            else []
+        ),
         "",
         "## Language-aware: each document's detected language on both sides (the fair comparison)",
         "",
