@@ -1,7 +1,7 @@
 """Language ID and heuristic filters: agreement with datatrove's own filters, and speed.
 
     python bench/bench_filters.py [--per-file 400] [--out bench/results/filters.md]
-        [--fineweb-rounds 3] [--reuse-datatrove]
+        [--fineweb-rounds 3] [--reuse-datatrove] [--spacy]
 
 Documents: ../shared/corpora (english/, languages/, code/: every file, the first
 --per-file documents of each). Both sides judge the same texts, twice:
@@ -17,6 +17,9 @@ Documents: ../shared/corpora (english/, languages/, code/: every file, the first
   without segmenters (one word per Han/kana character, the default).
 - language-blind: every document as English (datatrove's defaults; Thresher without a
   language column).
+With --spacy, Thresher also runs with `word_tokenizer: spacy` (spaCy's blank tokenizer of
+each document's language, as datatrove's) in both comparisons, against the same datatrove
+verdicts (tables "word_tokenizer: spacy").
 Reported: per rule set the share of documents with the same keep/drop decision (also on
 the documents not labelled ja/zh), the disagreements by (Thresher reason, datatrove reason)
 and by corpus file, documents per second on each side, alternating fineweb-only timings,
@@ -173,7 +176,7 @@ def load_docs(per_file: int) -> list[dict]:
     return docs
 
 
-def thresher_side(docs: list[dict]) -> tuple[dict, dict, list]:
+def thresher_side(docs: list[dict], spacy: bool = False) -> tuple[dict, dict, list]:
     import pyarrow as pa
 
     from thresher.pipelines import language_id as lid
@@ -189,11 +192,17 @@ def thresher_side(docs: list[dict]) -> tuple[dict, dict, list]:
     verdicts["language_id"] = list(lid.decide(lcfg, attrs))
     seconds["language_id"] = time.perf_counter() - t
     languages = attrs.column("language").to_pylist()
-    for mode in (*MODES, "detected-chars"):
-        langs = None if mode == "en" else languages
-        segment = SEGMENTERS if mode == "detected" else {}
+    modes = (*MODES, "detected-chars", *(("detected-spacy", "en-spacy") if spacy else ()))
+    for mode in modes:
+        langs = None if mode.startswith("en") else languages
+        segment = SEGMENTERS if mode in ("detected", "detected-spacy") else {}
+        words = "spacy" if mode.endswith("-spacy") else "regex"
         for name in qf.RULE_SETS:
-            cfg = qf.QualityFiltersConfig(**{name: {}}, word_segmenters=segment)
+            cfg = qf.QualityFiltersConfig(
+                **{name: {}}, word_segmenters=segment, word_tokenizer=words
+            )
+            if words == "spacy":  # load each language's tokenizer outside the timing
+                qf.measure(cfg, batches[0], None if langs is None else langs[:500])
             qf.check(cfg)  # loads the segmenters outside the timing, as a worker's setup does
             t = time.perf_counter()
             attrs = pa.concat_tables(
@@ -208,9 +217,9 @@ def thresher_side(docs: list[dict]) -> tuple[dict, dict, list]:
 FINEWEB_SCRIPT = r"""
 import json, sys, time
 from datatrove.data import Document
-from datatrove.pipeline.filters import FineWebQualityFilter
+from datatrove.pipeline import filters
 docs = [json.loads(line) for line in open(sys.argv[1])]
-f = FineWebQualityFilter()
+f = getattr(filters, sys.argv[2] if len(sys.argv) > 2 else "FineWebQualityFilter")()
 f.filter(Document(text="warm up.", id="0"))
 t = time.perf_counter()
 for d in docs:
@@ -219,9 +228,16 @@ print(time.perf_counter() - t)
 """
 
 
-def fineweb_rounds(docs: list[dict], work: Path, rounds: int) -> list[tuple[float, float]]:
-    """(Thresher seconds, datatrove seconds) of the fineweb rule set, language-blind,
-    alternating the two sides `rounds` times so both see the same share of a busy machine."""
+DATATROVE_CLASSES = {"gopher_quality": "GopherQualityFilter",
+                     "gopher_repetition": "GopherRepetitionFilter", "fineweb": "FineWebQualityFilter"}  # fmt: skip
+
+
+def fineweb_rounds(
+    docs: list[dict], work: Path, rounds: int, name: str = "fineweb", words: str = "regex"
+) -> list[tuple[float, float]]:
+    """(Thresher seconds, datatrove seconds) of one rule set (fineweb unless named),
+    language-blind, alternating the two sides `rounds` times so both see the same share of a
+    busy machine; `words`: Thresher's word_tokenizer."""
     import pyarrow as pa
 
     from thresher.pipelines import quality_filters as qf
@@ -230,7 +246,12 @@ def fineweb_rounds(docs: list[dict], work: Path, rounds: int) -> list[tuple[floa
     python = ensure_datatrove()
     table = pa.table({"id": [d["id"] for d in docs], "text": [d["text"] for d in docs]})
     batches = [table.slice(i, 500) for i in range(0, table.num_rows, 500)]
-    cfg = qf.QualityFiltersConfig(fineweb={})
+    cfg = qf.QualityFiltersConfig(**{name: {}}, word_tokenizer=words)
+    qf.measure(cfg, batches[0].slice(0, 5), None)  # load spaCy's tokenizer outside the timing
+    docs_file = work / f"docs-{len(docs)}.jsonl"
+    with docs_file.open("w") as f:
+        for d in docs:
+            f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
     out = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -238,7 +259,7 @@ def fineweb_rounds(docs: list[dict], work: Path, rounds: int) -> list[tuple[floa
             qf.decide(cfg, qf.measure(cfg, b, None))
         ours = time.perf_counter() - t
         proc = subprocess.run(
-            [str(python), str(work / "datatrove_fineweb.py"), str(work / "docs.jsonl")],
+            [str(python), str(work / "datatrove_fineweb.py"), str(docs_file), DATATROVE_CLASSES[name]],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         out.append((ours, float(proc.stdout.strip().splitlines()[-1])))
@@ -286,6 +307,15 @@ def main() -> int:
         help="alternating fineweb-only timings of both sides (speed on a shared machine)",
     )  # fmt: skip
     ap.add_argument(
+        "--spacy", action="store_true",
+        help="also run Thresher with word_tokenizer: spacy (needs thresher[spacy])",
+    )  # fmt: skip
+    ap.add_argument(
+        "--spacy-rounds", type=int, default=2,
+        help="with --spacy: alternating gopher_quality / gopher_repetition timings on every 5th "
+        "document, Thresher with word_tokenizer spacy",
+    )  # fmt: skip
+    ap.add_argument(
         "--reuse-datatrove", action="store_true",
         help="take datatrove's verdicts and timings from the last run (bench/out/filters)",
     )  # fmt: skip
@@ -310,9 +340,14 @@ def main() -> int:
             return 1
         cached.write_text(json.dumps(dt))
     print("thresher ...", file=sys.stderr)
-    ours, our_seconds, languages = thresher_side(docs)
+    ours, our_seconds, languages = thresher_side(docs, args.spacy)
     rounds = fineweb_rounds(docs, work, args.fineweb_rounds) if args.fineweb_rounds else []
-    report = render(docs, ours, our_seconds, languages, dt, rounds)
+    spacy_rounds = {}
+    if args.spacy and args.spacy_rounds:
+        for name in ("gopher_quality", "gopher_repetition"):
+            print(f"alternating {name} (spacy) ...", file=sys.stderr)
+            spacy_rounds[name] = fineweb_rounds(docs[::5], work, args.spacy_rounds, name, "spacy")
+    report = render(docs, ours, our_seconds, languages, dt, rounds, spacy_rounds)
     Path(args.out).write_text(report)
     (work / "disagreements.jsonl").write_text(disagreements(docs, ours, dt))
     print(report)
@@ -337,8 +372,12 @@ def disagreements(docs, ours, dt) -> str:
 
 def _theirs(dt, name: str, what: str = "verdicts"):
     """datatrove's verdicts (or seconds) for a Thresher result: `detected-chars` (Thresher
-    without segmenters) is compared with the same language-aware datatrove run."""
-    return dt[what][name.replace("detected-chars", "detected")]
+    without segmenters) and `detected-spacy` (word_tokenizer spacy) are compared with the
+    same language-aware datatrove run, `en-spacy` with the language-blind one."""
+    mode, _, rule_set = name.rpartition("/")
+    if not mode:
+        return dt[what][name]
+    return dt[what][f"{mode.split('-')[0]}/{rule_set}"]
 
 
 def _differ(mine, theirs):
@@ -397,7 +436,7 @@ def breakdown(docs, names, ours, dt) -> list[str]:
     return out
 
 
-def render(docs, ours, our_seconds, languages, dt, rounds=()) -> str:
+def render(docs, ours, our_seconds, languages, dt, rounds=(), spacy_rounds=None) -> str:
     n = len(docs)
     sets = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
     load = os.getloadavg()
@@ -460,6 +499,40 @@ def render(docs, ours, our_seconds, languages, dt, rounds=()) -> str:
         *table(n, [f"en/{s}" for s in sets], ours, our_seconds, dt, languages),
         *breakdown(docs, [f"en/{s}" for s in sets], ours, dt),
     ]
+    if "detected-spacy/fineweb" in ours:
+        out += [
+            "",
+            "## word_tokenizer: spacy (spaCy's blank tokenizer of each document's language)",
+            "",
+            "Thresher with `quality_filters.word_tokenizer: spacy`: the words of gopher_quality, "
+            "gopher_repetition and fineweb come from `spacy.blank(lang).tokenizer` (the object "
+            "datatrove's SpaCyTokenizer calls), run with tokenizer.pipe per language over each "
+            "batch; zh/ja still through `word_segmenters`. Same datatrove verdicts and timings "
+            "as above.",
+            "",
+            "Language-aware:",
+            "",
+            *table(n, [f"detected-spacy/{s}" for s in sets], ours, our_seconds, dt, languages),
+            *breakdown(docs, [f"detected-spacy/{s}" for s in sets], ours, dt),
+            "",
+            "Language-blind (every document as English):",
+            "",
+            *table(n, [f"en-spacy/{s}" for s in sets], ours, our_seconds, dt, languages),
+            *breakdown(docs, [f"en-spacy/{s}" for s in sets], ours, dt),
+        ]
+    if spacy_rounds:
+        out += [
+            "",
+            "Speed with spaCy's words, alternating runs: each rule set alone, language-blind, "
+            f"on every 5th document ({len(docs[::5])}), Thresher (`word_tokenizer: spacy`) and "
+            "datatrove taking turns (both see the same share of the busy machine):",
+            "",
+            "| rule set | round | Thresher s | datatrove s | ratio |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, rs in spacy_rounds.items():
+            out += [f"| {name} | {i + 1} | {t:.2f} | {d:.2f} | {d / t:.1f}x |"
+                    for i, (t, d) in enumerate(rs)]  # fmt: skip
     if rounds:
         ratios = sorted(d / t for t, d in rounds)
         out += [

@@ -21,7 +21,7 @@ from thresher.pipelines import attributes
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext
 from thresher.scorers import quality_measures as qm
-from thresher.scorers import segmenters
+from thresher.scorers import segmenters, spacy_words
 from thresher.scorers import text_units as tu
 
 STAGE = "quality_filters"
@@ -132,6 +132,13 @@ class QualityFiltersConfig(BaseModel):
         "(e.g. {zh: jieba, ja: sudachi}; needs `pip install jieba` / `sudachipy "
         "sudachidict-core`); default: one word per character for scripts without spaces",
     )
+    word_tokenizer: Literal["regex", "spacy"] = Field(
+        "regex",
+        description="words for gopher_quality, gopher_repetition and fineweb: regex (Thresher's "
+        "batch rules, fast) or spacy (spaCy's blank tokenizer of each document's language, as "
+        "datatrove counts words; needs `pip install 'thresher[spacy]'`; word_segmenters still "
+        "cut their languages)",
+    )
 
     @model_validator(mode="after")
     def _some_rule_set(self):
@@ -197,7 +204,9 @@ def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
     words_of = _segmented(cfg, texts, languages) if any(uses_tokens) else {}
     gopher = cfg.gopher_quality is not None or cfg.gopher_repetition is not None
     toks = None
-    if sum(s is not None for s in uses_tokens) > 1 or (words_of and gopher):
+    if cfg.word_tokenizer == "spacy" and any(uses_tokens):
+        toks = _spacy_tokens(texts, languages, words_of)
+    elif sum(s is not None for s in uses_tokens) > 1 or (words_of and gopher):
         toks = tu.tokens_with(texts, words_of)
     if cfg.gopher_quality is not None:
         columns |= qm.gopher_quality(texts, languages, cfg.gopher_quality.stop_words, tokens=toks)
@@ -230,6 +239,31 @@ def _segmented(cfg: QualityFiltersConfig, texts: pa.Array, languages) -> dict[in
     return out
 
 
+def _spacy_tokens(texts: pa.Array, languages, words_of: dict[int, list[str]]):
+    """Tokens of the batch with word_tokenizer spacy: segmenter words where `words_of` has
+    them, regex words for other languages written without spaces, spaCy's tokenizer of the
+    document's language (scorers.spacy_words.language_for) for the rest: one tokenizer call
+    per language over the distinct whitespace chunks of the batch's documents in it."""
+    n = len(texts)
+    langs = [qm.base_language(x) for x in languages] if languages is not None else ["en"] * n
+    groups: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        if i in words_of or lang in qm.NOSPACE_LANGUAGES:
+            continue
+        groups.setdefault(spacy_words.language_for(lang or "en"), []).append(i)
+    given = []
+    if words_of:
+        cut = np.array(sorted(words_of), dtype=np.int64)
+        words = pa.array([w for i in cut.tolist() for w in words_of[i]], pa.large_string())
+        given.append(
+            (cut, words, np.repeat(np.arange(len(cut)), [len(words_of[i]) for i in cut.tolist()]))
+        )
+    for code, idx in sorted(groups.items()):
+        toks, local = spacy_words.tokens(texts.take(pa.array(idx)), code)
+        given.append((np.array(idx, dtype=np.int64), toks, local))
+    return tu.tokens_from(texts, given)
+
+
 _C4_MEASURING = (
     "min_words_per_line",
     "max_word_length",
@@ -246,6 +280,9 @@ def measure_settings(cfg: QualityFiltersConfig) -> dict:
     if cfg.word_segmenters:
         out["word_segmenters"] = cfg.word_segmenters
         out["segmenter_versions"] = segmenters.versions(cfg.word_segmenters.values())
+    if cfg.word_tokenizer != "regex":  # absent for regex: old attributes stay reusable
+        out["word_tokenizer"] = cfg.word_tokenizer
+        out["word_tokenizer_version"] = spacy_words.version()
     if cfg.gopher_quality is not None:
         out["stop_words"] = cfg.gopher_quality.stop_words
     if cfg.c4 is not None:
@@ -276,9 +313,11 @@ def run(ctx: StageContext, cfg: QualityFiltersConfig, docs: DocSet | str, upstre
 
 
 def check(cfg: QualityFiltersConfig) -> None:
-    """The named word segmenters load (one line naming the package otherwise)."""
+    """The named word segmenters and spaCy load (one line naming the package otherwise)."""
     for name in set(cfg.word_segmenters.values()):
         segmenters.load(name)
+    if cfg.word_tokenizer == "spacy":
+        spacy_words.require()
 
 
 STAGE_DEF = Stage(

@@ -88,13 +88,27 @@ def tokens_with(texts: pa.Array, words_of: dict[int, list[str]]) -> tuple[pa.Arr
     if not words_of:
         return tokens(texts)
     cut = np.array(sorted(words_of), dtype=np.int64)
+    given = pa.array([w for i in cut.tolist() for w in words_of[i]], pa.large_string())
+    local = np.repeat(np.arange(len(cut)), [len(words_of[i]) for i in cut.tolist()])
+    return tokens_from(texts, [(cut, given, local)])
+
+
+def tokens_from(
+    texts: pa.Array, given: list[tuple[np.ndarray, pa.Array, np.ndarray]]
+) -> tuple[pa.Array, np.ndarray]:
+    """`tokens(texts)`, except for the texts some other tokenizer cut: each element of
+    `given` is (their indices in `texts`, their tokens, each token's position in those
+    indices), in the same (token, parent) layout; the other texts get `tokens`."""
+    given = [g for g in given if len(g[0])]
+    if not given:
+        return tokens(texts)
+    cut = np.concatenate([g[0] for g in given])
     rest = np.setdiff1d(np.arange(len(texts)), cut)
-    toks, parent = tokens(texts.take(pa.array(rest)))
-    given = [w for i in cut.tolist() for w in words_of[i]]
-    all_toks = pa.concat_arrays([toks, pa.array(given, toks.type)])
-    all_parent = np.concatenate(
-        [rest[parent], np.repeat(cut, [len(words_of[i]) for i in cut.tolist()])]
+    toks, parent = tokens(texts.take(pa.array(rest))) if len(rest) else tokens(texts.slice(0, 0))
+    all_toks = pa.concat_arrays(
+        [toks.cast(pa.large_string())] + [g[1].cast(pa.large_string()) for g in given]
     )
+    all_parent = np.concatenate([rest[parent]] + [g[0][g[2]] for g in given])
     order = np.argsort(all_parent, kind="stable")  # each text's tokens stay in text order
     return all_toks.take(pa.array(order)), all_parent[order]
 
