@@ -1,13 +1,14 @@
 """DuckDB over every run's outputs: one view per table, read-only queries.
 
 Views (each has a `run_id` column):
-  documents   the documents that survived the run's last stage (run.json: final_documents)
+  documents   the documents that survived the run's last stage (run.json: final_documents),
+              with `language` from the run's language ID stage (NULL when it did not run)
   documents_all  every document table a stage wrote (ingest, near dedup), with `stage`
   rejects     records that could not be processed, with stage, reason, file, line, raw
   duplicates  removed id -> kept id, with `kind` (exact, near) and similarity
   clusters    near-dedup clusters: id, cluster_id (= keeper id), kept, similarity_to_keeper
-  shards      one row per Megatron shard: name (shard set), shard, source, documents,
-              tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
+  shards      one row per Megatron shard: name (shard set), shard, group, source, language,
+              documents, tokens, dtype, bin_bytes, sha256 (from shards/<name>/manifest.parquet)
   scores      quality scores: run_id, scorer, id, score (join documents on id)
   selected    documents kept by the score stage's selection rule
   mixtures    inferred mixtures: mixture, tokenizer, category, proportion (share of training
@@ -35,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from thresher.pipelines import io, schemas
-from thresher.pipelines.attributes import FILTERED
+from thresher.pipelines.attributes import FILTERED, LANGUAGE_ATTRIBUTES
 from thresher.pipelines.docsets import DocSet
 from thresher.scorers.errors import InputError, UserError
 
@@ -132,7 +133,8 @@ def _documents(root: Path) -> str:
     (a documents directory, minus the ids in any removal tables; see pipelines.docsets)."""
     selects = []
     for path in sorted(root.glob("runs/*/run.json")):
-        final = io.read_json(path).get("final_documents")
+        record = io.read_json(path)
+        final = record.get("final_documents")
         if not final:
             continue
         docs = DocSet.parse(final)
@@ -144,10 +146,23 @@ def _documents(root: Path) -> str:
         if removed:
             union = " UNION ALL ".join(f"SELECT id FROM {r}" for r in removed)
             select = f"SELECT * FROM ({select}) AS d ANTI JOIN ({union}) AS r USING (id)"
-        selects.append(select)
+        selects.append(_with_language(select, path.parent, record))
     if not selects:
-        return empty_view(schemas.DOCUMENTS, {"run_id": "VARCHAR"})
+        return empty_view(schemas.DOCUMENTS, {"language": "VARCHAR", "run_id": "VARCHAR"})
     return " UNION ALL BY NAME ".join(selects)
+
+
+def _with_language(select: str, run_dir: Path, record: dict) -> str:
+    """`select` plus a `language` column: what the run's language ID stage found for each
+    document (joined on id), or NULL when the run has no language ID stage."""
+    ran = (record.get("config") or {}).get("language_id") is not None
+    langs = _read(run_dir / LANGUAGE_ATTRIBUTES) if ran else None
+    if langs is None:
+        return f"SELECT *, NULL::VARCHAR AS language FROM ({select}) AS d"
+    return (
+        f"SELECT d.*, l.language FROM ({select}) AS d "
+        f"LEFT JOIN (SELECT id, language FROM {langs}) AS l USING (id)"
+    )
 
 
 def _read(directory: Path) -> str | None:

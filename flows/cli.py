@@ -95,6 +95,7 @@ def command_modules() -> list[str]:
 STAGES_HELP = """\
 stages of `thresher run`, in order (pipelines/stages.py):
   ingest -> exact_dedup -> language_id (optional) -> quality_filters (optional) -> near_dedup -> score (optional) -> shards (optional)
+  (`filters_after: near_dedup` in the config moves language_id and quality_filters after near_dedup)
 adding a stage (the stage contract, pipelines/stage.py): write one module with a config
 model, a Beam pipeline that ends in one terminal transform, `run(ctx, cfg, docs, upstream)`
 running inside `run_stage` (staging, resume, accounting, atomic publish, output record),

@@ -23,7 +23,7 @@ from thresher.pipelines.config import RunConfig
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.runs import RunRecord, default_run_id
 from thresher.pipelines.stage import Stage, StageContext, default_partitions
-from thresher.pipelines.stages import BY_NAME, STAGES
+from thresher.pipelines.stages import BY_NAME, run_order
 from thresher.scorers.errors import AccountingError, ConfigError, UserError
 
 FUNNEL_COLUMNS = ("stage", "in", "kept", "dropped", "rejected", "seconds", "skipped")
@@ -66,14 +66,15 @@ def log_stage(stats: dict) -> None:
 def planned_stages(
     config: RunConfig, only: tuple[str, ...] | None = None
 ) -> list[tuple[Stage, object]]:
-    """(stage, its config) for every stage the config turns on, in run order; `only`
-    restricts the run to those stages (each must be configured)."""
+    """(stage, its config) for every stage the config turns on, in run order (the filter
+    stages where `filters_after` puts them); `only` restricts the run to those stages (each
+    must be configured)."""
     if only is not None:
         unknown = [n for n in only if n not in BY_NAME]
         if unknown:
             raise ConfigError(f"unknown stage {unknown[0]!r}: stages are {', '.join(BY_NAME)}")
     chosen = []
-    for stage in STAGES:
+    for stage in run_order(config.filters_after):
         cfg = getattr(config, stage.name)
         if only is not None and stage.name not in only:
             continue
@@ -194,6 +195,7 @@ def _run_locked(ctx: StageContext, config: RunConfig, plan) -> list[dict]:
     batch = ctx.collection.batch if ctx.collection else None
     record = RunRecord(ctx.run_dir, config.model_dump(), batch)
     record.data["prefect"] = flow_run_info()  # the dashboard's link to this flow run
+    record.data["stage_order"] = [stage.name for stage, _ in plan]  # filters_after moves some
     stats: list[dict] = []
     docs, upstream = DocSet(""), None
     try:

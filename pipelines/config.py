@@ -6,7 +6,7 @@ Validation errors become one `ConfigError` line naming the field, the problem an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,7 +20,7 @@ from pydantic import (
 
 from thresher.pipelines.beam_util import check_beam_args
 from thresher.pipelines.collection import NAME_PATTERN
-from thresher.pipelines.stages import STAGES
+from thresher.pipelines.stages import FILTER_PLACES, STAGES
 from thresher.scorers.errors import ConfigError
 
 
@@ -52,6 +52,23 @@ class RunSettings(BaseModel):
         "it takes only input files no earlier batch took, and dedup also removes duplicates "
         "of what earlier batches kept",
     )
+
+    filters_after: Literal[FILTER_PLACES] = Field(
+        "exact_dedup",
+        description="where language_id and quality_filters run: right after exact_dedup (each "
+        "text judged once; near dedup then compares fewer) or right after near_dedup (fewer "
+        "documents to measure when near duplicates are many)",
+    )
+
+    @model_validator(mode="after")
+    def _languages_for_shards(self):
+        shards = getattr(self, "shards", None)  # the stage sections are added below
+        if shards is not None and shards.by_language and getattr(self, "language_id", None) is None:
+            raise ValueError(
+                f"shards.split_by {shards.split_by} needs the documents' languages: add a "
+                "`language_id:` section (e.g. `language_id: {}`), or split by source"
+            )
+        return self
 
     @model_validator(mode="after")
     def _collection_names_its_runs(self):

@@ -11,6 +11,8 @@ Changing only thresholds reuses the attributes (pipelines.attributes).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +21,7 @@ from thresher.pipelines import attributes
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext
 from thresher.scorers import quality_measures as qm
+from thresher.scorers import segmenters, spacy_words
 from thresher.scorers import text_units as tu
 
 STAGE = "quality_filters"
@@ -123,6 +126,19 @@ class QualityFiltersConfig(BaseModel):
     c4: C4 | None = Field(None, description="C4 rules")
     fineweb: FineWeb | None = Field(None, description="FineWeb rules")
     batch_size: int = Field(500, ge=1, le=100_000, description="documents measured at once")
+    word_segmenters: dict[str, Literal["jieba", "sudachi"]] = Field(
+        default_factory=dict,
+        description="dictionary word segmenter per language code, used when language_id ran "
+        "(e.g. {zh: jieba, ja: sudachi}; needs `pip install jieba` / `sudachipy "
+        "sudachidict-core`); default: one word per character for scripts without spaces",
+    )
+    word_tokenizer: Literal["regex", "spacy"] = Field(
+        "regex",
+        description="words for gopher_quality, gopher_repetition and fineweb: regex (Thresher's "
+        "batch rules, fast) or spacy (spaCy's blank tokenizer of each document's language, as "
+        "datatrove counts words; needs `pip install 'thresher[spacy]'`; word_segmenters still "
+        "cut their languages)",
+    )
 
     @model_validator(mode="after")
     def _some_rule_set(self):
@@ -185,7 +201,13 @@ def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
     columns: dict[str, np.ndarray] = {}
     # the word tokens are the costly part of three rule sets: cut the batch into them once
     uses_tokens = [cfg.gopher_quality, cfg.gopher_repetition, cfg.fineweb]
-    toks = tu.tokens(texts) if sum(s is not None for s in uses_tokens) > 1 else None
+    words_of = _segmented(cfg, texts, languages) if any(uses_tokens) else {}
+    gopher = cfg.gopher_quality is not None or cfg.gopher_repetition is not None
+    toks = None
+    if cfg.word_tokenizer == "spacy" and any(uses_tokens):
+        toks = _spacy_tokens(texts, languages, words_of)
+    elif sum(s is not None for s in uses_tokens) > 1 or (words_of and gopher):
+        toks = tu.tokens_with(texts, words_of)
     if cfg.gopher_quality is not None:
         columns |= qm.gopher_quality(texts, languages, cfg.gopher_quality.stop_words, tokens=toks)
     if cfg.gopher_repetition is not None:
@@ -193,12 +215,53 @@ def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
     if (c := cfg.c4) is not None:
         columns |= qm.c4(texts, **c.model_dump(include=set(_C4_MEASURING)))
     if cfg.fineweb is not None:
-        columns |= qm.fineweb(texts, cfg.fineweb.short_line_length, tokens=toks)
+        counts = None
+        if toks is None and words_of:  # FineWeb alone needs only how many words
+            counts = tu.token_counts(texts)
+            counts[list(words_of)] = [len(w) for w in words_of.values()]
+        columns |= qm.fineweb(texts, cfg.fineweb.short_line_length, tokens=toks, word_counts=counts)
     table = {"id": docs.column("id")}
     if languages is not None:
         table["language"] = pa.array(languages, pa.string())
     table |= {k: pa.array(v, pa.float64(), from_pandas=True) for k, v in columns.items()}
     return pa.table(table)
+
+
+def _segmented(cfg: QualityFiltersConfig, texts: pa.Array, languages) -> dict[int, list[str]]:
+    """Document index -> words, for the documents whose language has a word segmenter."""
+    if not cfg.word_segmenters or languages is None:
+        return {}
+    out = {}
+    for i, lang in enumerate(languages):
+        name = cfg.word_segmenters.get(qm.base_language(lang) or "")
+        if name is not None:
+            out[i] = segmenters.load(name)(texts[i].as_py())
+    return out
+
+
+def _spacy_tokens(texts: pa.Array, languages, words_of: dict[int, list[str]]):
+    """Tokens of the batch with word_tokenizer spacy: segmenter words where `words_of` has
+    them, regex words for other languages written without spaces, spaCy's tokenizer of the
+    document's language (scorers.spacy_words.language_for) for the rest: one tokenizer call
+    per language over the distinct whitespace chunks of the batch's documents in it."""
+    n = len(texts)
+    langs = [qm.base_language(x) for x in languages] if languages is not None else ["en"] * n
+    groups: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        if i in words_of or lang in qm.NOSPACE_LANGUAGES:
+            continue
+        groups.setdefault(spacy_words.language_for(lang or "en"), []).append(i)
+    given = []
+    if words_of:
+        cut = np.array(sorted(words_of), dtype=np.int64)
+        words = pa.array([w for i in cut.tolist() for w in words_of[i]], pa.large_string())
+        given.append(
+            (cut, words, np.repeat(np.arange(len(cut)), [len(words_of[i]) for i in cut.tolist()]))
+        )
+    for code, idx in sorted(groups.items()):
+        toks, local = spacy_words.tokens(texts.take(pa.array(idx)), code)
+        given.append((np.array(idx, dtype=np.int64), toks, local))
+    return tu.tokens_from(texts, given)
 
 
 _C4_MEASURING = (
@@ -213,7 +276,13 @@ _C4_MEASURING = (
 
 def measure_settings(cfg: QualityFiltersConfig) -> dict:
     """The settings the measures depend on (thresholds excluded: they only decide)."""
-    out: dict = {"sets": cfg.sets(), "method": 1}
+    out: dict = {"sets": cfg.sets(), "method": 2}  # 2: URLs/e-mails with hyphens stay whole
+    if cfg.word_segmenters:
+        out["word_segmenters"] = cfg.word_segmenters
+        out["segmenter_versions"] = segmenters.versions(cfg.word_segmenters.values())
+    if cfg.word_tokenizer != "regex":  # absent for regex: old attributes stay reusable
+        out["word_tokenizer"] = cfg.word_tokenizer
+        out["word_tokenizer_version"] = spacy_words.version()
     if cfg.gopher_quality is not None:
         out["stop_words"] = cfg.gopher_quality.stop_words
     if cfg.c4 is not None:
@@ -243,10 +312,19 @@ def run(ctx: StageContext, cfg: QualityFiltersConfig, docs: DocSet | str, upstre
     )
 
 
+def check(cfg: QualityFiltersConfig) -> None:
+    """The named word segmenters and spaCy load (one line naming the package otherwise)."""
+    for name in set(cfg.word_segmenters.values()):
+        segmenters.load(name)
+    if cfg.word_tokenizer == "spacy":
+        spacy_words.require()
+
+
 STAGE_DEF = Stage(
     name=STAGE,
     config=QualityFiltersConfig,
     run=run,
+    check=check,
     reads="documents",
     writes=(attributes.attributes_dir(STAGE), attributes.filtered_dir(STAGE)),
     reasons=REASONS,

@@ -47,8 +47,11 @@ NEAR_CLUSTERS = pa.schema(
 # Shards: one row per Megatron shard (<shard>.bin + <shard>.idx) of a shard set.
 SHARDS_MANIFEST = pa.schema(
     [
-        pa.field("shard", pa.string(), nullable=False),  # file prefix, <source>_NNNNN
-        pa.field("source", pa.string(), nullable=False),
+        pa.field("shard", pa.string(), nullable=False),  # file prefix, <group>_NNNNN
+        # the shard's group (split_by): its source, its language, or source.language
+        pa.field("group", pa.string(), nullable=False),
+        pa.field("source", pa.string()),  # null when split by language alone
+        pa.field("language", pa.string()),  # null unless split by language
         pa.field("documents", pa.int64(), nullable=False),  # mixture repeats counted
         pa.field("tokens", pa.int64(), nullable=False),  # BOS/EOS included
         pa.field("dtype", pa.string(), nullable=False),  # uint16 or int32

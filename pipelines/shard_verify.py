@@ -46,7 +46,7 @@ def verify_set(directory: str | Path) -> tuple[list[dict], list[str]]:
         rows.append(
             {
                 "shard": m["shard"],
-                "source": m["source"],
+                "group": m.get("group") or m["source"],  # older manifests: source
                 "documents": m["documents"],
                 "tokens": m["tokens"],
                 "dtype": m["dtype"],

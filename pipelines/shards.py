@@ -1,8 +1,10 @@
-"""Shard stage: documents -> tokenized Megatron `.bin/.idx` shards, one set per source.
+"""Shard stage: documents -> tokenized Megatron `.bin/.idx` shards, one set per group (per
+source by default; per language or per source and language with `split_by`).
 
 Plan (Beam carries only file paths; tokens and metadata go through staging files):
   files -> Tokenize (per batch: encode, tokens to `_tokens/<file>-<line>.u32`, one metadata
-  row per document to a spilled Arrow file) -> GroupByKey(one key) -> Plan (per source:
+  row per document to a spilled Arrow file) -> GroupByKey(one key) -> Plan (each document's
+  group: its source, or its language from language ID's attributes joined on id; per group:
   seeded hash order of ids, mixture copies, cut into shards of ~shard_tokens; each shard's
   document list to a spilled file) -> Reshuffle -> WriteShard (copy each document's tokens
   from the token files, in plan order, into .bin/.idx).
@@ -28,7 +30,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
-from thresher.pipelines import docsets, io, reasons, schemas
+from thresher.pipelines import docsets, io, reasons, schemas, shard_groups
 from thresher.pipelines.beam_util import make_pipeline, record_counts, spill, unspilled
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
@@ -91,6 +93,16 @@ class ShardsConfig(BaseModel):
         "(checked against HF on a sample first)",
     )
     verify_docs: int = Field(256, ge=0, description="documents the fast path is checked on")
+    split_by: Literal["source", "language", "source_language"] = Field(
+        "source",
+        description="one shard set per source, per language (needs the run's language_id "
+        "stage), or per source and language (<source>.<language>); a mixture's shares are "
+        "per such group",
+    )
+
+    @property
+    def by_language(self) -> bool:
+        return self.split_by != "source"
 
     def spec(self, fast_path: bool | None = None) -> TokenizerSpec:
         fast = self.fast_path if fast_path is None else fast_path
@@ -102,8 +114,11 @@ def doc_key(seed: int, doc_id: str, copy: int = 0) -> int:
     return xxhash.xxh64_intdigest(f"{seed}:{doc_id}{tail}".encode("utf-8", "surrogatepass"))
 
 
-def safe_name(source: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", source) or "_"
+def safe_name(group: str) -> str:
+    """A shard file prefix for a group name. No dots: `<prefix>.bin` is found by replacing
+    the prefix's suffix, so `web.en_00000` would become `web.bin` (and every shard of the
+    group the same file)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", group) or "_"
 
 
 class Tokenize(beam.DoFn):
@@ -209,10 +224,12 @@ def plan_source(meta: pa.Table, copies: np.ndarray, seed: int, shard_tokens: int
 
 
 class Plan(beam.DoFn):
-    """All metadata -> one job per shard; writes the mixture table for the driver."""
+    """All metadata -> one job per shard; writes the mixture table for the driver.
+    `languages`: the directory of language ID's attributes, when split by language."""
 
-    def __init__(self, cfg: ShardsConfig, shares: dict | None, staging: str):
+    def __init__(self, cfg: ShardsConfig, shares: dict | None, staging: str, languages=None):
         self.cfg, self.shares, self.staging = cfg, shares, staging
+        self.languages = languages
 
     def process(self, element):
         _, paths = element
@@ -235,16 +252,19 @@ class Plan(beam.DoFn):
                 ("line", "ascending"),
             ]
         )
+        meta = shard_groups.label(
+            meta, self.cfg.split_by, shard_groups.read_languages(self.languages)
+        )
         by_source = {
-            s: meta.filter(pc.equal(meta["source"], s))
-            for s in sorted(set(meta.column("source").to_pylist()))
+            g: meta.filter(pc.equal(meta["group"], g))
+            for g in sorted(set(meta.column("group").to_pylist()))
         }
         names = {}
         for s in by_source:
             if names.setdefault(safe_name(s), s) != s:
                 raise ConfigError(
-                    f"sources '{s}' and '{names[safe_name(s)]}' map to the same "
-                    "shard file name: rename one"
+                    f"shard groups '{s}' and '{names[safe_name(s)]}' map to the same "
+                    "shard file name: rename a source"
                 )
         copies = {s: np.ones(t.num_rows, np.int64) for s, t in by_source.items()}
         mixture = []
@@ -270,10 +290,15 @@ class Plan(beam.DoFn):
             },
         )
         for s, t in by_source.items():
+            labels = {
+                "group": s,
+                "source": t["source"][0].as_py() if self.cfg.split_by != "language" else None,
+                "language": t["language"][0].as_py() if self.cfg.by_language else None,
+            }
             for n, rows in plan_source(t, copies[s], self.cfg.seed, self.cfg.shard_tokens):
                 # the document list travels as a file: Beam carries only its path
                 job = rows.select(["id", "copy", "tokens", "spill", "offset"])
-                yield f"{safe_name(s)}_{n:05d}", s, spill(job, self.staging, 1)
+                yield f"{safe_name(s)}_{n:05d}", labels, spill(job, self.staging, 1)
 
 
 def _check_tolerance(rows: list[dict], cfg: ShardsConfig) -> None:
@@ -304,23 +329,23 @@ class WriteShard(beam.DoFn):
             self.old = {}
 
     def process(self, job):
-        shard, source, spilled = job
+        shard, labels, spilled = job
         with unspilled([spilled]) as rows:
             # the manifest row travels as a file, like the counts (no combiner needed)
             io.write_json(
-                self._write(shard, source, rows), Path(self.work) / "_rows" / f"{shard}.json"
+                self._write(shard, labels, rows), Path(self.work) / "_rows" / f"{shard}.json"
             )
 
-    def _write(self, shard: str, source: str, rows: pa.Table) -> dict:
+    def _write(self, shard: str, labels: dict, rows: pa.Table) -> dict:
         h = hashlib.sha256(f"{self.config_print}\n{shard}\n".encode())
         for i, c, n in zip(
             *(rows.column(k).to_pylist() for k in ("id", "copy", "tokens")), strict=True
         ):
             h.update(f"{i}\t{c}\t{n}\n".encode("utf-8", "surrogatepass"))
-        row = {"shard": shard, "source": source, "dtype": self.dtype, "fingerprint": h.hexdigest()}
+        row = {"shard": shard, **labels, "dtype": self.dtype, "fingerprint": h.hexdigest()}
         prefix = Path(self.dest) / shard
         if self._reuse(shard, row["fingerprint"], prefix):
-            return {**self.old[shard], "reused": True}
+            return {**self.old[shard], **labels, "reused": True}
         writer = megatron.ShardWriter(prefix, self.dtype)
         files: dict[str, object] = {}  # a few open spill files; reads are by offset, not whole
         try:
@@ -382,6 +407,7 @@ def build(
     dtype,
     print_,
     removed=None,
+    languages=None,
 ):
     prev = str(previous) if previous else None
     return (
@@ -392,7 +418,7 @@ def build(
         >> beam.ParDo(Tokenize(spec, settings, cfg.seed, str(work), cfg.batch_size, removed))
         | "OneKey" >> beam.Map(lambda path: (0, path))
         | "Gather" >> beam.GroupByKey()
-        | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work)))
+        | "Plan" >> beam.ParDo(Plan(cfg, shares, str(work), languages))
         | "SpreadShards" >> beam.Reshuffle()
         | "Write" >> beam.ParDo(WriteShard(str(dest), prev, str(work), dtype.name, print_))
     )
@@ -462,15 +488,20 @@ def build_shard_set(
     raw_inputs: bool,
     prepared: tuple | None = None,
     removed=None,
+    languages: str | None = None,
 ) -> dict:
-    """Write one shard set into the empty directory `dest`; returns the stage counts."""
+    """Write one shard set into the empty directory `dest`; returns the stage counts.
+    `languages`: language ID's attributes directory (needed when split by language)."""
     settings = ReaderSettings(batch_size=cfg.batch_size) if raw_inputs else None
     spec, dtype, shares, info = prepared or prepare(cfg, files, settings)
     print_ = output_print(cfg, dtype, shares, info)
     (work / "_tokens").mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     with make_pipeline(beam_args) as p:
-        build(p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_, removed)
+        build(
+            p, files, cfg, shares, spec, settings, work, dest, previous, dtype, print_,
+            removed, languages,
+        )  # fmt: skip
     if (work / "_error.json").exists():
         raise ConfigError(io.read_json(work / "_error.json")["error"])
     counts = read_counts(work)
@@ -478,7 +509,7 @@ def build_shard_set(
     rows = [io.read_json(p) for p in sorted((work / "_rows").glob("*.json"))]
     manifest = pa.Table.from_pylist(rows, schema=schemas.SHARDS_MANIFEST)
     io.write_parquet(manifest, dest / "manifest.parquet")
-    write_blend(rows, dest)
+    write_blend(rows, dest, cfg.split_by)
     mixture_path = work / "_mixture.json"
     mixture = io.read_json(mixture_path)["mixture"] if mixture_path.exists() else []
     for key in ("in", "kept", "rejected", "repeated_copies"):
@@ -496,23 +527,30 @@ def build_shard_set(
     }
 
 
-def write_blend(rows: list[dict], dest: Path) -> None:
+def write_blend(rows: list[dict], dest: Path, split_by: str = "source") -> None:
     """`blend.json` and `blend.txt` ("weight prefix" per line, Megatron's --data-path
     order). Weights are token fractions, so Megatron's sampling keeps the emitted mixture;
-    prefixes are relative to the shard directory, so the set can be moved."""
+    prefixes are relative to the shard directory, so the set can be moved. blend.json's
+    `sources` are the shard groups (`split_by` says what they are)."""
     total = sum(r["tokens"] for r in rows) or 1
     weights = [round(r["tokens"] / total, 10) for r in rows]
     prefixes = [r["shard"] for r in rows]
     sources: dict = {}
     for r in rows:
-        s = sources.setdefault(r["source"], {"tokens": 0, "documents": 0, "prefixes": []})
+        s = sources.setdefault(r["group"], {"tokens": 0, "documents": 0, "prefixes": []})
         s["tokens"] += r["tokens"]
         s["documents"] += r["documents"]
         s["prefixes"].append(r["shard"])
     for s in sources.values():
         s["share"] = round(s["tokens"] / total, 10)
     io.write_json(
-        {"format": "megatron-blend", "weights": weights, "prefixes": prefixes, "sources": sources},
+        {
+            "format": "megatron-blend",
+            "weights": weights,
+            "prefixes": prefixes,
+            "split_by": split_by,
+            "sources": sources,
+        },
         dest / "blend.json",
     )
     io.write_text(
@@ -533,6 +571,10 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
         "tokenizer_sha256": info.get("tokenizer_sha256"),
         "shares": shares,
     }
+    languages = None
+    if cfg.by_language:
+        languages = shard_groups.language_source(ctx)
+        config["languages"] = ctx.stats("language_id")["fingerprint"]
     return _run_shard_stage(
         ctx,
         cfg,
@@ -542,10 +584,13 @@ def run(ctx: StageContext, cfg: ShardsConfig, docs: DocSet | str, upstream: str)
         [upstream],
         raw_inputs=False,
         removed=docs.removed_map(ctx.run_dir),
+        languages=languages,
     )
 
 
-def _run_shard_stage(ctx, cfg, files, prepared, config, upstream, raw_inputs, removed=None):
+def _run_shard_stage(
+    ctx, cfg, files, prepared, config, upstream, raw_inputs, removed=None, languages=None
+):
     """The shard set as a stage of `ctx`'s run: built in staging, published to
     `shards/<name>/` by run_stage (shards identical to the published ones are linked)."""
     dest = f"shards/{cfg.name}"
@@ -561,6 +606,7 @@ def _run_shard_stage(ctx, cfg, files, prepared, config, upstream, raw_inputs, re
             raw_inputs=raw_inputs,
             prepared=prepared,
             removed=removed,
+            languages=languages,
         )
 
     return run_stage(ctx, STAGE, config, upstream, [dest], body)
@@ -591,6 +637,11 @@ def run_standalone(inputs: list[str], cfg: ShardsConfig, out: str | Path, beam_a
     are hard-linked after a checksum check, not rewritten)."""
     from thresher.pipelines import runlock
 
+    if cfg.by_language:
+        raise ConfigError(
+            f"split_by {cfg.split_by} needs the documents' languages, which a run's language_id "
+            "stage provides: shard inside `thresher run` (a `shards:` section), or split by source"
+        )
     run_dir = Path(out).resolve()
     if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "stats").is_dir():
         raise ConfigError(

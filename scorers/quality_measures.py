@@ -190,6 +190,7 @@ def fineweb(
     texts: pa.Array,
     short_line_length: int = 30,
     tokens: tuple[pa.Array, np.ndarray] | None = None,
+    word_counts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """FineWeb's measures over the non-blank lines (cut at '\\n' only): share ending in
     sentence-terminal punctuation, share of short lines, repeated-line characters over the
@@ -203,10 +204,15 @@ def fineweb(
     short = tu.lengths(lines) <= short_line_length
     _, dup_chars = tu.repeats(lines, parent, n)
     breaks = _count(texts, "\n")
-    _, tok_parent = tokens or tu.tokens(texts)
+    if word_counts is not None:
+        n_tokens = word_counts
+    elif tokens is not None:
+        n_tokens = tu.per_doc(tokens[1], n)
+    else:
+        n_tokens = tu.token_counts(texts)
     return {
         "fineweb_line_punct_ratio": _ratio(tu.per_doc(parent, n, terminal), n_lines),
         "fineweb_short_line_ratio": _ratio(tu.per_doc(parent, n, short), n_lines),
         "fineweb_char_dup_ratio": _ratio(dup_chars, tu.lengths(texts) - breaks),
-        "fineweb_list_ratio": _ratio(breaks, tu.per_doc(tok_parent, n)),
+        "fineweb_list_ratio": _ratio(breaks, n_tokens),
     }

@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from thresher.pipelines import attributes, io, schemas
@@ -38,6 +39,27 @@ def test_tokens_follow_spacy_like_rules():
         "(", "well", "-", "known", ")", "stop", "!", "!", "!", "http://x.io/a?b=1", "...", "你", "好",
     ]  # fmt: skip
     assert parent.tolist() == [0] * 11 + [1, 1]
+    # a URL or an e-mail address stays whole, hyphens included (spaCy matches them first)
+    toks, _ = tu.tokens(pa.array(["mail x-y@tu-berlin.de or <http://a-b.org/c-d>, a-b-c"]))
+    assert toks.to_pylist() == [
+        "mail", "x-y@tu-berlin.de", "or", "<", "http://a-b.org/c-d", ">", ",", "a", "-", "b", "-", "c",
+    ]  # fmt: skip
+
+
+def test_whitespace_class_is_arrows():
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    splits = pc.list_value_length(pc.utf8_split_whitespace(pa.array([f"a{c}b" for c in every])))
+    ours = pc.match_substring_regex(pa.array(every), f"^{tu._WS}$")
+    assert pc.equal(splits, 2).to_pylist() == ours.to_pylist()
+
+
+def test_token_counts_equal_the_tokens_on_random_text():
+    rng = random.Random(5)
+    pieces = ["well-known", "a-b-c", "...", "--", "—", "(x)", "x.", "!!", "3.14", "中文", "かな",
+              "don't", "http://a.b/c?d", "x-y@a-b.c", "http://a-b/c-d", " ", "  ", "\n", "\u3000", "\xa0", "-中", "a-", "é", "#"]  # fmt: skip
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    counts = tu.per_doc(tu.tokens(pa.array(texts))[1], len(texts))
+    assert tu.token_counts(pa.array(texts)).tolist() == counts.tolist()
 
 
 def reference_top(ws, n):
@@ -374,3 +396,54 @@ def test_curate_flow_runs_both_stages_and_queries_attributes(tmp_path, cli, json
     assert row["measured"] == stats["in"] and row["would_drop"] >= 1 and row["not_english"] >= 1
     near = io.read_json(out / "runs" / "r1" / "stats" / "near_dedup.json")
     assert near["in"] == stats["kept"] and row["documents"] == near["kept"]  # read after both
+
+
+# --- dictionary word segmenters (optional packages) -----------------------------------
+
+
+def test_word_segmenters_give_the_documents_of_their_language_dictionary_words():
+    jieba = pytest.importorskip("jieba")
+    texts = ["数据处理很重要。我们住在北京，天气很好。\n" * 3, "the cat sat on the mat.\n" * 3]
+    docs = pa.table({"id": ["zh", "en"], "text": texts})
+    langs = ["zh", "en"]
+    sets = {"gopher_quality": {}, "gopher_repetition": {}, "fineweb": {}}
+    plain = qf.measure(qf.QualityFiltersConfig(**sets), docs, langs)
+    cfg = qf.QualityFiltersConfig(**sets, word_segmenters={"zh": "jieba"})
+    cut = qf.measure(cfg, docs, langs)
+    words = [w.strip() for w in jieba.cut(texts[0]) if w.strip()]
+    symbols = sum(all(not c.isalnum() for c in w) for w in words)
+    assert cut["gopher_quality_words"][0].as_py() == len(words) - symbols < 40
+    assert plain["gopher_quality_words"][0].as_py() == 51  # one word per Han character
+    assert cut["fineweb_list_ratio"][0].as_py() == 3 / len(words)
+    # a document in another language is measured as before
+    assert cut.slice(1).to_pylist() == plain.slice(1).to_pylist()
+    # FineWeb alone counts the same words as with the others
+    alone = qf.measure(
+        qf.QualityFiltersConfig(fineweb={}, word_segmenters={"zh": "jieba"}), docs, langs
+    )
+    assert alone["fineweb_list_ratio"].to_pylist() == cut["fineweb_list_ratio"].to_pylist()
+    # settings that change words change the measure fingerprint (no reuse of old attributes)
+    assert qf.measure_settings(cfg) != qf.measure_settings(qf.QualityFiltersConfig(**sets))
+
+
+def test_sudachi_pieces_and_missing_segmenter_is_one_line(monkeypatch):
+    from thresher.scorers import segmenters
+    from thresher.scorers.errors import ConfigError
+
+    text = "日本語のテキスト。" * 3000  # 81,000 bytes: over Sudachi's input limit
+    pieces = segmenters._byte_pieces(text, segmenters.SUDACHI_MAX_BYTES)
+    assert "".join(pieces) == text and all(len(p.encode()) <= 40_000 for p in pieces)
+    if pytest.importorskip("sudachipy"):
+        assert "".join(segmenters.load("sudachi")(text)) == text.replace(" ", "")
+
+    def missing():
+        raise ImportError("no jieba")
+
+    segmenters.load.cache_clear()
+    monkeypatch.setitem(segmenters._LOADERS, "jieba", missing)
+    with pytest.raises(ConfigError, match="pip install jieba") as err:
+        qf.check(qf.QualityFiltersConfig(c4={}, word_segmenters={"zh": "jieba"}))
+    assert "\n" not in str(err.value)
+    segmenters.load.cache_clear()
+    with pytest.raises(Exception, match="jieba"):
+        qf.QualityFiltersConfig(c4={}, word_segmenters={"zh": "pkuseg"})

@@ -217,7 +217,7 @@ def handle_verify(args) -> int:
     from thresher.scorers.errors import InputError
 
     rows, problems = shard_verify.verify_set(args.dir)
-    print(table_text(rows, ["shard", "source", "documents", "tokens", "dtype", "ok"]))
+    print(table_text(rows, ["shard", "group", "documents", "tokens", "dtype", "ok"]))
     for p in problems:
         print(f"problem: {p}")
     if problems:

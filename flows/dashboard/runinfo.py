@@ -88,7 +88,8 @@ def load(run_dir: Path) -> RunSummary:
         s = _read(path)
         if s:
             stats[s.get("stage", path.stem)] = s
-    ordered = sorted(stats.values(), key=_run_order)
+    names = record.get("stage_order") or stage_names()  # the run's own order, when it says
+    ordered = sorted(stats.values(), key=lambda s: _run_order(s, names))
     status = record.get("status") or "unknown"
     summary = RunSummary(run_dir.name, record, ordered, status)
     if status == "running":
@@ -107,9 +108,8 @@ def stage_names() -> list[str]:
     return [s.name for s in STAGES]
 
 
-def _run_order(stats: dict) -> tuple:
-    """Stages in run order, unknown ones last."""
-    names = stage_names()
+def _run_order(stats: dict, names: list[str]) -> tuple:
+    """Stages in run order (`names`), unknown ones last."""
     stage = stats.get("stage")
     return (names.index(stage) if stage in names else len(names), stats.get("finished_at") or "")
 
