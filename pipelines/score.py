@@ -34,6 +34,7 @@ from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
 from thresher.pipelines.stage import Stage, StageContext, fingerprint, read_counts, run_stage
 from thresher.scorers.fasttext_scorer import FastTextScorer, scorer_name
+from thresher.scorers.predict_pool import available_cores
 
 STAGE = "score"
 SELECTED_OUT = "selected"
@@ -120,9 +121,17 @@ class ScorePart(beam.DoFn):
         self.settings = settings
 
     def setup(self):
-        # Once per worker: the released PreSelect model alone is 2.7 GB.
-        self.scorer = FastTextScorer(self.cfg.model, self.cfg.positive_label, self.cfg.scorer)
+        # Once per worker: the released PreSelect model alone is 2.7 GB. fastText holds the
+        # GIL while it predicts, so the worker's other cores get forked helpers that share
+        # this copy of the model (scorers.predict_pool), not threads and not more copies.
+        processes = max(1, available_cores() // self.cfg.workers)
+        self.scorer = FastTextScorer(
+            self.cfg.model, self.cfg.positive_label, self.cfg.scorer, processes=processes
+        )
         self.reader = RecordReader(self.settings)
+
+    def teardown(self):
+        self.scorer.close()
 
     def process(self, element):
         index, path, removed = element
