@@ -32,6 +32,7 @@ tiktoken `encode_ordinary`, in characters per second, to set each stage's throug
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -160,7 +161,11 @@ def corpus(n: int) -> tuple[Path, list[dict]]:
     while len(docs) < n:  # bench-100k again: fresh ids, 2% of words edited
         for d in base[: n - len(docs)]:
             docs.append(
-                {"id": f"{d['id']}-c{copy}", "text": edited(d["text"], rng, 0.02), "group": d["group"]}
+                {
+                    "id": f"{d['id']}-c{copy}",
+                    "text": edited(d["text"], rng, 0.02),
+                    "group": d["group"],
+                }
             )
         copy += 1
     directory = WORK / f"input-{n}"
@@ -170,7 +175,9 @@ def corpus(n: int) -> tuple[Path, list[dict]]:
         for k in range(2):
             with gzip.open(directory / f"part{k}.jsonl.gz", "wt", compresslevel=1) as f:
                 for d in docs[k::2]:
-                    f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+                    f.write(
+                        json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n"
+                    )
         (directory / "done").touch()
     return directory, docs
 
@@ -188,7 +195,9 @@ def assets(docs: list[dict], vocab: int) -> tuple[Path, Path]:
         # positives: long lines (prose), negatives: short ones (code, menus); only speed matters
         pos = [t for t in sample if len(t) > 70 * (t.count("\n") + 1)]
         neg = [t for t in sample if len(t) <= 70 * (t.count("\n") + 1)]
-        ft, _ = train_fasttext(pos, neg, TrainSettings(bucket=200_000, epoch=10, lr=0.5, valid_fraction=0))
+        ft, _ = train_fasttext(
+            pos, neg, TrainSettings(bucket=200_000, epoch=10, lr=0.5, valid_fraction=0)
+        )
         ft.save_model(str(model))
     if not tok.exists():
         train_byte_level_bpe(sample, vocab, special_tokens=(EOS,)).save(str(tok))
@@ -207,22 +216,28 @@ def median_score(model: Path, docs: list[dict]) -> float:
 
 
 # -- measuring -----------------------------------------------------------------------------
-def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(seconds, peak RSS of the process tree in MB, stdout) of a command."""
+def measure(cmd: list[str], env: dict | None = None, cwd=ROOT) -> tuple[float, dict, str]:
+    """(seconds, peak memory of the process tree in MB, stdout) of a command. Memory: the
+    peak of the summed RSS (a page shared by forked processes counts once per process)
+    and of the summed PSS (a shared page is split between them: the memory really used)."""
     t = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
     )
-    peak = [0]
+    peak = {"rss": 0, "pss": 0}
 
     def sample():
         p = psutil.Process(proc.pid)
         while proc.poll() is None:
+            rss = pss = 0
             try:
-                rss = sum(q.memory_info().rss for q in [p, *p.children(recursive=True)])
-                peak[0] = max(peak[0], rss)
+                for q in [p, *p.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        info = q.memory_full_info()
+                        rss, pss = rss + info.rss, pss + info.pss
             except psutil.Error:
                 pass
+            peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
             time.sleep(0.1)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -231,7 +246,7 @@ def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]
     th.join()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{err[-3000:]}")
-    return time.perf_counter() - t, peak[0] / 2**20, out
+    return time.perf_counter() - t, {k: v / 2**20 for k, v in peak.items()}, out
 
 
 def load() -> str:
@@ -245,7 +260,9 @@ def thresher_env(src: str | None) -> dict:
     return env
 
 
-def run_thresher(inp: Path, out: Path, model: Path, tok: Path, threshold: float, src) -> dict:
+def run_thresher(
+    inp: Path, out: Path, model: Path, tok: Path, threshold: float, src, env=None
+) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     cfg = out / "config.json"
@@ -259,14 +276,15 @@ def run_thresher(inp: Path, out: Path, model: Path, tok: Path, threshold: float,
     )
     cmd = [sys.executable, "-m", "thresher.flows.cli", "run", "--input", str(inp / "*.jsonl.gz")]
     cmd += ["--out", str(out), "--config", str(cfg), "--run-id", "run"]
-    secs, rss, _ = measure(cmd, thresher_env(src))
+    secs, mem, _ = measure(cmd, env or thresher_env(src), cwd=src or ROOT)
     run = out / "runs" / "run"
     stats = {p.stem: json.loads(p.read_text()) for p in (run / "stats").glob("*.json")}
     order = ["ingest", "exact_dedup", "near_dedup", "score", "shards"]
     stages = {s: stats[s]["seconds"] for s in order if s in stats}
     return {
         "seconds": secs,
-        "peak_mb": rss,
+        "peak_mb": mem["rss"],
+        "peak_pss_mb": mem["pss"],
         "stages": stages,
         "outside_stages": secs - sum(stages.values()),
         "kept": {s: stats[s]["kept"] for s in order if s in stats},
@@ -290,14 +308,18 @@ def run_datatrove(python: Path, inp: Path, work: Path, model: Path, tok: Path, t
     script = work / "dt_run.py"
     script.write_text(DATATROVE_SCRIPT)
     cmd = [str(python), str(script), str(inp), str(work), str(model), str(tok), str(threshold)]
-    secs, rss, out = measure(cmd)
+    secs, mem, out = measure(cmd)
     steps = json.loads(out.strip().splitlines()[-1])
     size = sum(f.stat().st_size for f in (work / "tokens").rglob("*.ds"))
     minhash = sum(v for k, v in steps.items() if k.startswith("minhash"))
     return {
         "seconds": secs,
-        "peak_mb": rss,
-        "stages": {"minhash (4 steps)": minhash, **{k: steps[k] for k in ("fasttext_filter", "tokenize")}},
+        "peak_mb": mem["rss"],
+        "peak_pss_mb": mem["pss"],
+        "stages": {
+            "minhash (4 steps)": minhash,
+            **{k: steps[k] for k in ("fasttext_filter", "tokenize")},
+        },
         "outside_stages": secs - sum(steps.values()),
         "kept": {
             "near_dedup": count_jsonl(work / "kept"),
@@ -324,13 +346,20 @@ def dedup_quality(docs: list[dict], t_out: Path, d_work: Path) -> dict:
 
 
 def raw_rates(inp: Path, model: Path, tok: Path, src) -> dict:
-    cmd = [sys.executable, "-c", RAW, *map(str, sorted(inp.glob("*.jsonl.gz"))), str(model), str(tok)]
-    _, _, out = measure(cmd, thresher_env(src))
+    cmd = [
+        sys.executable,
+        "-c",
+        RAW,
+        *map(str, sorted(inp.glob("*.jsonl.gz"))),
+        str(model),
+        str(tok),
+    ]
+    _, _, out = measure(cmd, thresher_env(src), cwd=src or ROOT)
     return json.loads(out.strip().splitlines()[-1])
 
 
 # -- the fixed cost of a small run -----------------------------------------------------------
-def fixed_cost(model: Path, tok: Path, repeat: int) -> None:
+def fixed_cost(model: Path, tok: Path, repeat: int, src: str | None) -> None:
     """`thresher run` on 40 documents: wall, time in stages, and where the rest goes."""
     inp = WORK / "tiny"
     inp.mkdir(parents=True, exist_ok=True)
@@ -338,13 +367,14 @@ def fixed_cost(model: Path, tok: Path, repeat: int) -> None:
     with gzip.open(inp / "tiny.jsonl.gz", "wt") as f:
         for d in docs:
             f.write(json.dumps({"id": d["id"], "text": d["text"]}) + "\n")
-    env = thresher_env(None)
+    env = thresher_env(src)
     imports = []
     for _ in range(repeat):
         t = time.perf_counter()
         subprocess.run(
             [sys.executable, "-c", "import thresher.flows.cli, thresher.flows.curate"],
             env=env,
+            cwd=src or ROOT,
             check=True,
         )
         imports.append(time.perf_counter() - t)
@@ -365,15 +395,20 @@ def fixed_cost(model: Path, tok: Path, repeat: int) -> None:
             wait_for(f"http://127.0.0.1:{port}/api/health", 120)
         try:
             for i in range(repeat):
-                r = run_thresher(inp, WORK / f"tiny-out-{i}", model, tok, 0.0, None)
+                r = run_thresher(inp, WORK / f"tiny-out-{i}", model, tok, 0.0, src, run_env)
                 rows.append({"mode": mode, **r, "load": load()})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         finally:
             if server is not None:
                 os.killpg(server.pid, 15)
                 server.wait()
-    print(f"\n# fixed cost of `thresher run` on 40 documents ({psutil.cpu_count()} cores)\n")
-    print("import thresher.flows.cli + curate (fresh interpreter, incl. start-up): " + ", ".join(f"{s:.2f}" for s in imports) + " s\n")
+    what = f", thresher from {src}" if src else ""
+    print(f"\n# fixed cost of `thresher run` on 40 documents ({psutil.cpu_count()} cores{what})\n")
+    print(
+        "import thresher.flows.cli + curate (fresh interpreter, incl. start-up): "
+        + ", ".join(f"{s:.2f}" for s in imports)
+        + " s\n"
+    )
     print("| mode | wall s | in stages s | outside stages s | load |")
     print("|---|---:|---:|---:|---|")
     for r in rows:
@@ -419,7 +454,7 @@ def main() -> None:
     inp, docs = corpus(args.docs)
     model, tok = assets(docs, args.vocab)
     if args.fixed_cost:
-        return fixed_cost(model, tok, args.repeat)
+        return fixed_cost(model, tok, args.repeat, args.thresher_src)
     if args.threshold is None:
         args.threshold = median_score(model, docs)
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
@@ -440,13 +475,21 @@ def main() -> None:
             pair["datatrove"] = run_datatrove(
                 python, inp, WORK / f"datatrove-{args.docs}", model, tok, args.threshold
             )
-            print(json.dumps({"pair": i, "datatrove": pair["datatrove"]}), file=sys.stderr, flush=True)
+            print(
+                json.dumps({"pair": i, "datatrove": pair["datatrove"]}), file=sys.stderr, flush=True
+            )
         pairs.append(pair)
     raw = raw_rates(inp, model, tok, args.thresher_src)
     quality = None
     if python is not None and not args.no_quality:
-        quality = dedup_quality(docs, WORK / f"thresher-{args.docs}", WORK / f"datatrove-{args.docs}")
+        quality = dedup_quality(
+            docs, WORK / f"thresher-{args.docs}", WORK / f"datatrove-{args.docs}"
+        )
     report(args, docs, mb, pairs, raw, quality)
+
+
+def mem(side: dict) -> str:
+    return f"{side['peak_mb']:.0f} / {side.get('peak_pss_mb', float('nan')):.0f}"
 
 
 def report(args, docs, mb, pairs, raw, quality) -> None:
@@ -456,15 +499,18 @@ def report(args, docs, mb, pairs, raw, quality) -> None:
         f"\n# end to end: {len(docs):,} docs, {mb:.1f} MB ({src}), {psutil.cpu_count()} cores, "
         f"threshold {args.threshold}{what}\n"
     )
-    print("| pair | load before | thresher s | datatrove s | ratio | thresher peak MB | datatrove peak MB |")
+    print(
+        "| pair | load before thresher / datatrove | thresher s | datatrove s | ratio | "
+        "thresher peak MB (RSS sum / PSS sum) | datatrove peak MB (RSS sum / PSS sum) |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|")
     for i, p in enumerate(pairs):
         t, d = p["thresher"], p.get("datatrove")
         ratio = f"{d['seconds'] / t['seconds']:.2f}x" if d else ""
         print(
             f"| {i + 1} | {p['load_before']} / {p.get('load_between', '')} | {t['seconds']:.1f} | "
-            f"{d['seconds'] if d else float('nan'):.1f} | {ratio} | {t['peak_mb']:.0f} | "
-            f"{d['peak_mb'] if d else float('nan'):.0f} |"
+            f"{d['seconds'] if d else float('nan'):.1f} | {ratio} | {mem(t)} | "
+            f"{mem(d) if d else ''} |"
         )
     print("\n## per-stage seconds (each pair)\n")
     for i, p in enumerate(pairs):
