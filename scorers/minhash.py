@@ -21,7 +21,9 @@ operations over the batch's code points, so there is no per-token Python loop:
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -205,29 +207,46 @@ def signatures(
     num_perm: int = 128,
     seed: int = 1,
     chunk: int = 8192,
+    threads: int | None = None,
 ) -> np.ndarray:
     """MinHash signatures (n_docs x num_perm, uint32) of every document's shingle hashes.
-
     Work goes in chunks of whole documents of about `chunk` shingles, so memory stays at
-    chunk x num_perm x 4 bytes whatever the batch size.
+    chunk x num_perm x 4 bytes per thread whatever the batch size. numpy lets go of the GIL
+    inside the multiply, add and min-reduce, so `threads` threads (default: the cores this
+    process may use) each take a contiguous run of chunks; each writes its own rows, so the
+    result is the same as one thread's.
     """
     a, b = permutations(num_perm, seed)
     hv = fmix32((hashes & _U64(0xFFFFFFFF)).astype(np.uint32))
     n_docs = len(offsets) - 1
     out = np.full((n_docs, num_perm), MAX_HASH, np.uint32)
     nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
-    i = 0
+    ends = offsets[nonempty + 1]
+    chunks, i = [], 0
     while i < len(nonempty):
-        lo = offsets[nonempty[i]]
-        j = int(np.searchsorted(offsets[nonempty + 1], lo + chunk, side="right"))
-        j = max(j, i + 1)
-        docs = nonempty[i:j]
-        hi = offsets[docs[-1] + 1]
-        phv = hv[lo:hi, None] * a
-        phv += b
-        out[docs] = np.minimum.reduceat(phv, offsets[docs] - lo, axis=0)
-        i = j
+        j = int(np.searchsorted(ends, offsets[nonempty[i]] + chunk, side="right"))
+        chunks.append(nonempty[i : max(j, i + 1)])
+        i = max(j, i + 1)
+
+    def run(docs_list) -> None:
+        for docs in docs_list:
+            lo, hi = offsets[docs[0]], offsets[docs[-1] + 1]
+            phv = hv[lo:hi, None] * a
+            phv += b
+            out[docs] = np.minimum.reduceat(phv, offsets[docs] - lo, axis=0)
+
+    n = min(threads or _cores(), len(chunks))
+    if n <= 1:
+        run(chunks)
+        return out
+    step = -(-len(chunks) // n)
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(run, [chunks[k : k + step] for k in range(0, len(chunks), step)]))
     return out
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def estimated_jaccard(sig: np.ndarray, others: np.ndarray) -> np.ndarray:

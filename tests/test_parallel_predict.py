@@ -110,3 +110,13 @@ def test_shard_stage_output_same_on_one_and_two_threads(tmp_path, monkeypatch):
             if p.suffix in (".bin", ".idx")
         }
     assert len(outputs[1]) > 2 and outputs[1] == outputs[2]
+
+
+def test_signature_threads_match_one_thread():
+    from thresher.scorers.minhash import ShingleSpec, shingle_hashes, signatures
+
+    batch = [*texts(300), "", "one", "x y z " * 400]
+    hashes, offsets = shingle_hashes(batch, ShingleSpec())
+    one = signatures(hashes, offsets, chunk=64, threads=1)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(signatures(hashes, offsets, chunk=64, threads=threads), one)
