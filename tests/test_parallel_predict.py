@@ -112,11 +112,15 @@ def test_shard_stage_output_same_on_one_and_two_threads(tmp_path, monkeypatch):
     assert len(outputs[1]) > 2 and outputs[1] == outputs[2]
 
 
-def test_signature_threads_match_one_thread():
+def test_minhash_threads_match_one_thread():
     from thresher.scorers.minhash import ShingleSpec, shingle_hashes, signatures
 
     batch = [*texts(300), "", "one", "x y z " * 400]
-    hashes, offsets = shingle_hashes(batch, ShingleSpec())
+    hashes, offsets = shingle_hashes(batch, ShingleSpec(), threads=1)
+    for threads in (2, 3):  # slices of the batch hashed apart, joined in order
+        h, off = shingle_hashes(batch, ShingleSpec(), threads=threads)
+        np.testing.assert_array_equal(h, hashes)
+        np.testing.assert_array_equal(off, offsets)
     one = signatures(hashes, offsets, chunk=64, threads=1)
     for threads in (2, 3):
         np.testing.assert_array_equal(signatures(hashes, offsets, chunk=64, threads=threads), one)
