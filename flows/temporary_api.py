@@ -52,6 +52,15 @@ class TemporaryAPI:
         self._settings.__enter__()
 
     def stop(self) -> None:
+        # Prefect sends its last log lines and events at exit, after this: sent to a server
+        # already gone they wait out a 5 s timeout. Send them now, while it still answers.
+        for module, worker in (
+            ("prefect.logging.handlers", "APILogWorker"),
+            ("prefect.events.worker", "EventsWorker"),
+        ):
+            if module in sys.modules:
+                with contextlib.suppress(Exception):
+                    getattr(sys.modules[module], worker).drain_all(timeout=5)
         if self._settings is not None:
             self._settings.__exit__(None, None, None)
             self._settings = None
