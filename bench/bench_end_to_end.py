@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -222,10 +223,11 @@ def measure(cmd: list[str], env: dict | None = None, cwd=ROOT) -> tuple[float, d
     peak of the summed RSS (a page shared by forked processes counts once per process)
     and of the summed PSS (a shared page is split between them: the memory really used)."""
     t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
     )
-    peak = {"rss": 0, "pss": 0}
+    peak = {"rss": 0, "pss": 0, "cpu": 0}
 
     def sample():
         p = psutil.Process(proc.pid)
@@ -247,7 +249,10 @@ def measure(cmd: list[str], env: dict | None = None, cwd=ROOT) -> tuple[float, d
     th.join()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{err[-3000:]}")
-    return time.perf_counter() - t, {k: v / 2**20 for k, v in peak.items()}, out
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the whole tree (every waited-for descendant rolls up into its parent)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.perf_counter() - t, {**{k: v / 2**20 for k, v in peak.items()}, "cpu": cpu}, out
 
 
 def load() -> str:
@@ -286,6 +291,7 @@ def run_thresher(
         "seconds": secs,
         "peak_mb": mem["rss"],
         "peak_pss_mb": mem["pss"],
+        "cpu_seconds": mem["cpu"],
         "stages": stages,
         "outside_stages": secs - sum(stages.values()),
         "kept": {s: stats[s]["kept"] for s in order if s in stats},
@@ -369,61 +375,66 @@ def raw_rates(inp: Path, model: Path, tok: Path, src) -> dict:
 
 # -- the fixed cost of a small run -----------------------------------------------------------
 def fixed_cost(model: Path, tok: Path, repeat: int, src: str | None) -> None:
-    """`thresher run` on 40 documents: wall, time in stages, and where the rest goes."""
+    """`thresher run` on 40 documents: wall, time in stages, and the rest. With `src`, the
+    current code and `src` alternate run by run (the machine's load drifts)."""
     inp = WORK / "tiny"
     inp.mkdir(parents=True, exist_ok=True)
     docs = source_docs(40)
     with gzip.open(inp / "tiny.jsonl.gz", "wt") as f:
         for d in docs:
             f.write(json.dumps({"id": d["id"], "text": d["text"]}) + "\n")
-    env = thresher_env(src)
-    imports = []
+    codes = [None, src] if src else [None]
+    imports: dict = {c: [] for c in codes}
     for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", "import thresher.flows.cli, thresher.flows.curate"],
-            env=env,
-            cwd=src or ROOT,
-            check=True,
-        )
-        imports.append(time.perf_counter() - t)
+        for code in codes:
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", "import thresher.flows.cli, thresher.flows.curate"],
+                env=thresher_env(code),
+                cwd=code or ROOT,
+                check=True,
+            )
+            imports[code].append(time.perf_counter() - t)
     rows = []
     for mode in ("temporary API", "running server"):
         server = None
-        run_env = dict(env)
+        extra = {}
         if mode == "running server":
             port = 4217
             server = subprocess.Popen(
                 [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env={**env, "PREFECT_HOME": str(WORK / "prefect-home")},
+                env={**thresher_env(None), "PREFECT_HOME": str(WORK / "prefect-home")},
                 start_new_session=True,
             )
-            run_env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            extra["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
             wait_for(f"http://127.0.0.1:{port}/api/health", 120)
         try:
             for i in range(repeat):
-                r = run_thresher(inp, WORK / f"tiny-out-{i}", model, tok, 0.0, src, run_env)
-                rows.append({"mode": mode, **r, "load": load()})
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                for code in codes:
+                    env = {**thresher_env(code), **extra}
+                    out = WORK / f"tiny-out-{i}"
+                    r = run_thresher(inp, out, model, tok, 0.0, code, env)
+                    rows.append({"mode": mode, "code": code or "current", **r, "load": load()})
+                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         finally:
             if server is not None:
                 os.killpg(server.pid, 15)
                 server.wait()
-    what = f", thresher from {src}" if src else ""
-    print(f"\n# fixed cost of `thresher run` on 40 documents ({psutil.cpu_count()} cores{what})\n")
-    print(
-        "import thresher.flows.cli + curate (fresh interpreter, incl. start-up): "
-        + ", ".join(f"{s:.2f}" for s in imports)
-        + " s\n"
-    )
-    print("| mode | wall s | in stages s | outside stages s | load |")
-    print("|---|---:|---:|---:|---|")
+    print(f"\n# fixed cost of `thresher run` on 40 documents ({psutil.cpu_count()} cores)\n")
+    for code, secs in imports.items():
+        print(
+            f"import thresher.flows.cli + curate, fresh interpreter ({code or 'current'}): "
+            + ", ".join(f"{s:.2f}" for s in secs)
+            + " s"
+        )
+    print("\n| mode | code | wall s | in stages s | outside stages s | load after |")
+    print("|---|---|---:|---:|---:|---|")
     for r in rows:
         print(
-            f"| {r['mode']} | {r['seconds']:.2f} | {sum(r['stages'].values()):.2f} | "
-            f"{r['outside_stages']:.2f} | {r['load']} |"
+            f"| {r['mode']} | {r['code']} | {r['seconds']:.2f} | "
+            f"{sum(r['stages'].values()):.2f} | {r['outside_stages']:.2f} | {r['load']} |"
         )
 
 
@@ -496,6 +507,10 @@ def main() -> None:
     report(args, docs, mb, pairs, quality)
 
 
+def secs(side: dict) -> str:
+    return f"{side['seconds']:.1f} ({side.get('cpu_seconds', float('nan')):.0f})"
+
+
 def mem(side: dict) -> str:
     return f"{side['peak_mb']:.0f} / {side.get('peak_pss_mb', float('nan')):.0f}"
 
@@ -508,16 +523,16 @@ def report(args, docs, mb, pairs, quality) -> None:
         f"threshold {args.threshold}{what}\n"
     )
     print(
-        "| pair | load before thresher / datatrove | thresher s | datatrove s | ratio | "
-        "thresher peak MB (RSS sum / PSS sum) | datatrove peak MB (RSS sum / PSS sum) |"
+        "| pair | load before thresher / datatrove | thresher s (CPU s) | datatrove s (CPU s) | "
+        "ratio | thresher peak MB (RSS sum / PSS sum) | datatrove peak MB (RSS sum / PSS sum) |"
     )
     print("|---:|---|---:|---:|---:|---:|---:|")
     for i, p in enumerate(pairs):
         t, d = p["thresher"], p.get("datatrove")
         ratio = f"{d['seconds'] / t['seconds']:.2f}x" if d else ""
         print(
-            f"| {i + 1} | {p['load_before']} / {p.get('load_between', '')} | {t['seconds']:.1f} | "
-            f"{d['seconds'] if d else float('nan'):.1f} | {ratio} | {mem(t)} | "
+            f"| {i + 1} | {p['load_before']} / {p.get('load_between', '')} | {secs(t)} | "
+            f"{secs(d) if d else ''} | {ratio} | {mem(t)} | "
             f"{mem(d) if d else ''} |"
         )
     print("\n## per-stage seconds (each pair)\n")
