@@ -507,7 +507,7 @@ def main() -> None:
     report(args, docs, mb, pairs, quality)
 
 
-def secs(side: dict) -> str:
+def wall(side: dict) -> str:
     return f"{side['seconds']:.1f} ({side.get('cpu_seconds', float('nan')):.0f})"
 
 
@@ -531,8 +531,8 @@ def report(args, docs, mb, pairs, quality) -> None:
         t, d = p["thresher"], p.get("datatrove")
         ratio = f"{d['seconds'] / t['seconds']:.2f}x" if d else ""
         print(
-            f"| {i + 1} | {p['load_before']} / {p.get('load_between', '')} | {secs(t)} | "
-            f"{secs(d) if d else ''} | {ratio} | {mem(t)} | "
+            f"| {i + 1} | {p['load_before']} / {p.get('load_between', '')} | {wall(t)} | "
+            f"{wall(d) if d else ''} | {ratio} | {mem(t)} | "
             f"{mem(d) if d else ''} |"
         )
     print("\n## per-stage seconds (each pair)\n")
