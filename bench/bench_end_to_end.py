@@ -267,10 +267,11 @@ def thresher_env(src: str | None) -> dict:
 
 
 def run_thresher(
-    inp: Path, out: Path, model: Path, tok: Path, threshold: float, src, env=None
+    inp: Path, out: Path, model: Path, tok: Path, threshold: float, src, env=None, fresh=True
 ) -> dict:
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
     cfg = out / "config.json"
     cfg.write_text(
         json.dumps(
@@ -373,6 +374,46 @@ def raw_rates(inp: Path, model: Path, tok: Path, src) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# -- score and shards alone, this code against another --------------------------------------
+def stage_ab(args, inp: Path, model: Path, tok: Path) -> None:
+    """Score and shards again on the finished run of --docs (every earlier stage is
+    skipped: same fingerprints), this code and --thresher-src alternating, each round after
+    raw one-thread predict / encode on 10k of the same documents."""
+    out = WORK / f"thresher-{args.docs}"
+    run = out / "runs" / "run"
+    if not (run / "stats" / "near_dedup.json").exists():
+        raise SystemExit(f"no finished run in {out}: run this --docs without --stage-ab first")
+    rows = []
+    for rnd in range(args.stage_ab):
+        for code in (None, args.thresher_src):
+            raw = raw_rates(inp, model, tok, code)
+            for stage in ("score", "shards"):
+                (run / "stats" / f"{stage}.json").unlink(missing_ok=True)
+            load_before = load()
+            r = run_thresher(inp, out, model, tok, args.threshold, code, fresh=False)
+            rows.append(
+                {"round": rnd + 1, "code": code or "current", "load": load_before, "raw": raw, **r}
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print(f"\n# score and shards stages, current code vs {args.thresher_src}, {args.docs:,} docs\n")
+    print(
+        "| round | code | load before | score s | score Mchar/s | raw predict Mchar/s | ratio | "
+        "shards s | shards Mchar/s | raw tiktoken Mchar/s | ratio |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        cells = []
+        for stage, chars_key, lib in (
+            ("score", "score_chars", "fasttext_predict"),
+            ("shards", "shards_chars", "tiktoken_encode_ordinary"),
+        ):
+            secs, rate = r["stages"][stage], r[chars_key] / r["stages"][stage]
+            cells.append(
+                f"{secs:.1f} | {rate / 1e6:.2f} | {r['raw'][lib] / 1e6:.2f} | {rate / r['raw'][lib]:.2f}x"
+            )
+        print(f"| {r['round']} | {r['code']} | {r['load']} | {' | '.join(cells)} |")
+
+
 # -- the fixed cost of a small run -----------------------------------------------------------
 def fixed_cost(model: Path, tok: Path, repeat: int, src: str | None) -> None:
     """`thresher run` on 40 documents: wall, time in stages, and the rest. With `src`, the
@@ -468,6 +509,12 @@ def main() -> None:
     )
     ap.add_argument("--no-quality", action="store_true", help="skip the near-dup P/R check")
     ap.add_argument("--fixed-cost", action="store_true", help="only the small-run fixed cost")
+    ap.add_argument(
+        "--stage-ab",
+        type=int,
+        metavar="ROUNDS",
+        help="only score + shards again on the finished --docs run, this code vs --thresher-src",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per mode with --fixed-cost")
     args = ap.parse_args()
 
@@ -477,6 +524,8 @@ def main() -> None:
         return fixed_cost(model, tok, args.repeat, args.thresher_src)
     if args.threshold is None:
         args.threshold = median_score(model, docs)
+    if args.stage_ab:
+        return stage_ab(args, inp, model, tok)
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     python = None
     if not args.thresher_only:
