@@ -69,10 +69,12 @@ class FastTextScorer:
         self.name = name or scorer_name(model_path)
 
     @classmethod
-    def from_model(cls, model, positive_label: str = "__label__1", name: str = "scorer"):
+    def from_model(
+        cls, model, positive_label: str = "__label__1", name: str = "scorer", processes: int = 1
+    ):
         """Wrap an already loaded (e.g. just trained) fastText model."""
         scorer = cls.__new__(cls)
-        scorer._attach(model, positive_label, "<in memory>")
+        scorer._attach(model, positive_label, "<in memory>", processes)
         scorer.name = name
         return scorer
 

@@ -20,6 +20,7 @@ import functools
 import itertools
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ class TextTokenizer:
         # encoding threads (tiktoken path; HF's Rust encoder has its own pool)
         self.threads = threads or len(os.sched_getaffinity(0))
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         path = Path(spec.path)
         if not path.is_file():
             raise InputError(
@@ -168,8 +170,9 @@ class TextTokenizer:
         n = min(self.threads, max(1, len(texts) // 16))
         if n == 1:
             return [encode(t) for t in texts]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tokenize")
+        with self._lock:  # one pool, even when several Beam worker threads share this
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tokenize")
         step = -(-len(texts) // n)
         slices = [texts[i : i + step] for i in range(0, len(texts), step)]
         done = self._pool.map(lambda part: [encode(t) for t in part], slices)
@@ -224,7 +227,24 @@ def load_tokenizer(spec: TokenizerSpec | str, threads: int | None = None, **kw) 
     """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`; `threads` encode in
     parallel on the tiktoken path (default: the cores this process may use)."""
     spec = spec if isinstance(spec, TokenizerSpec) else TokenizerSpec(spec, **kw)
-    return TextTokenizer(spec, threads)
+    try:
+        st = os.stat(spec.path)
+    except OSError:
+        return TextTokenizer(spec, threads)  # raises the one-line "does not exist" error
+    # A run loads the same file to check it, to plan and in every worker: build it once per
+    # process (a 32k BPE takes ~0.5 s: the JSON, the HF model, tiktoken's rank table).
+    key = (
+        spec.path, spec.eos, spec.bos, spec.fast_path, spec.pattern,
+        tuple(sorted(spec.special_tokens.items())), threads, st.st_size, st.st_mtime_ns,
+    )  # fmt: skip
+    if key not in _LOADED:
+        if len(_LOADED) >= 4:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = TextTokenizer(spec, threads)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, TextTokenizer] = {}
 
 
 def _is_json(path: Path) -> bool:
