@@ -331,6 +331,7 @@ def run_datatrove(python: Path, inp: Path, work: Path, model: Path, tok: Path, t
         "seconds": secs,
         "peak_mb": mem["rss"],
         "peak_pss_mb": mem["pss"],
+        "cpu_seconds": mem["cpu"],
         "stages": {
             "minhash (4 steps)": minhash,
             **{k: steps[k] for k in ("fasttext_filter", "tokenize")},
