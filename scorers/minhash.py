@@ -21,7 +21,6 @@ operations over the batch's code points, so there is no per-token Python loop:
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -173,14 +172,15 @@ def shingle_hashes(
 
     A document without any token has no shingles (and will match nothing).
     A document's hashes do not depend on the rest of the batch, so `threads` threads
-    (default: the cores this process may use) each hash a contiguous slice of the batch
-    (numpy lets go of the GIL in the array work) and the slices are joined in order.
+    (default 1: a stage's Beam worker threads, one per core, already hash their parts in
+    parallel) each hash a contiguous slice of the batch (numpy lets go of the GIL in the
+    array work) and the slices are joined in order.
 
     >>> h, off = shingle_hashes(["a b c d e f", "x"], ShingleSpec(ngram=5))
     >>> off.tolist()
     [0, 2, 3]
     """
-    n = min(threads or _cores(), len(texts) // MIN_DOCS_PER_THREAD)
+    n = min(threads or 1, len(texts) // MIN_DOCS_PER_THREAD)
     if n <= 1:
         return _shingle_hashes(texts, spec)
     step = -(-len(texts) // n)
@@ -238,8 +238,8 @@ def signatures(
     """MinHash signatures (n_docs x num_perm, uint32) of every document's shingle hashes.
     Work goes in chunks of whole documents of about `chunk` shingles, so memory stays at
     chunk x num_perm x 4 bytes per thread whatever the batch size. numpy lets go of the GIL
-    inside the multiply, add and min-reduce, so `threads` threads (default: the cores this
-    process may use) each take a contiguous run of chunks; each writes its own rows, so the
+    inside the multiply, add and min-reduce, so `threads` threads (default 1, as for
+    `shingle_hashes`) each take a contiguous run of chunks; each writes its own rows, so the
     result is the same as one thread's.
     """
     a, b = permutations(num_perm, seed)
@@ -261,7 +261,7 @@ def signatures(
             phv += b
             out[docs] = np.minimum.reduceat(phv, offsets[docs] - lo, axis=0)
 
-    n = min(threads or _cores(), len(chunks))
+    n = min(threads or 1, len(chunks))
     if n <= 1:
         run(chunks)
         return out
@@ -269,10 +269,6 @@ def signatures(
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(run, [chunks[k : k + step] for k in range(0, len(chunks), step)]))
     return out
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def estimated_jaccard(sig: np.ndarray, others: np.ndarray) -> np.ndarray:

@@ -57,8 +57,11 @@ class TextTokenizer:
 
     def __init__(self, spec: TokenizerSpec, threads: int | None = None):
         self.spec = spec
-        # encoding threads (tiktoken path; HF's Rust encoder has its own pool)
-        self.threads = threads or len(os.sched_getaffinity(0))
+        # Encoding threads inside one call (tiktoken path; HF's Rust encoder has its own
+        # pool). 1 by default: in a stage, Beam's worker threads (one per core) already
+        # share this one tokenizer and encode in parallel, since tiktoken lets go of the GIL;
+        # more threads per call only made them take turns (bench/results/end_to_end.md).
+        self.threads = threads or 1
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         path = Path(spec.path)
@@ -224,8 +227,8 @@ class TextTokenizer:
 
 
 def load_tokenizer(spec: TokenizerSpec | str, threads: int | None = None, **kw) -> TextTokenizer:
-    """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`; `threads` encode in
-    parallel on the tiktoken path (default: the cores this process may use)."""
+    """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`; `threads` > 1 splits
+    each `encode_batch` over that many threads on the tiktoken path (same ids)."""
     spec = spec if isinstance(spec, TokenizerSpec) else TokenizerSpec(spec, **kw)
     try:
         st = os.stat(spec.path)
