@@ -17,6 +17,7 @@ import errno
 import os
 import sys
 
+from thresher.flows import temporary_api
 from thresher.flows.prefect_env import (
     configure,
     drop_worker_tracebacks,
@@ -254,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     try:
-        return _run(args)
+        # a flow command's temporary Prefect API starts now, beside the imports and checks
+        with temporary_api.early(getattr(args, "starts_flow", False)):
+            return _run(args)
     except KeyboardInterrupt:
         print("thresher: interrupted", file=sys.stderr)
         return 130

@@ -24,10 +24,7 @@ line, not at 3 a.m. in a scheduled run.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,11 +36,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from thresher.flows.temporary_api import stop_with_parent as _stop_with_parent
 from thresher.pipelines.collection import NAME_PATTERN
 from thresher.pipelines.config import describe_validation_error, load_config
 from thresher.scorers.errors import ConfigError, UserError
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Schedule(BaseModel):
@@ -252,13 +248,6 @@ def prefect_server(startup_seconds: float = 120):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent exits (Linux prctl PDEATHSIG; it
-    follows the thread that started the child, here the main thread)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _healthy(url: str) -> bool:

@@ -20,6 +20,7 @@ from thresher.pipelines import attributes, io
 from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.stage import Stage, StageContext
 from thresher.scorers.lid import SHIPPED, LanguageIdentifier, model_path
+from thresher.scorers.predict_pool import available_cores
 
 STAGE = "language_id"
 LANGUAGE_NOT_KEPT = "language_not_kept"
@@ -60,8 +61,9 @@ class LanguageIdConfig(BaseModel):
 
 @lru_cache(maxsize=4)
 def _identifier(model: str, prefix: str) -> LanguageIdentifier:
-    # once per worker process (lid.176 is 0.9 MB; GlotLID ~1.6 GB)
-    return LanguageIdentifier(model, prefix)
+    # once per worker process (lid.176 is 0.9 MB; GlotLID ~1.6 GB); predict runs on every
+    # core the process may use, in helpers forked after the load that share the model
+    return LanguageIdentifier(model, prefix, processes=available_cores())
 
 
 def measure(cfg: LanguageIdConfig, docs: pa.Table, languages) -> pa.Table:

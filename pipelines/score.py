@@ -34,6 +34,7 @@ from thresher.pipelines.docsets import DocSet
 from thresher.pipelines.records import ReaderSettings, RecordReader
 from thresher.pipelines.stage import Stage, StageContext, fingerprint, read_counts, run_stage
 from thresher.scorers.fasttext_scorer import FastTextScorer, scorer_name
+from thresher.scorers.predict_pool import available_cores
 
 STAGE = "score"
 SELECTED_OUT = "selected"
@@ -113,16 +114,37 @@ def read_documents(path: str, batch_size: int, reader: RecordReader, removed=())
         yield from reader.read_file(path)
 
 
+# The model the stage's driver loaded to check it, lent to the workers of an in-process
+# runner so they do not load the same file again (a worker in another process loads its
+# own). Keyed by the model file's fingerprint; emptied when the pipeline ends.
+_LENT: dict[tuple, object] = {}
+
+
 class ScorePart(beam.DoFn):
-    def __init__(self, cfg: ScoreConfig, staging: str, settings: ReaderSettings):
+    def __init__(self, cfg: ScoreConfig, staging: str, settings: ReaderSettings, model_key=()):
         self.cfg = cfg
         self.staging = staging
         self.settings = settings
+        self.model_key = tuple(model_key)
 
     def setup(self):
-        # Once per worker: the released PreSelect model alone is 2.7 GB.
-        self.scorer = FastTextScorer(self.cfg.model, self.cfg.positive_label, self.cfg.scorer)
+        # Once per worker: the released PreSelect model alone is 2.7 GB. fastText holds the
+        # GIL while it predicts, so the worker's other cores get forked helpers that share
+        # this copy of the model (scorers.predict_pool), not threads and not more copies.
+        processes = max(1, available_cores() // self.cfg.workers)
+        cfg, lent = self.cfg, _LENT.get(self.model_key)
+        if lent is not None:
+            self.scorer = FastTextScorer.from_model(
+                lent, cfg.positive_label, cfg.scorer, processes=processes
+            )
+        else:
+            self.scorer = FastTextScorer(
+                cfg.model, cfg.positive_label, cfg.scorer, processes=processes
+            )
         self.reader = RecordReader(self.settings)
+
+    def teardown(self):
+        self.scorer.close()
 
     def process(self, element):
         index, path, removed = element
@@ -278,16 +300,21 @@ def run(
             )
         else:
             # Load once here first: a missing or wrong label then fails as one clear line
-            # (inside a Beam worker the error would come back wrapped in a traceback).
-            FastTextScorer(cfg.model, cfg.positive_label)
-            gc.collect()
-            with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
-                (
-                    p
-                    | "Parts" >> beam.Create(elements)
-                    | "Reshuffle" >> beam.Reshuffle()
-                    | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings))
-                )
+            # (inside a Beam worker the error would come back wrapped in a traceback); the
+            # same copy is lent to in-process workers.
+            key = tuple(io.file_fingerprint(cfg.model))
+            _LENT[key] = FastTextScorer(cfg.model, cfg.positive_label).model
+            try:
+                with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
+                    (
+                        p
+                        | "Parts" >> beam.Create(elements)
+                        | "Reshuffle" >> beam.Reshuffle()
+                        | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings, key))
+                    )
+            finally:
+                _LENT.pop(key, None)
+                gc.collect()
             counts = {"in": 0, "rejected": 0, **read_counts(staging)}
         counts.update(score_fingerprint=score_print, scores_reused=reuse)
         cut = compute_cut(cfg, staging / RANKED)

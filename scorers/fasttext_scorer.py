@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from thresher.scorers.errors import InputError, UserError
+from thresher.scorers.predict_pool import PredictPool
 
 
 def preprocess(text: str) -> str:
@@ -60,21 +61,27 @@ class FastTextScorer:
         model_path: str | os.PathLike,
         positive_label: str = "__label__1",
         name: str | None = None,
+        processes: int = 1,
     ):
-        self._attach(load_fasttext(model_path), positive_label, str(model_path))
+        """`processes` > 1: predict also runs in helpers forked from this process, which
+        share the loaded model (scorers.predict_pool); same scores as one process."""
+        self._attach(load_fasttext(model_path), positive_label, str(model_path), processes)
         self.name = name or scorer_name(model_path)
 
     @classmethod
-    def from_model(cls, model, positive_label: str = "__label__1", name: str = "scorer"):
+    def from_model(
+        cls, model, positive_label: str = "__label__1", name: str = "scorer", processes: int = 1
+    ):
         """Wrap an already loaded (e.g. just trained) fastText model."""
         scorer = cls.__new__(cls)
-        scorer._attach(model, positive_label, "<in memory>")
+        scorer._attach(model, positive_label, "<in memory>", processes)
         scorer.name = name
         return scorer
 
-    def _attach(self, model, positive_label: str, where: str) -> None:
+    def _attach(self, model, positive_label: str, where: str, processes: int = 1) -> None:
         self.model_path = where
         self.model = model
+        self.predictor = PredictPool(model, processes)
         if not model.is_quantized() and model.f.getArgs().model.name != "supervised":
             raise UserError(
                 f"{where} is an unsupervised fastText model (word vectors); "
@@ -95,7 +102,7 @@ class FastTextScorer:
             return np.zeros(0, dtype=np.float64)
         # k=-1: every label's probability, so the score is exact for any loss (softmax,
         # one-vs-all, hierarchical) and any number of labels.
-        labels, probs = self.model.predict([preprocess(t) for t in texts], k=-1)
+        labels, probs = self.predictor.predict([preprocess(t) for t in texts], k=-1)
         pos = self.positive_label
         out = np.fromiter(
             (_prob_of(pos, lab, pr) for lab, pr in zip(labels, probs, strict=True)),
@@ -104,6 +111,10 @@ class FastTextScorer:
         )
         # fastText reports exp(log(p + 1e-5)): take the epsilon back off, so P is in [0, 1].
         return np.clip(out - 1e-5, 0.0, 1.0)
+
+    def close(self) -> None:
+        """Stop the forked helpers, if any (they also stop with this process)."""
+        self.predictor.close()
 
 
 def _prob_of(label: str, labels, probs) -> float:

@@ -18,6 +18,7 @@ import numpy as np
 
 from thresher.scorers.errors import InputError, UserError
 from thresher.scorers.fasttext_scorer import load_fasttext, preprocess
+from thresher.scorers.predict_pool import PredictPool
 
 SHIPPED = "lid.176"
 _SHIPPED_FILE = ("resources", "lid.176.ftz")
@@ -50,9 +51,11 @@ class LanguageIdentifier:
     """`predict(texts)` -> (language codes, scores): the top label of a fastText LID model,
     without its label prefix, and its probability."""
 
-    def __init__(self, model: str = SHIPPED, label_prefix: str = "__label__"):
+    def __init__(self, model: str = SHIPPED, label_prefix: str = "__label__", processes: int = 1):
         self.path = model_path(model)
         self.model = load_fasttext(self.path)
+        # > 1: helpers forked after the load share the model (scorers.predict_pool)
+        self.predictor = PredictPool(self.model, processes)
         self.prefix = label_prefix
         check_is_lid(self.path, list(self.model.get_labels()), label_prefix)
 
@@ -60,7 +63,7 @@ class LanguageIdentifier:
         if not len(texts):
             return [], np.zeros(0)
         # fastText reads one line per example: newlines become spaces (as in training)
-        labels, probs = self.model.predict([preprocess(t) for t in texts], k=1)
+        labels, probs = self.predictor.predict([preprocess(t) for t in texts], k=1)
         cut = len(self.prefix)
         languages = [lab[0][cut:] if lab else "" for lab in labels]
         # fastText reports exp(log(p + 1e-5)): take the epsilon back off, so P is in [0, 1]

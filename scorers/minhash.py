@@ -22,6 +22,7 @@ operations over the batch's code points, so there is no per-token Python loop:
 from __future__ import annotations
 
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -164,15 +165,42 @@ def _tokens(texts: list[str], spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray
     return fmix64(hashes), doc[starts]
 
 
-def shingle_hashes(texts: list[str], spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(
+    texts: list[str], spec: ShingleSpec, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash per shingle, offsets): document i owns hashes[offsets[i]:offsets[i+1]].
 
     A document without any token has no shingles (and will match nothing).
+    A document's hashes do not depend on the rest of the batch, so `threads` threads
+    (default 1: a stage's Beam worker threads, one per core, already hash their parts in
+    parallel) each hash a contiguous slice of the batch (numpy lets go of the GIL in the
+    array work) and the slices are joined in order.
 
     >>> h, off = shingle_hashes(["a b c d e f", "x"], ShingleSpec(ngram=5))
     >>> off.tolist()
     [0, 2, 3]
     """
+    n = min(threads or 1, len(texts) // MIN_DOCS_PER_THREAD)
+    if n <= 1:
+        return _shingle_hashes(texts, spec)
+    step = -(-len(texts) // n)
+    with ThreadPoolExecutor(n) as pool:
+        parts = list(
+            pool.map(
+                lambda k: _shingle_hashes(texts[k : k + step], spec), range(0, len(texts), step)
+            )
+        )
+    starts = np.cumsum([0] + [len(h) for h, _ in parts])
+    offsets = np.concatenate(
+        [off[:-1] + start for (_, off), start in zip(parts, starts, strict=False)] + [starts[-1:]]
+    ).astype(np.int64)
+    return np.concatenate([h for h, _ in parts]), offsets
+
+
+MIN_DOCS_PER_THREAD = 64
+
+
+def _shingle_hashes(texts: list[str], spec: ShingleSpec) -> tuple[np.ndarray, np.ndarray]:
     n_docs, n = len(texts), spec.ngram
     tok, tok_doc = _tokens(texts, spec)
     counts = np.bincount(tok_doc, minlength=n_docs)
@@ -205,28 +233,41 @@ def signatures(
     num_perm: int = 128,
     seed: int = 1,
     chunk: int = 8192,
+    threads: int | None = None,
 ) -> np.ndarray:
     """MinHash signatures (n_docs x num_perm, uint32) of every document's shingle hashes.
-
     Work goes in chunks of whole documents of about `chunk` shingles, so memory stays at
-    chunk x num_perm x 4 bytes whatever the batch size.
+    chunk x num_perm x 4 bytes per thread whatever the batch size. numpy lets go of the GIL
+    inside the multiply, add and min-reduce, so `threads` threads (default 1, as for
+    `shingle_hashes`) each take a contiguous run of chunks; each writes its own rows, so the
+    result is the same as one thread's.
     """
     a, b = permutations(num_perm, seed)
     hv = fmix32((hashes & _U64(0xFFFFFFFF)).astype(np.uint32))
     n_docs = len(offsets) - 1
     out = np.full((n_docs, num_perm), MAX_HASH, np.uint32)
     nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
-    i = 0
+    ends = offsets[nonempty + 1]
+    chunks, i = [], 0
     while i < len(nonempty):
-        lo = offsets[nonempty[i]]
-        j = int(np.searchsorted(offsets[nonempty + 1], lo + chunk, side="right"))
-        j = max(j, i + 1)
-        docs = nonempty[i:j]
-        hi = offsets[docs[-1] + 1]
-        phv = hv[lo:hi, None] * a
-        phv += b
-        out[docs] = np.minimum.reduceat(phv, offsets[docs] - lo, axis=0)
-        i = j
+        j = int(np.searchsorted(ends, offsets[nonempty[i]] + chunk, side="right"))
+        chunks.append(nonempty[i : max(j, i + 1)])
+        i = max(j, i + 1)
+
+    def run(docs_list) -> None:
+        for docs in docs_list:
+            lo, hi = offsets[docs[0]], offsets[docs[-1] + 1]
+            phv = hv[lo:hi, None] * a
+            phv += b
+            out[docs] = np.minimum.reduceat(phv, offsets[docs] - lo, axis=0)
+
+    n = min(threads or 1, len(chunks))
+    if n <= 1:
+        run(chunks)
+        return out
+    step = -(-len(chunks) // n)
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(run, [chunks[k : k + step] for k in range(0, len(chunks), step)]))
     return out
 
 

@@ -16,8 +16,12 @@ fast path is only trusted after `agrees_on(texts)` (see pipelines.shards).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +55,15 @@ class TokenizerSpec:
 class TextTokenizer:
     """Encode/decode with EOS/BOS placement; `kind` is 'hf', 'tiktoken' or 'hf+tiktoken'."""
 
-    def __init__(self, spec: TokenizerSpec):
+    def __init__(self, spec: TokenizerSpec, threads: int | None = None):
         self.spec = spec
+        # Encoding threads inside one call (tiktoken path; HF's Rust encoder has its own
+        # pool). 1 by default: in a stage, Beam's worker threads (one per core) already
+        # share this one tokenizer and encode in parallel, since tiktoken lets go of the GIL;
+        # more threads per call only made them take turns (bench/results/end_to_end.md).
+        self.threads = threads or 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         path = Path(spec.path)
         if not path.is_file():
             raise InputError(
@@ -144,12 +155,31 @@ class TextTokenizer:
         )
 
     # -- encoding ------------------------------------------------------------------
-    def encode_raw(self, texts: list[str], use_fast: bool = True) -> list[list[int]]:
-        """Token ids per text, no BOS/EOS added."""
+    def encode_raw(self, texts: list[str], use_fast: bool = True) -> list:
+        """Token ids per text (uint32 arrays on the tiktoken path, lists on HF's), no BOS/EOS."""
         if self.tk is not None and (use_fast or self.hf is None):
-            return self.tk.encode_ordinary_batch(texts, num_threads=4)
+            return self._encode_tiktoken(texts)
         encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
         return [e.ids for e in encode(texts, add_special_tokens=False)]
+
+    def _encode_tiktoken(self, texts: list[str]) -> list[np.ndarray]:
+        """tiktoken releases the GIL while it encodes, so `threads` threads each encode one
+        contiguous slice and the slices are joined in input order (same ids as one thread).
+        Each text comes back as a uint32 buffer, not a Python list: building the list cost as
+        much as the encoding (bench/results/end_to_end.md)."""
+        encode = functools.partial(
+            self.tk.encode_to_numpy, allowed_special=frozenset(), disallowed_special=()
+        )
+        n = min(self.threads, max(1, len(texts) // 16))
+        if n == 1:
+            return [encode(t) for t in texts]
+        with self._lock:  # one pool, even when several Beam worker threads share this
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tokenize")
+        step = -(-len(texts) // n)
+        slices = [texts[i : i + step] for i in range(0, len(texts), step)]
+        done = self._pool.map(lambda part: [encode(t) for t in part], slices)
+        return list(itertools.chain.from_iterable(done))
 
     def encode_batch(
         self, texts: list[str], use_fast: bool = True
@@ -168,7 +198,11 @@ class TextTokenizer:
         if self.eos_id is not None:
             flat[ends - 1] = self.eos_id
             body[ends - 1] = False
-        flat[body] = np.fromiter(itertools.chain.from_iterable(ids), np.uint32, int(body_len.sum()))
+        if ids and isinstance(ids[0], np.ndarray):
+            flat[body] = np.concatenate(ids)
+        else:
+            chained = itertools.chain.from_iterable(ids)
+            flat[body] = np.fromiter(chained, np.uint32, int(body_len.sum()))
         return flat, lengths
 
     def agrees_on(self, texts: list[str]) -> int | None:
@@ -177,7 +211,12 @@ class TextTokenizer:
             return None
         fast, slow = self.encode_raw(texts, True), self.encode_raw(texts, False)
         return next(
-            (i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if list(a) != b), None
+            (
+                i
+                for i, (a, b) in enumerate(zip(fast, slow, strict=True))
+                if np.asarray(a).tolist() != b
+            ),
+            None,
         )
 
     def decode(self, ids) -> str:
@@ -187,9 +226,28 @@ class TextTokenizer:
         return self.tk.decode_bytes(ids).decode("utf-8", errors="replace")
 
 
-def load_tokenizer(spec: TokenizerSpec | str, **kw) -> TextTokenizer:
-    """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`."""
-    return TextTokenizer(spec if isinstance(spec, TokenizerSpec) else TokenizerSpec(spec, **kw))
+def load_tokenizer(spec: TokenizerSpec | str, threads: int | None = None, **kw) -> TextTokenizer:
+    """`load_tokenizer("tok/tokenizer.json", eos="<|endoftext|>")`; `threads` > 1 splits
+    each `encode_batch` over that many threads on the tiktoken path (same ids)."""
+    spec = spec if isinstance(spec, TokenizerSpec) else TokenizerSpec(spec, **kw)
+    try:
+        st = os.stat(spec.path)
+    except OSError:
+        return TextTokenizer(spec, threads)  # raises the one-line "does not exist" error
+    # A run loads the same file to check it, to plan and in every worker: build it once per
+    # process (a 32k BPE takes ~0.5 s: the JSON, the HF model, tiktoken's rank table).
+    key = (
+        spec.path, spec.eos, spec.bos, spec.fast_path, spec.pattern,
+        tuple(sorted(spec.special_tokens.items())), threads, st.st_size, st.st_mtime_ns,
+    )  # fmt: skip
+    if key not in _LOADED:
+        if len(_LOADED) >= 4:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = TextTokenizer(spec, threads)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, TextTokenizer] = {}
 
 
 def _is_json(path: Path) -> bool:

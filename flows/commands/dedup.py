@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check cluster members against their anchor (signature)",
     )
     p.add_argument("--keep", help="keeper priority: longest, shortest, id, max:FIELD, min:FIELD")
-    p.set_defaults(handler=handle, accepts_beam_args=True)
+    p.set_defaults(handler=handle, accepts_beam_args=True, starts_flow=True)
 
 
 def dedup_config(args):
@@ -47,10 +47,12 @@ def dedup_config(args):
 
 
 def handle(args) -> int:
+    from thresher.flows import temporary_api
     from thresher.flows.commands.run import print_summary
     from thresher.flows.curate import curate
 
     config = dedup_config(args)
+    temporary_api.ready()  # started with the command (flows/temporary_api.py)
     # the same flow and runner as `thresher run`, restricted to the dedup stages
     result = curate(config, only=DEDUP_STAGES)
     print_summary(result)

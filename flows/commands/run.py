@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "HOST:PORT); the default runner is Beam's in-process runner.",
     )
     add_run_arguments(p)
-    p.set_defaults(handler=handle, accepts_beam_args=True)
+    p.set_defaults(handler=handle, accepts_beam_args=True, starts_flow=True)
 
 
 def load_run_config(args, with_models: bool = True):
@@ -113,9 +113,12 @@ def print_collection_summary(summary: dict) -> None:
 
 
 def handle(args) -> int:
+    from thresher.flows import temporary_api
+
     config = load_run_config(args)
     from thresher.flows.curate import curate
 
+    temporary_api.ready()  # started with the command (flows/temporary_api.py)
     summary = curate(config)
     print_summary(summary)
     return 0
