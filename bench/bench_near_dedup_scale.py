@@ -101,7 +101,7 @@ def staging_stage(out: Path) -> str | None:
     return None
 
 
-def run(corpus: Path, out: Path, pythonpath: str | None) -> dict:
+def run(corpus: Path, out: Path, pythonpath: str | None, part_docs: int | None = None) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -113,6 +113,10 @@ def run(corpus: Path, out: Path, pythonpath: str | None) -> dict:
             peaks[stage] = max(peaks[stage], tree_rss_mb(psutil.Process(pid)))
 
     args = ["dedup", "--input", str(corpus), "--out", str(out)]
+    if part_docs:  # documents parts of one size at every corpus size
+        config = out / "config.json"
+        config.write_text(json.dumps({"ingest": {"part_docs": part_docs}}))
+        args += ["--config", str(config)]
     run_thresher(args, sample, env, cwd=tempfile.gettempdir())
     run_dir = next(out.glob("runs/*"))
     stats = {s: json.loads((run_dir / "stats" / f"{s}.json").read_text()) for s in STAGES}
@@ -146,6 +150,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     ap.add_argument("--old", help="git revision to run side by side (e.g. HEAD~3)")
+    ap.add_argument(
+        "--part-docs",
+        type=int,
+        help="ingest.part_docs for every run (default: ingest's 100k cap, so parts grow "
+        "with the input files up to 1M documents)",
+    )
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "thresher-scale")
     a = ap.parse_args()
 
@@ -165,7 +175,7 @@ def main() -> None:
             corpus = generate(n, a.cache / f"corpus-{n}")
             for label, path in versions:
                 with tempfile.TemporaryDirectory(dir=a.cache) as out:
-                    r = run(corpus, Path(out), path)
+                    r = run(corpus, Path(out), path, a.part_docs)
                 near = r["stats"]["near_dedup"]
                 rows.append({"n": n, "version": label, **r})
                 print(

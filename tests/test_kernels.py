@@ -480,13 +480,13 @@ def star_rounds(src, dst, partitions: int, rng: random.Random, max_rounds: int =
         slot = np.array([where.setdefault(k, rng.randrange(partitions)) for k in keys])
         return [rows.filter(pa.array(slot == p)) for p in range(partitions)]
 
-    for rounds in range(1, max_rounds + 1):
+    rounds, unsettled = 0, None
+    while unsettled != 0 and rounds < max_rounds:
+        rounds += 1
         large = [large_star(rows) for rows in by_node(both_directions(edges))]
         unsettled = sum(n for _, n in large)
         edges = pa.concat_tables([e for e, _ in large])
         edges = pa.concat_tables([small_star(rows) for rows in by_node(from_larger_end(edges))])
-        if unsettled == 0:
-            break
     found = {}
     for row in edges.to_pylist():
         found[row["hi"]] = (row["lo"], row["hi_part"])
@@ -525,7 +525,10 @@ def test_star_steps_on_a_hand_case():
     )
     out, unsettled = large_star(both_directions(edges))
     assert unsettled == 0
-    assert sorted(zip(out["lo"].to_pylist(), out["hi"].to_pylist())) == [("a", "b"), ("a", "c")]
+    assert sorted(zip(out["lo"].to_pylist(), out["hi"].to_pylist(), strict=True)) == [
+        ("a", "b"),
+        ("a", "c"),
+    ]
     v = pa.table(
         {
             "lo": ["a", "b"],
@@ -537,8 +540,14 @@ def test_star_steps_on_a_hand_case():
     out, unsettled = large_star(both_directions(v))
     assert unsettled == 1  # c has two smaller neighbours
     small = small_star(from_larger_end(v))
-    assert sorted(zip(small["lo"].to_pylist(), small["hi"].to_pylist())) == [("a", "b"), ("a", "c")]
-    assert dict(zip(small["hi"].to_pylist(), small["hi_part"].to_pylist())) == {"b": 1, "c": 2}
+    assert sorted(zip(small["lo"].to_pylist(), small["hi"].to_pylist(), strict=True)) == [
+        ("a", "b"),
+        ("a", "c"),
+    ]
+    assert dict(zip(small["hi"].to_pylist(), small["hi_part"].to_pylist(), strict=True)) == {
+        "b": 1,
+        "c": 2,
+    }
 
 
 # ---------------------------------------------------------------- ingest: repeated ids
