@@ -1,7 +1,7 @@
 """Language ID and heuristic filters: agreement with datatrove's own filters, and speed.
 
     python bench/bench_filters.py [--per-file 400] [--out bench/results/filters.md]
-        [--fineweb-rounds 3] [--reuse-datatrove] [--spacy]
+        [--fineweb-rounds 3] [--reuse-datatrove] [--spacy [--spacy-rounds 2]]
 
 Documents: ../shared/corpora (english/, languages/, code/: every file, the first
 --per-file documents of each). Both sides judge the same texts, twice:
@@ -506,9 +506,9 @@ def render(docs, ours, our_seconds, languages, dt, rounds=(), spacy_rounds=None)
             "",
             "Thresher with `quality_filters.word_tokenizer: spacy`: the words of gopher_quality, "
             "gopher_repetition and fineweb come from `spacy.blank(lang).tokenizer` (the object "
-            "datatrove's SpaCyTokenizer calls), run with tokenizer.pipe per language over each "
-            "batch; zh/ja still through `word_segmenters`. Same datatrove verdicts and timings "
-            "as above.",
+            "datatrove's SpaCyTokenizer calls), one tokenizer call per language over the distinct "
+            "whitespace chunks of each batch; zh/ja still through `word_segmenters`. Same "
+            "datatrove verdicts and timings as above.",
             "",
             "Language-aware:",
             "",

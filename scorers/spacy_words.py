@@ -67,7 +67,11 @@ def load(lang: str):
     require()
     import spacy
 
-    return spacy.blank(lang)
+    nlp = spacy.blank(lang)
+    # tokenizing never reads lexical attributes (is_alpha, like_num, shape...), which spaCy
+    # computes for every new string: ~25% of the time; the tokens are the same (tests)
+    nlp.vocab.lex_attr_getters = {}
+    return nlp
 
 
 def tokens(texts, lang: str) -> tuple[pa.Array, np.ndarray]:
@@ -78,9 +82,9 @@ def tokens(texts, lang: str) -> tuple[pa.Array, np.ndarray]:
     its own (prefixes, suffixes, infixes, special cases; its cache is keyed by the chunk),
     so the batch is split into whitespace chunks with Arrow and each *distinct* chunk is
     tokenized once (all of them joined by single spaces, one tokenizer call): the same
-    tokens as whole-text tokenization (checked in tests/test_spacy_words.py and on the bench
-    corpus) for a fraction of the work. Inside a memory zone, so a long-running worker's
-    vocabulary does not grow."""
+    tokens as whole-text tokenization (checked in tests/test_spacy_words.py and on every
+    25th bench document, English) for a fraction of the work. Inside a memory zone, so a
+    long-running worker's vocabulary does not grow."""
     from spacy.attrs import IDX, ORTH
 
     texts = pa.array(texts, pa.large_string()) if isinstance(texts, list) else texts
