@@ -319,6 +319,13 @@ def main() -> int:
         "--reuse-datatrove", action="store_true",
         help="take datatrove's verdicts and timings from the last run (bench/out/filters)",
     )  # fmt: skip
+    ap.add_argument(
+        "--alternating", action="append", default=[], metavar="RULE_SET",
+        help="only alternating timings of this rule set (repeatable), language-blind, Thresher "
+        "with the default regex words, on every 5th document; prints a table and leaves --out "
+        "alone",
+    )  # fmt: skip
+    ap.add_argument("--alternating-rounds", type=int, default=5)
     args = ap.parse_args()
     if not CORPORA.is_dir():
         print("needs ../shared/corpora", file=sys.stderr)
@@ -327,6 +334,9 @@ def main() -> int:
     docs = load_docs(args.per_file)
     work = HERE / "out" / "filters"
     work.mkdir(parents=True, exist_ok=True)
+    if args.alternating:
+        print(alternating_table(docs[::5], work, args.alternating, args.alternating_rounds))
+        return 0
     with (work / "docs.jsonl").open("w") as f:
         for d in docs:
             f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
@@ -434,6 +444,26 @@ def breakdown(docs, names, ours, dt) -> list[str]:
         if groups:
             out.append(f"- {name}: " + ", ".join(f"{g} {k}" for g, k in groups.most_common()))
     return out
+
+
+def alternating_table(docs: list[dict], work: Path, names: list[str], rounds: int) -> str:
+    """Alternating timings of each named rule set (regex words) as a Markdown table."""
+    out = [
+        f"{len(docs)} documents, {rounds} rounds, load average at the start "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        "",
+        "| rule set | round | Thresher s | datatrove s | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        print(f"alternating {name} (regex) ...", file=sys.stderr)
+        rs = fineweb_rounds(docs, work, rounds, name, "regex")
+        out += [f"| {name} | {i + 1} | {t:.2f} | {d:.2f} | {d / t:.2f}x |"
+                for i, (t, d) in enumerate(rs)]  # fmt: skip
+        ratios = sorted(d / t for t, d in rs)
+        out.append(f"| {name} | median | | | {ratios[len(ratios) // 2]:.2f}x |")
+    out.append(f"\nload average at the end {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return "\n".join(out)
 
 
 def render(docs, ours, our_seconds, languages, dt, rounds=(), spacy_rounds=None) -> str:

@@ -31,7 +31,6 @@ _LETTER_HYPHEN = r"(\S*(?:@|://)\S*)|(\p{L})-(\p{L})"
 _MARK = "\ufdd0"  # a Unicode noncharacter (reserved for internal use): removed again at once
 # str.splitlines' line boundaries
 _LINE_BREAKS = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
-_U64 = np.uint64
 
 
 def _flat(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -159,93 +158,129 @@ def repeats(elements: pa.Array, parent: np.ndarray, n_docs: int) -> tuple[np.nda
     return per_doc(parent, n_docs, repeated), per_doc(parent, n_docs, chars)
 
 
-def _mix(ids: np.ndarray) -> np.ndarray:
-    """64-bit finalizer (MurmurHash3's), so window sums of token hashes rarely collide."""
-    h = ids.astype(_U64) + _U64(0x9E3779B97F4A7C15)
-    h ^= h >> _U64(33)
-    h *= _U64(0xFF51AFD7ED558CCD)
-    h ^= h >> _U64(33)
-    h *= _U64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> _U64(33))
-
-
 class NGrams:
-    """Word n-grams of a batch: hashed windows of n tokens that stay inside one document."""
+    """Word n-grams of a batch: windows of n tokens that stay inside one document, each with
+    an exact id (no hashing): token ids come from Arrow's dictionary encoding, and the id of
+    an n-gram is the dense rank of (its (n-1)-gram's id, its last token's id), with the
+    document in the 1-gram's id, so equal ids mean the same document and the same tokens.
+
+    Only repeated n-grams (more than one window in their document) are kept: a window
+    whose (n-1)-gram occurs once in its document occurs once itself, so each n sorts just
+    the windows that extend a repeated (n-1)-gram (one full sort, of the tokens, in all).
+    Call with increasing n (a smaller n starts over)."""
 
     def __init__(self, toks: pa.Array, parent: np.ndarray, n_docs: int):
-        self.parent, self.n_docs = parent, n_docs
+        self.parent, self.n_docs = np.asarray(parent, dtype=np.int64), n_docs
         self.size = len(toks)
         ids = pc.dictionary_encode(toks).indices.to_numpy(zero_copy_only=False) if self.size else []
-        self.hashes = _mix(np.asarray(ids, dtype=np.int64))
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.vocab = int(self.ids.max()) + 1 if self.size else 1
         self.cum_len = np.concatenate([[0], np.cumsum(lengths(toks))]) if self.size else np.zeros(1)
+        self.doc_tokens = np.bincount(self.parent, minlength=n_docs)
+        self.doc_first = np.cumsum(self.doc_tokens) - self.doc_tokens  # tokens in doc order
+        self._level = 0
+        self._cache: dict[int, tuple] = {}
 
-    def _windows(self, n: int):
-        """(start positions, window hashes, characters of the words joined without spaces)."""
-        starts = np.arange(max(self.size - n + 1, 0))
-        starts = starts[self.parent[starts] == self.parent[starts + n - 1]]
-        with np.errstate(over="ignore"):
-            h = np.zeros(len(starts), dtype=_U64)
-            for j in range(n):
-                h = h * _U64(0x100000001B3) + self.hashes[starts + j]
-        return starts, h, self.cum_len[starts + n] - self.cum_len[starts]
+    def _keep_repeated(self, k: int, starts: np.ndarray, key: np.ndarray):
+        """Group the windows at `starts` (increasing) by `key` and keep those of groups with
+        more than one window: (their starts, dense group ids in key order, and per group its
+        count, first start and document)."""
+        order = np.argsort(key)
+        sk = key[order]
+        new = np.ones(len(sk), dtype=bool)
+        new[1:] = sk[1:] != sk[:-1]
+        bounds = np.flatnonzero(new)
+        counts = np.diff(np.append(bounds, len(sk)))
+        group = np.empty(len(sk), dtype=np.int64)
+        group[order] = np.cumsum(new) - 1
+        kept = counts > 1
+        live = kept[group]
+        first = np.minimum.reduceat(starts[order], bounds)[kept] if len(bounds) else bounds
+        renumber = np.cumsum(kept) - 1
+        self._cache[k] = (
+            starts[live],
+            renumber[group[live]],
+            counts[kept],
+            first,
+            self.parent[first],
+        )
+        self._level = k
 
     def _groups(self, n: int):
-        """Windows grouped by (document, hash): start, group of each window (in start order),
-        and per group its count, first start and document."""
-        starts, h, chars = self._windows(n)
-        doc = self.parent[starts]
-        order = np.lexsort((starts, h, doc))
-        d, k = doc[order], h[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = (d[1:] != d[:-1]) | (k[1:] != k[:-1])
-        group_sorted = np.cumsum(new) - 1
-        group = np.empty(len(order), dtype=np.int64)
-        group[order] = group_sorted
-        counts = np.bincount(group_sorted) if len(order) else np.zeros(0, dtype=np.int64)
-        return starts, chars, group, counts, starts[order][new], d[new]
+        """Repeated n-grams: (start of each of their windows, in start order; its group) and
+        per group (in document order) its count, first start and document."""
+        if n in self._cache:
+            return self._cache[n]
+        if self._level == 0 or n < self._level:
+            self._cache = {}
+            self._keep_repeated(1, np.arange(self.size), self.parent * self.vocab + self.ids)
+        while self._level < n:
+            k = self._level + 1
+            starts, group = self._cache[self._level][:2]
+            last = starts + k - 1
+            inside = last < self.size
+            starts, group, last = starts[inside], group[inside], last[inside]
+            inside = self.parent[last] == self.parent[starts]
+            starts, last = starts[inside], last[inside]
+            # exact: group ids < size and token ids < vocab <= size, so this fits in int64
+            self._keep_repeated(k, starts, group[inside] * self.vocab + self.ids[last])
+        return self._cache[n]
 
     def top_chars(self, n: int) -> np.ndarray:
         """Per document: characters of its most frequent n-gram (words joined by one space)
-        times its count; ties go to the n-gram seen first."""
-        starts, chars, _group, counts, first, g_doc = self._groups(n)
+        times its count; ties go to the n-gram seen first (so with no repeated n-gram: the
+        first one, once)."""
+        _starts, _group, counts, first, g_doc = self._groups(n)
         out = np.zeros(self.n_docs)
+        has = self.doc_tokens >= n
+        f = self.doc_first[has]
+        out[has] = self.cum_len[f + n] - self.cum_len[f] + n - 1
         if not len(counts):
             return out
-        best = np.lexsort((first, -counts, g_doc))
-        is_top = np.ones(len(best), dtype=bool)
-        is_top[1:] = g_doc[best][1:] != g_doc[best][:-1]
-        top = best[is_top]
-        first_index = np.searchsorted(starts, first[top])
-        out[g_doc[top]] = counts[top] * (chars[first_index] + n - 1)
+        # groups are in document order: one max per document of (count, earliest first)
+        big = self.size + 1
+        score = counts * big + (self.size - first)
+        doc_start = np.flatnonzero(np.concatenate([[True], g_doc[1:] != g_doc[:-1]]))
+        best = np.maximum.reduceat(score, doc_start)
+        count, top_first = best // big, self.size - best % big
+        chars = self.cum_len[top_first + n] - self.cum_len[top_first]
+        out[g_doc[doc_start]] = count * (chars + n - 1)
         return out
 
     def repeated_chars(self, n: int) -> np.ndarray:
         """Per document: characters (words joined without spaces) of n-grams that repeat an
         earlier one, scanning left to right and jumping past each repeat (so overlapping
         repeats are not counted twice). Only windows whose n-gram occurs more than once in
-        the document can change the outcome, so only those are walked."""
-        starts, chars, group, counts, _, _ = self._groups(n)
+        the document (candidates) can change the outcome. Where no candidate starts within
+        n tokens after a repeat, the scan never skips a candidate, so the repeats are exactly
+        the candidates that are not their n-gram's first occurrence (vectorised); only the
+        documents where one does are scanned in Python."""
+        cand, g, _counts, first, _ = self._groups(n)
         out = np.zeros(self.n_docs)
-        if not len(counts):
+        if not len(cand):
             return out
-        candidate = counts[group] > 1
+        c = self.cum_len[cand + n] - self.cum_len[cand]
+        doc = self.parent[cand]
+        repeat = cand != first[g]
+        close = np.zeros(len(cand), dtype=bool)
+        close[:-1] = repeat[:-1] & (doc[1:] == doc[:-1]) & (cand[1:] < cand[:-1] + n)
+        scan = np.zeros(self.n_docs, dtype=bool)
+        scan[doc[close]] = True
+        easy = repeat & ~scan[doc]
+        out += np.bincount(doc[easy], weights=c[easy], minlength=self.n_docs)
+        walk = scan[doc]
         seen: set = set()
         doc_now, skip_until = -1, -1
-        cand = starts[candidate]
-        for start, doc, g, c in zip(
-            cand.tolist(),
-            self.parent[cand].tolist(),
-            group[candidate].tolist(),
-            chars[candidate].tolist(),
-            strict=True,
+        for start, d, gi, ci in zip(
+            cand[walk].tolist(), doc[walk].tolist(), g[walk].tolist(), c[walk].tolist(), strict=True
         ):
-            if doc != doc_now:
-                seen, doc_now, skip_until = set(), doc, -1
+            if d != doc_now:
+                seen, doc_now, skip_until = set(), d, -1
             if start < skip_until:
                 continue
-            if g in seen:
-                out[doc] += c
+            if gi in seen:
+                out[d] += ci
                 skip_until = start + n
             else:
-                seen.add(g)
+                seen.add(gi)
         return out

@@ -99,6 +99,61 @@ def test_ngram_kernels_equal_the_definition_on_random_documents():
         assert grams.repeated_chars(n).tolist() == [reference_repeated(w, n) for w in per_doc]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ngram_kernels_equal_the_definition_on_repetitive_documents(seed):
+    """Documents made of repeated phrases and runs (repeats closer than n tokens, first
+    occurrences inside a skipped stretch): the vectorised path and the per-document scan
+    both against the plain definitions, every n from 2 to 10, in the order gopher_repetition
+    asks and again from a smaller n (which starts over)."""
+    rng = random.Random(seed)
+    vocab = ["a", "b", "c", "dd", "e", "fff", "."]  # prefix-free: "".join stays unambiguous
+    texts = []
+    for _ in range(400):
+        phrases = [[rng.choice(vocab[: rng.randint(2, 7)]) for _ in range(rng.randint(1, 12))]
+                   for _ in range(rng.randint(1, 4))]  # fmt: skip
+        words = []
+        target = rng.randint(0, 120)
+        while len(words) < target:
+            words += rng.choice(phrases) if rng.random() < 0.7 else [rng.choice(vocab)]
+        texts.append(" ".join(words))
+    toks, parent = tu.tokens(pa.array(texts))
+    per_doc = [[] for _ in texts]
+    for t, p in zip(toks.to_pylist(), parent.tolist(), strict=True):
+        per_doc[p].append(t)
+    grams = tu.NGrams(toks, parent, len(texts))
+    for n in range(2, 11):
+        assert grams.top_chars(n).tolist() == [reference_top(w, n) for w in per_doc], n
+        assert grams.repeated_chars(n).tolist() == [reference_repeated(w, n) for w in per_doc]
+    for n in (3, 6):
+        assert grams.repeated_chars(n).tolist() == [reference_repeated(w, n) for w in per_doc]
+        assert grams.top_chars(n).tolist() == [reference_top(w, n) for w in per_doc], n
+
+
+def test_ngrams_are_exact_not_hashed():
+    """Equal n-grams are equal token sequences of one document: no two different ones share
+    an id (each step ranks (previous id, token id) exactly)."""
+    rng = random.Random(11)
+    texts = [
+        " ".join(f"w{rng.randint(0, 40)}" for _ in range(rng.randint(0, 80))) for _ in range(200)
+    ]
+    toks, parent = tu.tokens(pa.array(texts))
+    words = toks.to_pylist()
+    grams = tu.NGrams(toks, parent, len(texts))
+    for n in (2, 5, 10):
+        starts, group, counts, first, g_doc = grams._groups(n)
+        seen = {}
+        for s, g in zip(starts.tolist(), group.tolist(), strict=True):
+            key = (parent[s], tuple(words[s : s + n]))
+            assert seen.setdefault(g, key) == key
+        assert len(set(seen.values())) == len(seen) == len(counts)
+        assert np.bincount(group, minlength=len(counts)).tolist() == counts.tolist()
+        earliest = {}
+        for s, g in zip(starts.tolist(), group.tolist(), strict=True):
+            earliest.setdefault(g, s)
+        assert first.tolist() == [earliest[g] for g in range(len(counts))]
+        assert g_doc.tolist() == parent[first].tolist() == sorted(g_doc.tolist())
+
+
 # --- Gopher quality -------------------------------------------------------------------
 
 
