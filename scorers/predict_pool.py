@@ -39,7 +39,10 @@ class PredictPool:
 
     def __init__(self, model, processes: int = 1):
         self.model = model
+        # A daemonic process may not have children (a Dask worker under its nanny is one):
+        # there predict runs in this process; such runners already give each core a process.
         forkable = "fork" in multiprocessing.get_all_start_methods()
+        forkable = forkable and not multiprocessing.current_process().daemon
         self.processes = max(1, processes) if forkable else 1
         self._pool = None
 

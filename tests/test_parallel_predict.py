@@ -43,6 +43,32 @@ def test_forked_scorer_matches_one_process(model_path):
         many.close()
 
 
+def _score_in_daemon(model_path, batch, queue):
+    try:
+        scorer = FastTextScorer(model_path, processes=3)
+        queue.put((scorer.predictor.processes, scorer.score_batch(batch).tolist()))
+    except Exception as exc:  # reported to the test, which fails with it
+        queue.put((None, repr(exc)))
+
+
+def test_a_daemonic_worker_predicts_in_process(model_path):
+    """Dask's workers run as daemonic processes, which may not fork helpers: the scorer
+    predicts in the worker itself there (same scores) instead of failing."""
+    import multiprocessing
+
+    batch = texts(500)
+    one = FastTextScorer(model_path).score_batch(batch)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_score_in_daemon, args=(model_path, batch, queue), daemon=True)
+    worker.start()
+    processes, got = queue.get(timeout=120)
+    worker.join(30)
+    assert processes == 1, got
+    assert worker.exitcode == 0
+    np.testing.assert_array_equal(np.array(got), one)
+
+
 def test_forked_language_id_matches_one_process():
     from thresher.scorers.lid import LanguageIdentifier, shipped_model_path
 
