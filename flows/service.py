@@ -29,13 +29,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from thresher.flows.temporary_api import healthy
 from thresher.flows.temporary_api import stop_with_parent as _stop_with_parent
 from thresher.pipelines.collection import NAME_PATTERN
 from thresher.pipelines.config import describe_validation_error, load_config
@@ -230,7 +230,7 @@ def prefect_server(startup_seconds: float = 120):
     )
     try:
         deadline = time.time() + startup_seconds
-        while not _healthy(url):
+        while not healthy(url):
             if server.poll() is not None or time.time() > deadline:
                 raise UserError(
                     f"the local Prefect server did not start (port {port}): start one with "
@@ -248,11 +248,3 @@ def prefect_server(startup_seconds: float = 120):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False

@@ -39,7 +39,7 @@ class TemporaryAPI:
         if self._settings is not None:
             return
         deadline = time.monotonic() + self.timeout
-        while not _healthy(self.url):
+        while not healthy(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 # the text the CLI turns into its one-line hint (flows/cli.py)
                 raise RuntimeError(
@@ -128,7 +128,8 @@ def stop_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Does a Prefect API server answer at `url`?"""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
             return r.status == 200

@@ -13,6 +13,7 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 import spacy
+from test_quality_filters import reference_repeated
 
 from thresher.pipelines import quality_filters as qf
 from thresher.scorers import spacy_words
@@ -29,18 +30,6 @@ ES = "El chico-chica llegó al coche. ¿Dónde está el perro-lobo?"
 def reference_top(ws, n):  # as in test_quality_filters: datatrove's definitions
     grams = [" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)]
     return max((len(g) * k for g, k in Counter(grams).most_common(1)), default=0)
-
-
-def reference_repeated(ws, n):
-    seen, total, i = set(), 0, 0
-    while i < len(ws) - n + 1:
-        gram = "".join(ws[i : i + n])
-        if gram in seen:
-            total, i = total + len(gram), i + n
-        else:
-            seen.add(gram)
-            i += 1
-    return total
 
 
 def spacy_tokens(text: str, lang: str) -> list[str]:
