@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
+import logging
 import os
 import sys
 
@@ -23,6 +24,7 @@ from thresher.flows.prefect_env import (
     drop_worker_tracebacks,
     hide_user_error_tracebacks,
     quiet_beam_import,
+    send_pending_logs_and_events,
     show_thresher_logs,
 )
 from thresher.scorers.errors import UserError
@@ -239,6 +241,20 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
+# the commands whose handler runs a Prefect flow (their parsers set starts_flow; a test
+# checks the two agree): known from the command word, so a temporary API server can start
+# before the parser imports every command's modules
+FLOW_COMMANDS = frozenset({"run", "dedup"})
+
+
+def starts_flow(argv: list[str]) -> bool:
+    """Will this command line run a flow (and so need a Prefect API)?"""
+    own = split_beam_args(argv)[0]
+    words = [a for a in own if not a.startswith("-")]
+    helps = {"-h", "--help", "--version"}
+    return bool(words) and words[0] in FLOW_COMMANDS and not helps.intersection(own)
+
+
 def main(argv: list[str] | None = None) -> int:
     configure()
     quiet_beam_import()
@@ -248,20 +264,33 @@ def main(argv: list[str] | None = None) -> int:
     hide_user_error_tracebacks(quiet)
     drop_worker_tracebacks(quiet)
     try:
-        args = parse(argv)
-    except UserError as exc:  # a usage error, or a Beam option Beam's parser refuses
-        print(f"thresher: error: {exc}", file=sys.stderr)
-        return 1
-    except SystemExit as exc:  # --help, --version
-        return int(exc.code or 0)
-    try:
-        # a flow command's temporary Prefect API starts now, beside the imports and checks
-        with temporary_api.early(getattr(args, "starts_flow", False)):
+        # a flow command's temporary Prefect API starts first, beside the imports and checks
+        with temporary_api.early(starts_flow(argv)):
+            try:
+                args = parse(argv)
+            except UserError as exc:  # a usage error, or a Beam option Beam's parser refuses
+                print(f"thresher: error: {exc}", file=sys.stderr)
+                return 1
+            except SystemExit as exc:  # --help, --version
+                return int(exc.code or 0)
             return _run(args)
     except KeyboardInterrupt:
         print("thresher: interrupted", file=sys.stderr)
         return 130
 
 
+def entry() -> None:
+    """The `thresher` console script: `main`, then exit without the interpreter's teardown
+    (~1 s here: Beam's, gRPC's and Prefect's threads and atexit hooks). By then every output
+    is published (stats are a stage's commit point) and its files closed; what is still
+    buffered is Prefect's last logs and events, sent here, and our own streams, flushed."""
+    code = main()
+    send_pending_logs_and_events()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -4,6 +4,7 @@ Offline machines cannot send telemetry; without a server URL Prefect starts a
 temporary local API for the duration of the flow.
 """
 
+import contextlib
 import logging
 import os
 import sys
@@ -159,3 +160,16 @@ def drop_worker_tracebacks(drop: bool = True) -> None:
     current = sys.stderr
     inner = current.inner if isinstance(current, _WorkerTracebacksDropped) else current
     sys.stderr = _WorkerTracebacksDropped(inner) if drop else inner
+
+
+def send_pending_logs_and_events(timeout: float = 5) -> None:
+    """Send the log lines and events Prefect still buffers (it would at interpreter exit),
+    if Prefect's workers were started in this process; errors (no server to send to) are
+    Prefect's to log, not a reason to fail a finished command."""
+    for module, worker in (
+        ("prefect.logging.handlers", "APILogWorker"),
+        ("prefect.events.worker", "EventsWorker"),
+    ):
+        if module in sys.modules:
+            with contextlib.suppress(Exception):
+                getattr(sys.modules[module], worker).drain_all(timeout=timeout)

@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from thresher.flows.prefect_env import send_pending_logs_and_events
+
 _started: TemporaryAPI | None = None
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -54,13 +56,7 @@ class TemporaryAPI:
     def stop(self) -> None:
         # Prefect sends its last log lines and events at exit, after this: sent to a server
         # already gone they wait out a 5 s timeout. Send them now, while it still answers.
-        for module, worker in (
-            ("prefect.logging.handlers", "APILogWorker"),
-            ("prefect.events.worker", "EventsWorker"),
-        ):
-            if module in sys.modules:
-                with contextlib.suppress(Exception):
-                    getattr(sys.modules[module], worker).drain_all(timeout=5)
+        send_pending_logs_and_events()
         if self._settings is not None:
             self._settings.__exit__(None, None, None)
             self._settings = None
@@ -74,12 +70,14 @@ class TemporaryAPI:
 
 def start() -> TemporaryAPI | None:
     """Start the temporary server now, if this command will need one (no API URL set and
-    Prefect's temporary mode allowed); None otherwise."""
-    global _started
-    from prefect.settings import get_current_settings
+    Prefect's temporary mode allowed); None otherwise.
 
-    settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
+    The server is launched before this process imports Prefect (~1 s here) whenever the
+    environment does not already name an API: the child reads the same environment and
+    profile as Prefect would here, so nothing needs passing. Once Prefect's settings are
+    loaded, a profile that names an API (or turns temporary mode off) stops it again."""
+    global _started
+    if _api_named():
         return None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,15 +89,35 @@ def start() -> TemporaryAPI | None:
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
-        **settings.to_environment_variables(exclude_unset=True),
     }
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent)]
     command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
     process = subprocess.Popen(command, env=env, preexec_fn=stop_with_parent)
-    timeout = settings.server.ephemeral.startup_timeout_seconds
-    _started = TemporaryAPI(process, f"http://127.0.0.1:{port}/api", timeout)
-    return _started
+    api = TemporaryAPI(process, f"http://127.0.0.1:{port}/api", timeout=0)
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        api.stop()
+        return None
+    api.timeout = settings.server.ephemeral.startup_timeout_seconds
+    _started = api
+    return api
+
+
+def _api_named() -> bool:
+    """Is an API server named (or temporary mode off) where that costs nothing to ask: the
+    environment, or Prefect's settings when this process has loaded them already (tests,
+    `prefect_test_harness`)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect.settings" not in sys.modules:
+        return False
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    return bool(settings.api.url) or not settings.server.ephemeral.enabled
 
 
 def ready() -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,49 @@ def test_unreachable_prefect_api_is_one_line(tiny):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith(f"thresher: error: cannot reach the Prefect API at {api}")
     assert "prefect server start" in proc.stderr
+
+
+def test_flow_commands_are_exactly_the_commands_that_start_a_flow():
+    """The temporary Prefect API starts from the command word, before parsing: the list it
+    reads must name every command whose parser says it runs a flow, and only those."""
+    from thresher.flows.cli import FLOW_COMMANDS, build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    flows = {n for n, p in commands.choices.items() if p.get_default("starts_flow")}
+    assert flows == FLOW_COMMANDS
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["run", "--input", "x"], True),
+        (["--debug", "dedup", "--input", "x", "--", "--direct_num_workers", "2"], True),
+        (["run", "--help"], False),
+        (["--version"], False),
+        (["query", "--out", "x", "SELECT 1"], False),
+        ([], False),
+    ],
+)
+def test_starts_flow_reads_the_command_word(argv, expected):
+    from thresher.flows.cli import starts_flow
+
+    assert starts_flow(argv) is expected
+
+
+def test_console_entry_keeps_exit_codes_and_everything_printed(tmp_path):
+    """`entry` skips the interpreter's teardown: exit codes and all of a piped (so block
+    buffered) stdout must still come out."""
+
+    def thresher(*args):
+        command = [sys.executable, "-m", "thresher.flows.cli", *args]
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    printed = thresher("config")
+    assert printed.returncode == 0, printed.stderr
+    example = Path(__file__).parent.parent / "infra" / "run.example.yaml"
+    assert printed.stdout.strip() == example.read_text().strip()
+    failed = thresher("query", "--out", str(tmp_path), "SELEC")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("thresher: error:") and failed.stderr.endswith("\n")
