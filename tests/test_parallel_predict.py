@@ -5,6 +5,7 @@ encoding threads, alone and inside their stages."""
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from thresher.pipelines import score as score_stage
 from thresher.pipelines import shards as shards_stage
 from thresher.pipelines.stage import StageContext
 from thresher.scorers.fasttext_scorer import FastTextScorer
+from thresher.scorers.predict_pool import PredictPool
 from thresher.scorers.text_tokenizers import load_tokenizer
 
 
@@ -36,11 +38,41 @@ def test_forked_scorer_matches_one_process(model_path):
     try:
         assert many.predictor.processes == 3
         got = many.score_batch(batch)
-        assert many.predictor._pool is not None  # the helpers really ran
+        assert len(many.predictor._helpers) == 2  # the helpers really ran
         np.testing.assert_array_equal(got, one)
         np.testing.assert_array_equal(many.score_batch(batch[:10]), one[:10])  # small: inline
     finally:
         many.close()
+
+
+class GILHoldingModel:
+    """Stands in for fastText, whose predict holds the GIL for the whole call: a C loop
+    (`sum` over a range never lets the GIL go). Each answer is the time its call began."""
+
+    def __init__(self, loops: int):
+        self.loops = loops
+
+    def predict(self, lines, k=1):
+        began = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
+        sum(range(self.loops))
+        return [(str(began),)] * len(lines), [np.ones(1)] * len(lines)
+
+
+def test_helpers_predict_while_the_parent_does():
+    """The helpers get their slices before the parent's own (GIL-holding) predict starts,
+    so both run at once; sent from a background thread they would start only after it."""
+    model = GILHoldingModel(20_000_000)
+    t = time.monotonic()
+    model.predict(["x"])
+    alone = time.monotonic() - t
+    pool = PredictPool(model, processes=2)
+    try:
+        pool.predict(["warm up"] * 256)
+        labels, _ = pool.predict(["line"] * 256)
+    finally:
+        pool.close()
+    parent, helper = float(labels[0][0]), float(labels[-1][0])
+    assert abs(helper - parent) < alone / 2, (helper - parent, alone)
 
 
 def _score_in_daemon(model_path, batch, queue):
