@@ -114,42 +114,55 @@ def read_documents(path: str, batch_size: int, reader: RecordReader, removed=())
         yield from reader.read_file(path)
 
 
-# The model the stage's driver loaded to check it, lent to the workers of an in-process
-# runner so they do not load the same file again (a worker in another process loads its
-# own). Keyed by the model file's fingerprint; emptied when the pipeline ends.
-_LENT: dict[tuple, object] = {}
+# The scorer the stage's driver loaded, lent to the workers of an in-process runner: its
+# threads share that one model and its predict helpers (scorers.predict_pool) instead of
+# each loading the file and forking helpers of its own. Keyed by the model file's
+# fingerprint; closed when the pipeline ends. A worker in another process loads its own.
+_LENT: dict[tuple, FastTextScorer] = {}
+
+
+def load_scorer(cfg: ScoreConfig) -> FastTextScorer:
+    """The model, predicting on this worker's share of the cores."""
+    processes = max(1, available_cores() // cfg.workers)
+    return FastTextScorer(cfg.model, cfg.positive_label, cfg.scorer, processes=processes)
 
 
 class ScorePart(beam.DoFn):
-    def __init__(self, cfg: ScoreConfig, staging: str, settings: ReaderSettings, model_key=()):
+    """Score one part. With `cut` (a threshold rule: known before any score is), select its
+    documents in the same pass instead of reading the part again (SelectPart)."""
+
+    def __init__(
+        self,
+        cfg: ScoreConfig,
+        staging: str,
+        settings: ReaderSettings,
+        model_key=(),
+        cut: dict | None = None,
+    ):
         self.cfg = cfg
         self.staging = staging
         self.settings = settings
         self.model_key = tuple(model_key)
+        self.cut = cut
 
     def setup(self):
         # Once per worker: the released PreSelect model alone is 2.7 GB. fastText holds the
-        # GIL while it predicts, so the worker's other cores get forked helpers that share
-        # this copy of the model (scorers.predict_pool), not threads and not more copies.
-        processes = max(1, available_cores() // self.cfg.workers)
-        cfg, lent = self.cfg, _LENT.get(self.model_key)
-        if lent is not None:
-            self.scorer = FastTextScorer.from_model(
-                lent, cfg.positive_label, cfg.scorer, processes=processes
-            )
-        else:
-            self.scorer = FastTextScorer(
-                cfg.model, cfg.positive_label, cfg.scorer, processes=processes
-            )
+        # GIL while it predicts, so the cores get forked helpers that share this copy of the
+        # model (scorers.predict_pool), not threads and not more copies.
+        self.scorer = _LENT.get(self.model_key)
+        self.owns_scorer = self.scorer is None
+        if self.owns_scorer:
+            self.scorer = load_scorer(self.cfg)
         self.reader = RecordReader(self.settings)
 
     def teardown(self):
-        self.scorer.close()
+        if self.owns_scorer:
+            self.scorer.close()
 
     def process(self, element):
         index, path, removed = element
         staging = Path(self.staging)
-        scored, ranked, rejects, seen = [], [], [], 0
+        scored, ranked, rejects, kept, seen = [], [], [], [], 0
         for docs, rej, n in read_documents(path, self.cfg.batch_size, self.reader, removed):
             seen += n
             if rej is not None and rej.num_rows:
@@ -157,6 +170,8 @@ class ScorePart(beam.DoFn):
             scores = pa.array(
                 self.scorer.score_batch(docs.column("text").to_pylist()), pa.float64()
             )
+            if self.cut is not None:
+                kept.append(docs.filter(passes(self.cut, scores, docs.column("id"))))
             scored.append(
                 pa.table({"id": docs.column("id"), "score": scores}, schema=schemas.SCORES)
             )
@@ -173,6 +188,8 @@ class ScorePart(beam.DoFn):
         if n_rejected:
             io.write_parquet(pa.concat_tables(rejects), staging / REJECTS_OUT / name)
         record_counts(staging, f"score-{index:05d}", {"in": seen, "rejected": n_rejected})
+        if self.cut is not None:
+            write_selected(staging, index, kept, seen - n_rejected)
 
 
 class SelectPart(beam.DoFn):
@@ -199,15 +216,22 @@ class SelectPart(beam.DoFn):
             s = scores.slice(offset, docs.num_rows)
             offset += docs.num_rows
             kept.append(docs.filter(passes(self.cut, s, docs.column("id"))))
-        table = pa.concat_tables(kept) if kept else schemas.empty(schemas.DOCUMENTS)
-        if table.num_rows:
-            io.write_parquet(table, Path(self.staging) / SELECTED_OUT / name)
-        dropped = offset - table.num_rows
-        record_counts(
-            self.staging,
-            f"select-{index:05d}",
-            {"kept": table.num_rows, "dropped": {reasons.BELOW_QUALITY_THRESHOLD: dropped}},
-        )
+        write_selected(Path(self.staging), index, kept, offset)
+
+
+def write_selected(staging: Path, index: int, kept: list[pa.Table], scored: int) -> None:
+    """One part's selected documents, and its kept / dropped counts out of `scored`."""
+    table = pa.concat_tables(kept) if kept else schemas.empty(schemas.DOCUMENTS)
+    if table.num_rows:
+        io.write_parquet(table, staging / SELECTED_OUT / f"part-{index:05d}.parquet")
+    record_counts(
+        staging,
+        f"select-{index:05d}",
+        {
+            "kept": table.num_rows,
+            "dropped": {reasons.BELOW_QUALITY_THRESHOLD: scored - table.num_rows},
+        },
+    )
 
 
 def passes(cut: dict, scores: pa.ChunkedArray, ids: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -294,45 +318,52 @@ def run(
     )
 
     def body(staging: Path) -> dict:
+        # a threshold is the cut before any score is known: select while scoring
+        early_cut = {"score": cfg.threshold, "last_id": None} if cfg.rule == "threshold" else None
         if reuse:
+            early_cut = None
             counts = _reuse_scores(
                 ctx.run_dir / "scores" / cfg.scorer, staging, elements, cfg.scorer
             )
         else:
             # Load once here first: a missing or wrong label then fails as one clear line
             # (inside a Beam worker the error would come back wrapped in a traceback); the
-            # same copy is lent to in-process workers.
+            # same scorer is lent to in-process workers.
             key = tuple(io.file_fingerprint(cfg.model))
-            _LENT[key] = FastTextScorer(cfg.model, cfg.positive_label).model
+            _LENT[key] = load_scorer(cfg)
+            score = ScorePart(cfg, str(staging), settings, key, early_cut)
             try:
                 with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
                     (
                         p
                         | "Parts" >> beam.Create(elements)
                         | "Reshuffle" >> beam.Reshuffle()
-                        | "Score" >> beam.ParDo(ScorePart(cfg, str(staging), settings, key))
+                        | "Score" >> beam.ParDo(score)
                     )
             finally:
-                _LENT.pop(key, None)
+                _LENT.pop(key).close()
                 gc.collect()
             counts = {"in": 0, "rejected": 0, **read_counts(staging)}
+        # kept / dropped of a selection made while scoring (else of the pass below)
+        selected = {k: counts.pop(k) for k in ("kept", "dropped") if k in counts}
         counts.update(score_fingerprint=score_print, scores_reused=reuse)
         cut = compute_cut(cfg, staging / RANKED)
         counts.update(
             kept=cut["documents"], dropped={}, selection=None, scores_summary=_summary(cut)
         )
         if cfg.rule:
-            with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
-                (
-                    p
-                    | "Parts" >> beam.Create(elements)
-                    | "Reshuffle" >> beam.Reshuffle()
-                    | "Select" >> beam.ParDo(SelectPart(cfg, str(staging), settings, cut))
-                )
-            sel = read_counts(staging)
-            counts["kept"] = sel.get("kept", 0)
+            if early_cut is None:
+                with make_pipeline(_beam_args(ctx, cfg.workers)) as p:
+                    (
+                        p
+                        | "Parts" >> beam.Create(elements)
+                        | "Reshuffle" >> beam.Reshuffle()
+                        | "Select" >> beam.ParDo(SelectPart(cfg, str(staging), settings, cut))
+                    )
+                selected = read_counts(staging)
+            counts["kept"] = selected.get("kept", 0)
             counts["dropped"] = {
-                reasons.BELOW_QUALITY_THRESHOLD: sel.get("dropped", {}).get(
+                reasons.BELOW_QUALITY_THRESHOLD: selected.get("dropped", {}).get(
                     reasons.BELOW_QUALITY_THRESHOLD, 0
                 )
             }

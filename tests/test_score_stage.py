@@ -169,3 +169,27 @@ def test_new_rule_reuses_scores(tmp_path, model_path):
         [],
     )
     assert stats["scores_reused"] is False
+
+
+def test_threshold_selects_while_scoring_and_after_reused_scores(tmp_path, model_path, monkeypatch):
+    """A threshold is known before any score: the stage reads each part once (scoring and
+    selecting together); a later threshold on reused scores selects in its own pass. Both
+    keep exactly the documents at or above it."""
+    reads = []
+    real = score_stage.read_documents
+    monkeypatch.setattr(
+        score_stage,
+        "read_documents",
+        lambda path, *a, **k: reads.append(path) or real(path, *a, **k),
+    )
+    ctx, stats, rows, score = run_score(tmp_path, model_path, threshold=0.5)
+    assert sorted(reads) == sorted(str(p) for p in io.iter_parts(tmp_path / "docs"))
+    assert selected_ids(ctx) == {i for i, s in score.items() if s >= 0.5}
+    inputs = [str(p) for p in io.iter_parts(tmp_path / "docs")]
+    cfg = score_stage.ScoreConfig(model=str(model_path), threshold=0.3)
+    stats = score_stage.run(ctx, cfg, inputs, [])
+    assert stats["scores_reused"] is True
+    assert selected_ids(ctx) == {i for i, s in score.items() if s >= 0.3}
+    dropped = stats["dropped"][reasons.BELOW_QUALITY_THRESHOLD]
+    assert stats["in"] == len(rows) == stats["kept"] + dropped
+    assert stats["kept"] == sum(s >= 0.3 for s in score.values())
