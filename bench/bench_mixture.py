@@ -3,12 +3,15 @@
 Parts (each prints a table and appends to bench/results/mixture.json):
   accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
   curve     error against count-sample size: n=5 languages, 0.25-2 MB per category
-            (tokenizers trained on 1.6 MB of disjoint text; the same mixtures at every size)
+            (tokenizers trained on 1.6 MB of disjoint text, once per trial; the same
+            mixtures at every size, so sizes compare on paired trials)
   speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
   speed30   only the n=30 experiment (see `thirty_categories` for how the 30 are made)
 
 Usage: python bench/bench_mixture.py [accuracy|curve|speed|speed30 ...] [--trials R]
        [--only languages-5 ...] [--solve '{"per_round": 1500}']
+       curve: [--sizes B ...] [--train BYTES FRACTION] [--merges T ...]
+       [--counts disjoint oracle bootstrap] [--workdir DIR] [--first-trial K] [--tag KEY]
 The reference ("peer") numbers are the paper's (1 GB samples, 10 GB training text) and
 random guessing, which the report prints next to ours.
 """
@@ -94,37 +97,133 @@ def accuracy(trials: int, tmp: Path, only: list[str] | None = None) -> None:
 
 
 def curve(
-    trials: int, tmp: Path, sizes=(250_000, 500_000, 1_000_000, 2_000_000), train=None
+    trials: int,
+    tmp: Path,
+    sizes=(250_000, 500_000, 1_000_000, 2_000_000),
+    train=None,
+    solve_opts: dict | None = None,
+    merges=(30000,),
+    counts=("disjoint",),
+    tag: str = "curve3",
+    first_trial: int = 0,
 ) -> None:
-    from thresher.flows.mixture import run_experiment
+    """Paired curve: each trial's tokenizer is trained once (the mixtures and training text of
+    `run_experiment` with seed 0, so trials 0-2 are the earlier runs' trials) and inferred from
+    every count-sample size (nested prefixes of each category's count half) and every T in
+    `merges`. `counts`: "disjoint" (the count halves, as in every experiment), "oracle" (each
+    category's own training text of the trial: exact training counts, so what is left is the
+    method's error, not sampling), "bootstrap" (chunks drawn with replacement from that
+    training text, `sizes` bytes: count-sample noise of that size around the training counts,
+    without the training sample's own noise)."""
+    import numpy as np
 
-    cats = SETTINGS["languages-5"][0]
+    from thresher.flows.mixture import infer, read_texts
+    from thresher.pipelines import io, pair_counts
+    from thresher.scorers import mixture_experiment as mx
+    from thresher.scorers.mixture_lp import SolveOptions
+
+    cats = pair_counts.parse_categories(SETTINGS["languages-5"][0])
+    names = [c.name for c in cats]
+    tb, tf = train or (1_600_000, 0.5)
+    options = SolveOptions(**(solve_opts or {}))
+    splits = {c.name: mx.Split.of(read_texts(list(c.files)), tf, 0) for c in cats}
+    if train:  # other tokenizers and count halves: keep them apart in a reused workdir
+        tmp = tmp / f"train{tb}-{tf}"
+
+    def write(texts: list[str], path: Path) -> str:
+        if not path.exists():
+            io.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), path)
+        return str(path)
+
+    count_args = {}
     for cb in sizes:
+        for k, sp in splits.items():
+            keep, b = [], 0
+            for t in sp.count:
+                if b >= cb:
+                    break
+                keep.append(t)
+                b += len(t.encode("utf-8", "surrogatepass"))
+            count_args[cb, k] = f"{k}={write(keep, tmp / 'count' / str(cb) / f'{k}.jsonl')}"
+    rng = np.random.default_rng(0)
+    for trial in range(trials):
+        w = mx.sample_weights(len(names), rng)
+        parts = [splits[k].train for k in names]
+        texts, got = mx.draw_training_text(parts, w, tb, rng)
+        truth = got / got.sum()
+        tok = tmp / "tok" / f"trial-{trial:03d}" / "tokenizer.json"
+        tok.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        tb, tf = train or (1_600_000, 0.5)
-        r = run_experiment(
-            cats,
-            tmp / f"curve-{cb}",
-            trials=trials,
-            count_bytes=cb,
-            train_bytes=tb,
-            train_fraction=tf,
-            log=None,
-        )
-        row = {
-            "count_bytes_per_cat": cb,
-            "train_bytes_asked": tb,
-            "trials": trials,
-            "log10_mse": round(r["log10_mse_mean"], 2),
-            "std": round(r["log10_mse_std"], 2),
-            "per_trial": [round(x["log10_mse"], 2) for x in r["rows"]],
-            "train_MB": [round(x["train_bytes"] / 1e6, 2) for x in r["rows"]],
-            "stop": [x["stop_reason"] for x in r["rows"]],
-            "infer_s": [x["infer_seconds"] for x in r["rows"]],
-            "wall_s": round(time.perf_counter() - t0, 1),
-        }
-        print(row, flush=True)
-        save(f"curve2/{cb}" + (f"-train{tb}" if train else ""), row)
+        if not tok.exists() and trial >= first_trial:
+            mx.train_byte_level_bpe(texts, 30000, tok)
+        t_train = time.perf_counter() - t0
+        if trial < first_trial:  # drawn above all the same, so later trials stay the same
+            continue
+        runs = []
+        if "disjoint" in counts:
+            runs += [(str(cb), [count_args[cb, k] for k in names]) for cb in sizes]
+        owner = {id(t): i for i, part in enumerate(parts) for t in part}
+        own = [[t for t in texts if owner[id(t)] == i] for i in range(len(names))]
+        if "bootstrap" in counts:  # nested prefixes of one draw per category, like `sizes`
+            boot = np.random.default_rng(1000 + trial)
+            draws = []
+            for part in own:
+                draw, b = [], 0
+                while b < max(sizes):
+                    draw.append(part[int(boot.integers(len(part)))])
+                    b += len(draw[-1].encode("utf-8", "surrogatepass"))
+                draws.append(draw)
+            for cb in sizes:
+                args = []
+                for i, k in enumerate(names):
+                    keep, b = [], 0
+                    for t in draws[i]:
+                        if b >= cb:
+                            break
+                        keep.append(t)
+                        b += len(t.encode("utf-8", "surrogatepass"))
+                    path = tmp / "boot" / f"{trial}" / str(cb) / f"{k}.jsonl"
+                    args.append(f"{k}={write(keep, path)}")
+                runs.append((f"boot{cb}", args))
+        if "oracle" in counts:  # each category's share of this trial's training text, exactly
+            runs.append(
+                (
+                    "oracle",
+                    [
+                        f"{k}={write(own[i], tmp / 'oracle' / f'{trial}' / f'{k}.jsonl')}"
+                        for i, k in enumerate(names)
+                    ],
+                )
+            )
+        for label, args in runs:
+            for T in merges:
+                s = infer(
+                    str(tok),
+                    args,
+                    tmp / "runs" / f"{label}-T{T}" / f"trial-{trial:03d}",
+                    T,
+                    cache_dir=tmp / "pretoken-cache",
+                    options=options,
+                )
+                est = np.array([s["proportions"][k] for k in names])
+                row = {
+                    "trial": trial,
+                    "count": label,
+                    "merges": s["merges_used"],
+                    "train_bytes_asked": tb,
+                    "train_MB": round(float(got.sum()) / 1e6, 3),
+                    "truth": [round(float(x), 4) for x in truth],
+                    "log10_mse": round(mx.log10_mse(truth, est), 3),
+                    "max_abs_error": round(float(np.abs(truth - est).max()), 4),
+                    "stop": s["stop_reason"],
+                    "rounds": s["rounds"],
+                    "infer_s": s["seconds"],
+                    "train_s": round(t_train, 1),
+                    "options": solve_opts or {},
+                    "peak_rss_MB": round(peak_rss_mb()),
+                }
+                print(row, flush=True)
+                save(f"{tag}/{label}-T{T}-train{tb}/trial-{trial}", row)
 
 
 def speed(tmp: Path, parts=("10", "30"), solve_opts: dict | None = None) -> None:
@@ -242,6 +341,17 @@ def main() -> int:
     ap.add_argument(
         "--train", nargs=2, type=float, help="curve: training bytes asked, train fraction"
     )
+    ap.add_argument("--merges", nargs="*", type=int, help="curve: merges T to use (30000)")
+    ap.add_argument(
+        "--counts",
+        nargs="*",
+        default=["disjoint"],
+        choices=["disjoint", "oracle", "bootstrap"],
+        help="curve: count samples (see `curve`)",
+    )
+    ap.add_argument("--workdir", help="curve: keep tokenizers, counts and runs here (reused)")
+    ap.add_argument("--first-trial", type=int, default=0, help="curve: resume at this trial")
+    ap.add_argument("--tag", default="curve3", help="curve: key prefix in mixture.json")
     ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
@@ -253,9 +363,14 @@ def main() -> int:
                 "accuracy": lambda: accuracy(a.trials, Path(d), a.only),
                 "curve": lambda: curve(
                     a.trials,
-                    Path(d),
+                    Path(a.workdir or d),
                     a.sizes or (250_000, 500_000, 1_000_000, 2_000_000),
                     (int(a.train[0]), a.train[1]) if a.train else None,
+                    json.loads(a.solve),
+                    a.merges or (30000,),
+                    a.counts,
+                    a.tag,
+                    a.first_trial,
                 ),
                 "speed": lambda: speed(Path(d), solve_opts=json.loads(a.solve)),
                 "speed30": lambda: speed30(Path(d), json.loads(a.solve)),
