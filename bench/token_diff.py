@@ -47,10 +47,7 @@ def main() -> int:
     ap.add_argument("--json", help="write {doc id: {shape pair: count}} here")
     args = ap.parse_args()
     docs = [json.loads(line) for line in (WORK / "docs.jsonl").open()]
-    if args.ids:
-        wanted = set(Path(args.ids).read_text().split())
-    else:
-        wanted = None
+    wanted = set(Path(args.ids).read_text().split()) if args.ids else None
     table = pa.table({"id": [d["id"] for d in docs], "text": [d["text"] for d in docs]})
     if args.mode == "detected":
         cfg = lid.LanguageIdConfig(min_score=0.65)
@@ -77,7 +74,7 @@ def main() -> int:
         parent = pc.list_parent_indices(split).to_numpy(zero_copy_only=False)
         distinct = sorted(set(chunks) - {""})
         arr = pa.array(distinct, pa.large_string())
-        ours, our_parent = tu.tokens(arr)
+        ours, our_parent = tu.tokens(arr, [code] * len(arr))
         theirs, their_parent = spacy_words.tokens(arr, code)
         mine_of: list[list[str]] = [[] for _ in distinct]
         for t, p in zip(ours.to_pylist(), our_parent.tolist(), strict=True):
