@@ -50,16 +50,16 @@ _DOT = rf"([\p{{Ll}}\p{{N}}\p{{S}}]|[^\P{{P}}.]|\p{{Lu}}\p{{Lu}})\.({_SUF}*)(\s|
 _PUNCT_ONLY = rf"^{_PRE}+$"  # such a chunk is a token per character (`!!!`, `>>`)
 _PUNCT_TOKEN = r"(.)"
 # infixes spaCy splits at inside a chunk, except in a URL or an e-mail address, which it
-# matches first and keeps whole: such a chunk matches the first alternative and is copied
-# as it is (two passes: matches do not overlap, so the second splits a-b-c fully)
+# matches first and keeps whole: each infix pattern is (left character)(infix + right
+# character); all of a language's in one regex with the URL first (copied as it is)
 _URL = r"(\S*(?:@|://)\S*)"
-_INFIX_CASE = r"(\p{Ll})(\.)(\p{Lu})"  # end.Next, oCell.Formula (every language)
-_INFIX_SYMBOL = r"([\p{L}\p{N}])([:<>=/,])(\p{L})"  # I/O, a=b, c:func, CA,CO (every language)
+_INFIX_CASE = r"(\p{Ll})(\.\p{Lu})"  # end.Next, oCell.Formula (every language)
+_INFIX_SYMBOL = r"([\p{L}\p{N}])([:<>=/,]\p{L})"  # I/O, a=b, c:func, CA,CO (every language)
 _INFIX_HYPHEN = {  # well-known: spaCy's hyphen infix, per language (de, es: kept whole)
-    "en": r"([\p{L}\p{N}])(-|–|—|~)(\p{L})",  # en also after a digit: 32-bit
-    "letters": r"(\p{L})(-|–|—|~)(\p{L})",
+    "en": r"([\p{L}\p{N}])([-–—~]\p{L})",  # en also after a digit: 32-bit
+    "letters": r"(\p{L})([-–—~]\p{L})",
 }
-_INFIX_DIGITS = r"(\p{N})([-+*^])(\p{N})"  # 1991-2020, 3*4 (not es)
+_INFIX_DIGITS = r"(\p{N})([-+*^]\p{N})"  # 1991-2020, 3*4 (not es)
 # English contractions (spaCy's exceptions and its 's suffix): don't -> do n't, it's -> it 's
 _CONTRACTION = {
     "en": r"(\p{L})(n['’]t|N['’]T|['’](?:[sSmMdD]|re|RE|ve|VE|ll|LL))(\s|$)",
@@ -108,16 +108,35 @@ def _sub(texts: pa.Array, pattern: str, repl: str, mask: np.ndarray | None = Non
     )
 
 
-def _infixes(texts: pa.Array, triples: list[str], mask: np.ndarray | None = None) -> pa.Array:
-    """A space each side of the infix of any (left, infix, right) pattern in `triples` (one
-    or two: with the URL group that is at most 7 groups, and RE2 rewrites know \\1-\\9),
-    outside URLs and e-mail addresses: a URL gets spaces at its end, which cut nothing."""
-    pattern = "|".join([_URL, *triples])
-    g = [[str(2 + 3 * i + k) for i in range(len(triples))] for k in range(3)]
-    repl = "\\1" + " ".join("".join(f"\\{x}" for x in part) for part in g)
-    for _ in range(2):
-        texts = _sub(texts, pattern, repl, mask)
-    return texts
+def _having(texts: pa.Array, literals: tuple[str, ...], mask: np.ndarray | None = None):
+    """`mask` (None: all texts) and-ed with: the text contains one of `literals` (a literal
+    search is ~10x cheaper than a regex pass, so rare rules skip the texts they cannot
+    change)."""
+    found = np.zeros(len(texts), dtype=bool)
+    for literal in literals:
+        found |= flags(pc.match_substring(texts, literal))
+    return found if mask is None else found & mask
+
+
+def _infixes(texts: pa.Array, pairs: list[str], mask: np.ndarray | None = None) -> pa.Array:
+    """A space each side of the infix of every (left)(infix + right) pattern in `pairs` (at
+    most 4: with one more group that is 9, all RE2 rewrites know), outside URLs and e-mail
+    addresses. Three passes (a regex pass costs about one RE2 call per match, so the
+    second and third start with a literal that RE2 finds by memchr):
+    1. every infix gets a _MARK before it (a URL one at its end);
+    2. matches do not overlap, so in a-b-c the b of a match is not the left character of
+       the next infix: those, the infixes right after a marked one, get theirs;
+    3. a space each side of the character after each mark (a URL's: its end, or the
+       whitespace after it, which cuts nothing)."""
+    alternatives = "|".join(pairs)
+    left = "".join(f"\\{2 + 2 * i}" for i in range(len(pairs)))
+    right = "".join(f"\\{3 + 2 * i}" for i in range(len(pairs)))
+    urls = _having(texts, ("://", "@"), mask)  # the URL alternative costs ~20%: only there
+    plain = ~urls if mask is None else mask & ~urls
+    texts = _sub(texts, f"{_URL}|{alternatives}", f"\\1{left}{_MARK}{right}", urls)
+    texts = _sub(texts, f"(){alternatives}", f"\\1{left}{_MARK}{right}", plain)
+    texts = _sub(texts, f"({_MARK}\\S)(?:{alternatives})", f"\\1{left}{_MARK}{right}", mask)
+    return _sub(texts, f"{_MARK}(.?)", r" \1 ", mask)
 
 
 def _chunked(texts: pa.Array, languages=None) -> pa.Array:
@@ -135,17 +154,19 @@ def _chunked(texts: pa.Array, languages=None) -> pa.Array:
             return None if test("en") else np.zeros(len(texts), dtype=bool)
         return np.fromiter((test(x) for x in langs), dtype=bool, count=len(langs))
 
-    texts = pc.replace_substring_regex(texts, _ELLIPSIS, r" \1 ")
+    texts = _sub(texts, _ELLIPSIS, r" \1 ", _having(texts, ("..", "…")))
     texts = pc.replace_substring_regex(texts, _LEAD, r"\1\2 ")
     texts = pc.replace_substring_regex(texts, _DOT, r"\1 .\2\3")
     texts = pc.replace_substring_regex(texts, _TRAIL, r" \1\2")
-    texts = _sub(texts, r"(\p{N})%", r"\1 %", where(lambda x: x not in _NO_PERCENT))
-    texts = _sub(texts, _CONTRACTION["en"], r"\1 \2\3", where(lambda x: x == "en"))
+    percent = _having(texts, ("%",), where(lambda x: x not in _NO_PERCENT))
+    texts = _sub(texts, r"(\p{N})%", r"\1 %", percent)
+    english = _having(texts, ("'", "’"), where(lambda x: x == "en"))
+    texts = _sub(texts, _CONTRACTION["en"], r"\1 \2\3", english)
     s_suffix = where(lambda x: x != "en" and x not in _NO_S_SUFFIX)
-    texts = _sub(texts, _CONTRACTION["s"], r"\1 \2\3", s_suffix)
-    texts = _sub(texts, _ELISION, r"\1 \2", where(lambda x: x in _ELISION_LANGUAGES))
-    texts = _infixes(texts, [_INFIX_CASE, _INFIX_SYMBOL])
-    # hyphens and digit infixes: one pattern pair per group of languages with the same rules
+    texts = _sub(texts, _CONTRACTION["s"], r"\1 \2\3", _having(texts, ("'", "’"), s_suffix))
+    elision = where(lambda x: x in _ELISION_LANGUAGES)
+    texts = _sub(texts, _ELISION, r"\1 \2", _having(texts, ("'", "’"), elision))
+    # infixes: one regex per group of languages with the same rules (hyphens, digits)
     for hyphen, digits in (("en", True), ("letters", True), (None, True), (None, False)):
         if hyphen == "en":
             mask = where(lambda x: x == "en")
@@ -159,9 +180,9 @@ def _chunked(texts: pa.Array, languages=None) -> pa.Array:
             )
         if mask is not None and not mask.any():
             continue
-        triples = ([_INFIX_HYPHEN[hyphen]] if hyphen else []) + ([_INFIX_DIGITS] if digits else [])
-        if triples:
-            texts = _infixes(texts, triples, mask)
+        pairs = [_INFIX_CASE, _INFIX_SYMBOL]
+        pairs += ([_INFIX_HYPHEN[hyphen]] if hyphen else []) + ([_INFIX_DIGITS] if digits else [])
+        texts = _infixes(texts, pairs, mask)
     nospace = where(lambda x: x in NOSPACE_LANGUAGES)
     return _sub(texts, f"([{NOSPACE_SCRIPTS}])", r" \1 ", nospace)
 
