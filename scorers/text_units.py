@@ -36,7 +36,7 @@ _WORDISH = r"\p{L}\p{N}\p{M}\s"
 # only characters in its prefix/suffix lists: these stay on the word (`-1`, `--all`,
 # `@param`, `.NET`, `\tab`, `~/x`, `+0200`, a URL's final `/`), and a punctuation-only chunk
 # made of them stays one token (`//`, `||`, `-----~--`), as in spaCy (`+` is a prefix there
-# only before a non-digit: `+a` is the one case this gets wrong)
+# only before a non-digit: `+0200` stays whole, `+++` is three tokens, `+a` stays whole)
 _KEEP_PRE = r"\-./\\|@~^+"
 _KEEP_SUF = _KEEP_PRE + r"=%$"  # not suffixes after a letter either (`a=`, `a%`)
 _PRE = rf"[^{_WORDISH}{_KEEP_PRE}]"
@@ -47,7 +47,7 @@ _TRAIL = rf"({_SUF}+)(\s|$)"  # ... and its trailing one, cut off the chunk's co
 # a final '.' is a suffix after a lowercase letter, digit, punctuation other than '.' or two
 # capitals (`end.`, `AB.`), not after one capital (`C.`, `U.S.`: initials stay whole)
 _DOT = rf"([\p{{Ll}}\p{{N}}\p{{S}}]|[^\P{{P}}.]|\p{{Lu}}\p{{Lu}})\.({_SUF}*)(\s|$)"
-_PUNCT_ONLY = rf"^{_PRE}+$"  # such a chunk is a token per character (`!!!`, `>>`)
+_PUNCT_ONLY = rf"^(?:{_PRE}|\+)+$"  # such a chunk is a token per character (`!!!`, `>>`, `++`)
 _PUNCT_TOKEN = r"(.)"
 # infixes spaCy splits at inside a chunk, except in a URL or an e-mail address, which it
 # matches first and keeps whole: each infix pattern is (left character)(infix + right
@@ -249,7 +249,7 @@ _NOT_WS = _WS.replace("[", "[^", 1)
 # one match per token of `_chunked` text: a chunk with a letter, digit, mark or a character
 # spaCy keeps on words (`-`, `/`, ...) is one token (the match runs to the chunk's end); a
 # chunk of prefix characters only gives one per character (as `tokens` splits it)
-_TOKEN = rf"{_NOT_WS}*[\p{{L}}\p{{N}}\p{{M}}{_KEEP_PRE}]{_NOT_WS}*|{_NOT_WS}"
+_TOKEN = rf"{_NOT_WS}*[\p{{L}}\p{{N}}\p{{M}}{_KEEP_PRE[:-1]}]{_NOT_WS}*|{_NOT_WS}"
 
 
 def token_counts(texts: pa.Array, languages=None) -> np.ndarray:

@@ -58,7 +58,7 @@ SPACY_CASES = {
     "en": [
         "I don't think it's what you're after, can't we? I'm sure they'll know won't.",
         "Use --all or -1 with @param and .NET, see ~/x and \\tab. +0200 -0500",
-        "a // b || c >> d -----~--> e !!! ?!",
+        "a // b || c >> d -----~--> e !!! ?! +++ ++",
         "He met C. Smith in the U.S. at the end. AB. 9. (x). ab.)",
         "Wait... what..now x...y a…b",
         "oCell.Formula I/O a=b CA,CO c:func 9/x",
