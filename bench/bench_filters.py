@@ -143,15 +143,13 @@ EXPLAINED = """## Why they disagree (classes, from bench/out/filters/disagreemen
   Thresher at character boundaries, and lid.176 labels some Chinese/Japanese pages `en`
   (see the accuracy table), which both sides then judge as English, each with its own
   English word rules.
-- **spaCy's per-language rules that Thresher's one rule set does not copy** (gopher_quality
-  alpha words in mail and fr/de, a few repetition n-gram shares): English contractions
-  (`it's` -> `it 's`, `don't` -> `do n't`), French elisions (`l'`, `d'`, `qu'` split off),
-  German hyphenated compounds kept whole (`Python-Skripte`), unit suffixes (`136mm` ->
-  `136 mm`), backslash escapes (`\\tab`) and mixed punctuation runs (`-----~--`) kept whole,
-  `.COM` kept whole. Token counts move by a few percent, so documents whose measure sits
-  that close to a threshold flip. A real bug of this kind was fixed: URLs and e-mail
-  addresses with hyphens (`x-y@tu-berlin.de`) were split at the hyphen; spaCy keeps them
-  whole, and now so does Thresher.
+- **spaCy's rules the regex words do not copy**: the regex words follow spaCy's prefix,
+  suffix and infix rules per language, English contractions and French elisions (see
+  scorers/text_units.py), but not its exception lists (emoticons such as `):` in Python
+  code, `''`, `cannot` -> `can not`, `vs.`, French hyphenated words like `sous-routine`) nor
+  its unit suffixes (`136mm` -> `136 mm`). Token counts move by a little, so documents whose
+  measure sits that close to a threshold flip (bench/token_diff.py counts the differences by
+  kind).
 - **C4 sentence counts**: datatrove runs spaCy's sentencizer on each kept line; Thresher
   counts runs of `.`/`!`/`?` followed by a space or the line end (at least one per kept
   line). Lines with abbreviations or CJK full stops count differently near the 5-sentence

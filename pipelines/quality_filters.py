@@ -202,12 +202,11 @@ def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
     # the word tokens are the costly part of three rule sets: cut the batch into them once
     uses_tokens = [cfg.gopher_quality, cfg.gopher_repetition, cfg.fineweb]
     words_of = _segmented(cfg, texts, languages) if any(uses_tokens) else {}
-    gopher = cfg.gopher_quality is not None or cfg.gopher_repetition is not None
     toks = None
     if cfg.word_tokenizer == "spacy" and any(uses_tokens):
         toks = _spacy_tokens(texts, languages, words_of)
-    elif sum(s is not None for s in uses_tokens) > 1 or (words_of and gopher):
-        toks = tu.tokens_with(texts, words_of)
+    elif cfg.gopher_quality is not None or cfg.gopher_repetition is not None:
+        toks = tu.tokens_with(texts, words_of, languages)
     if cfg.gopher_quality is not None:
         columns |= qm.gopher_quality(texts, languages, cfg.gopher_quality.stop_words, tokens=toks)
     if cfg.gopher_repetition is not None:
@@ -216,8 +215,8 @@ def measure(cfg: QualityFiltersConfig, docs: pa.Table, languages) -> pa.Table:
         columns |= qm.c4(texts, **c.model_dump(include=set(_C4_MEASURING)))
     if cfg.fineweb is not None:
         counts = None
-        if toks is None and words_of:  # FineWeb alone needs only how many words
-            counts = tu.token_counts(texts)
+        if toks is None:  # FineWeb alone needs only how many words
+            counts = tu.token_counts(texts, languages)
             counts[list(words_of)] = [len(w) for w in words_of.values()]
         columns |= qm.fineweb(texts, cfg.fineweb.short_line_length, tokens=toks, word_counts=counts)
     table = {"id": docs.column("id")}
@@ -261,7 +260,7 @@ def _spacy_tokens(texts: pa.Array, languages, words_of: dict[int, list[str]]):
     for code, idx in sorted(groups.items()):
         toks, local = spacy_words.tokens(texts.take(pa.array(idx)), code)
         given.append((np.array(idx, dtype=np.int64), toks, local))
-    return tu.tokens_from(texts, given)
+    return tu.tokens_from(texts, given, languages)
 
 
 _C4_MEASURING = (
@@ -276,7 +275,9 @@ _C4_MEASURING = (
 
 def measure_settings(cfg: QualityFiltersConfig) -> dict:
     """The settings the measures depend on (thresholds excluded: they only decide)."""
-    out: dict = {"sets": cfg.sets(), "method": 2}  # 2: URLs/e-mails with hyphens stay whole
+    # method 2: URLs/e-mails with hyphens stay whole; 3: spaCy's affix, infix, contraction
+    # and elision rules per language, runs of Han/kana whole outside zh/ja/th... (regex words)
+    out: dict = {"sets": cfg.sets(), "method": 3}
     if cfg.word_segmenters:
         out["word_segmenters"] = cfg.word_segmenters
         out["segmenter_versions"] = segmenters.versions(cfg.word_segmenters.values())

@@ -21,9 +21,7 @@ from thresher.scorers.sentence_terminals import TERMINAL_CLASS
 
 # Languages written without spaces: their "words" are characters, so word-length and
 # stop-word rules (calibrated on English) do not apply to them.
-NOSPACE_LANGUAGES = frozenset(
-    {"zh", "ja", "th", "lo", "km", "my", "cmn", "yue", "wuu", "jpn", "tha", "lao", "khm", "mya"}
-)
+NOSPACE_LANGUAGES = tu.NOSPACE_LANGUAGES
 GOPHER_STOP_WORDS = {"en": ["the", "be", "to", "of", "and", "that", "have", "with"]}
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
@@ -65,7 +63,7 @@ def gopher_quality(
     langs = (
         [base_language(x) for x in languages] if languages is not None else [default_language] * n
     )
-    toks, parent = tokens or tu.tokens(texts)
+    toks, parent = tokens or tu.tokens(texts, langs)
     n_tokens = tu.per_doc(parent, n)
     symbol = tu.flags(pc.match_substring_regex(toks, r"^(?:\.\.\.|[\p{P}\p{S}]+)$"))
     words = tu.per_doc(parent, n, ~symbol)
@@ -111,7 +109,9 @@ def _stop_words(toks, parent, langs, lists) -> np.ndarray:
 
 
 def gopher_repetition(
-    texts: pa.Array, tokens: tuple[pa.Array, np.ndarray] | None = None
+    texts: pa.Array,
+    tokens: tuple[pa.Array, np.ndarray] | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Gopher's repetition measures: repeated paragraphs and lines (share of elements and of
     characters), the top 2-4-gram's characters and the repeated 5-10-gram characters, each
@@ -128,7 +128,7 @@ def gopher_repetition(
         "gopher_repetition_dup_line_frac": _ratio(line_dups, tu.per_doc(line_parent, n)),
         "gopher_repetition_dup_line_char_frac": _ratio(line_chars, chars),
     }
-    grams = tu.NGrams(*(tokens or tu.tokens(texts)), n)
+    grams = tu.NGrams(*(tokens or tu.tokens(texts, languages)), n)
     for k in TOP_NGRAMS:
         out[f"gopher_repetition_top_{k}_gram_char_frac"] = _ratio(grams.top_chars(k), chars)
     for k in DUP_NGRAMS:
@@ -191,6 +191,7 @@ def fineweb(
     short_line_length: int = 30,
     tokens: tuple[pa.Array, np.ndarray] | None = None,
     word_counts: np.ndarray | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> dict[str, np.ndarray]:
     """FineWeb's measures over the non-blank lines (cut at '\\n' only): share ending in
     sentence-terminal punctuation, share of short lines, repeated-line characters over the
@@ -209,7 +210,7 @@ def fineweb(
     elif tokens is not None:
         n_tokens = tu.per_doc(tokens[1], n)
     else:
-        n_tokens = tu.token_counts(texts)
+        n_tokens = tu.token_counts(texts, languages)
     return {
         "fineweb_line_punct_ratio": _ratio(tu.per_doc(parent, n, terminal), n_lines),
         "fineweb_short_line_ratio": _ratio(tu.per_doc(parent, n, short), n_lines),

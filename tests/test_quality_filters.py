@@ -34,16 +34,72 @@ def words(n: int, word: str = "word") -> str:
 
 
 def test_tokens_follow_spacy_like_rules():
-    toks, parent = tu.tokens(pa.array(["(well-known) stop!!! http://x.io/a?b=1 ...", "你好"]))
+    texts = pa.array(["(well-known) stop!!! http://x.io/a?b=1 ...", "你好 在Python中"])
+    toks, parent = tu.tokens(texts, ["en", "zh"])
     assert toks.to_pylist() == [
-        "(", "well", "-", "known", ")", "stop", "!", "!", "!", "http://x.io/a?b=1", "...", "你", "好",
+        "(", "well", "-", "known", ")", "stop", "!", "!", "!", "http://x.io/a?b=1", "...",
+        "你", "好", "在", "Python", "中",
     ]  # fmt: skip
-    assert parent.tolist() == [0] * 11 + [1, 1]
+    assert parent.tolist() == [0] * 11 + [1] * 5
+    # without a language (English) or in a language written with spaces, a run of Han/kana
+    # is one word, as in spaCy's tokenizers of those languages (datatrove's words)
+    assert tu.tokens(texts)[0].to_pylist()[-2:] == ["你好", "在Python中"]
+    assert tu.tokens(texts, ["de", "fr"])[0].to_pylist()[-2:] == ["你好", "在Python中"]
     # a URL or an e-mail address stays whole, hyphens included (spaCy matches them first)
     toks, _ = tu.tokens(pa.array(["mail x-y@tu-berlin.de or <http://a-b.org/c-d>, a-b-c"]))
     assert toks.to_pylist() == [
         "mail", "x-y@tu-berlin.de", "or", "<", "http://a-b.org/c-d", ">", ",", "a", "-", "b", "-", "c",
     ]  # fmt: skip
+
+
+# one text per rule of `text_units.tokens`, each checked against spaCy's blank tokenizer of
+# the language (what datatrove counts as words); the rules are per language where spaCy's are
+SPACY_CASES = {
+    "en": [
+        "I don't think it's what you're after, can't we? I'm sure they'll know won't.",
+        "Use --all or -1 with @param and .NET, see ~/x and \\tab. +0200 -0500",
+        "a // b || c >> d -----~--> e !!! ?! +++ ++",
+        "He met C. Smith in the U.S. at the end. AB. 9. (x). ab.)",
+        "Wait... what..now x...y a…b",
+        "oCell.Formula I/O a=b CA,CO c:func 9/x",
+        "1991-2020 3*4 32-bit well-known a—b",
+        "100% a% #1 (see [1]).",
+        "mail x-y@tu-berlin.de or <http://a-b.org/c-d/>, http://x.org/a/",
+        "在Python中 索引",
+    ],
+    "fr": [
+        "l'homme d'une qu'il l’élément",
+        "Python-Skripte 1991-2020 100% well-known 32-bit",
+        "oCell.Formula I/O a=b CA,CO -1 .NET // >> C. end.",
+    ],
+    "de": [
+        "Python-Skripte well-known 32-bit 1991-2020 100%",
+        "oCell.Formula I/O a=b CA,CO -1 .NET >> C. end.",
+    ],
+    "es": [
+        "Python-Skripte well-known 32-bit 1991-2020 100%",
+        "oCell.Formula I/O a=b CA,CO -1 .NET // >> C. end.",
+    ],
+    "ru": [
+        "Python-Skripte well-known 32-bit 1991-2020 100% it's",
+        "oCell.Formula I/O a=b CA,CO -1 .NET // >> C. end. Москва-река",
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SPACY_CASES))
+def test_tokens_equal_spacys_on_each_rule(lang):
+    pytest.importorskip("spacy")
+    from thresher.scorers import spacy_words
+
+    for text in SPACY_CASES[lang]:
+        ours = tu.tokens(pa.array([text]), [lang])[0].to_pylist()
+        theirs = spacy_words.tokens(pa.array([text]), lang)[0].to_pylist()
+        assert ours == theirs, text
+        assert tu.token_counts(pa.array([text]), [lang]).tolist() == [len(theirs)]
+    if lang == "en":  # no language column: English
+        ours = tu.tokens(pa.array(SPACY_CASES["en"]))[0].to_pylist()
+        assert ours == spacy_words.tokens(pa.array(SPACY_CASES["en"]), "en")[0].to_pylist()
 
 
 def test_whitespace_class_is_arrows():
