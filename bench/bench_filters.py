@@ -217,7 +217,13 @@ import json, sys, time
 from datatrove.data import Document
 from datatrove.pipeline import filters
 docs = [json.loads(line) for line in open(sys.argv[1])]
-f = getattr(filters, sys.argv[2] if len(sys.argv) > 2 else "FineWebQualityFilter")()
+name = sys.argv[2] if len(sys.argv) > 2 else "FineWebQualityFilter"
+if name == "LanguageFilter":  # with the shipped lid.176 file (argv[3]) instead of a download
+    from fasttext.FastText import _FastText
+    f = filters.LanguageFilter(language_threshold=0.65)
+    f.model._model = _FastText(sys.argv[3])
+else:
+    f = getattr(filters, name)()
 f.filter(Document(text="warm up.", id="0"))
 t = time.perf_counter()
 for d in docs:
@@ -227,7 +233,8 @@ print(time.perf_counter() - t)
 
 
 DATATROVE_CLASSES = {"gopher_quality": "GopherQualityFilter",
-                     "gopher_repetition": "GopherRepetitionFilter", "fineweb": "FineWebQualityFilter"}  # fmt: skip
+                     "gopher_repetition": "GopherRepetitionFilter", "fineweb": "FineWebQualityFilter",
+                     "language_id": "LanguageFilter"}  # fmt: skip
 
 
 def fineweb_rounds(
@@ -238,28 +245,35 @@ def fineweb_rounds(
     busy machine; `words`: Thresher's word_tokenizer."""
     import pyarrow as pa
 
+    from thresher.pipelines import language_id as lid
     from thresher.pipelines import quality_filters as qf
+    from thresher.scorers.lid import shipped_model_path
 
     (work / "datatrove_fineweb.py").write_text(FINEWEB_SCRIPT)
     python = ensure_datatrove()
     table = pa.table({"id": [d["id"] for d in docs], "text": [d["text"] for d in docs]})
     batches = [table.slice(i, 500) for i in range(0, table.num_rows, 500)]
-    cfg = qf.QualityFiltersConfig(**{name: {}}, word_tokenizer=words)
-    qf.measure(cfg, batches[0].slice(0, 5), None)  # load spaCy's tokenizer outside the timing
+    if name == "language_id":  # the stage's identifier (forked helpers on every core)
+        cfg = lid.LanguageIdConfig(min_score=0.65)
+        measure, decide = lid.measure, lid.decide
+        lid._identifier(cfg.model, cfg.label_prefix)  # load outside the timing
+    else:
+        cfg = qf.QualityFiltersConfig(**{name: {}}, word_tokenizer=words)
+        measure, decide = qf.measure, qf.decide
+        qf.measure(cfg, batches[0].slice(0, 5), None)  # load spaCy's tokenizer outside the timing
     docs_file = work / f"docs-{len(docs)}.jsonl"
     with docs_file.open("w") as f:
         for d in docs:
             f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+    command = [str(python), str(work / "datatrove_fineweb.py"), str(docs_file)]
+    command += [DATATROVE_CLASSES[name], str(shipped_model_path())]
     out = []
     for _ in range(rounds):
         t = time.perf_counter()
         for b in batches:
-            qf.decide(cfg, qf.measure(cfg, b, None))
+            decide(cfg, measure(cfg, b, None))
         ours = time.perf_counter() - t
-        proc = subprocess.run(
-            [str(python), str(work / "datatrove_fineweb.py"), str(docs_file), DATATROVE_CLASSES[name]],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        proc = subprocess.run(command, capture_output=True, text=True, check=True)
         out.append((ours, float(proc.stdout.strip().splitlines()[-1])))
     return out
 
@@ -319,7 +333,7 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument(
         "--alternating", action="append", default=[], metavar="RULE_SET",
-        help="only alternating timings of this rule set (repeatable), language-blind, Thresher "
+        help="only alternating timings of this rule set or language_id (repeatable), language-blind, Thresher "
         "with the default regex words, on every 5th document; prints a table and leaves --out "
         "alone",
     )  # fmt: skip

@@ -8,7 +8,6 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from thresher.pipelines import attributes, io, schemas
@@ -100,13 +99,6 @@ def test_tokens_equal_spacys_on_each_rule(lang):
     if lang == "en":  # no language column: English
         ours = tu.tokens(pa.array(SPACY_CASES["en"]))[0].to_pylist()
         assert ours == spacy_words.tokens(pa.array(SPACY_CASES["en"]), "en")[0].to_pylist()
-
-
-def test_whitespace_class_is_arrows():
-    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
-    splits = pc.list_value_length(pc.utf8_split_whitespace(pa.array([f"a{c}b" for c in every])))
-    ours = pc.match_substring_regex(pa.array(every), f"^{tu._WS}$")
-    assert pc.equal(splits, 2).to_pylist() == ours.to_pylist()
 
 
 def test_token_counts_equal_the_tokens_on_random_text():
