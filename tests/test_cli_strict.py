@@ -219,3 +219,19 @@ def test_console_entry_keeps_exit_codes_and_everything_printed(tmp_path):
     failed = thresher("query", "--out", str(tmp_path), "SELEC")
     assert failed.returncode == 1
     assert failed.stderr.startswith("thresher: error:") and failed.stderr.endswith("\n")
+
+
+def test_console_entry_still_runs_exit_handlers(tmp_path):
+    """Skipping the teardown must not skip cleanup registered to run at exit (temporary
+    directories of a query's DuckDB connection, logging's flush)."""
+    marker = tmp_path / "ran"
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "sys.argv = ['thresher', 'config']\n"
+        "from thresher.flows.cli import entry\n"
+        "entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "ran"
