@@ -32,21 +32,19 @@ tiktoken `encode_ordinary`, in characters per second, to set each stage's throug
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import hashlib
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
+from common import measure_tree
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -218,54 +216,6 @@ def median_score(model: Path, docs: list[dict]) -> float:
 
 
 # -- measuring -----------------------------------------------------------------------------
-def measure(cmd: list[str], env: dict | None = None, cwd=ROOT) -> tuple[float, dict, str]:
-    """(seconds, peak memory of the process tree in MB, stdout) of a command. Memory: the
-    peak of the summed RSS (a page shared by forked processes counts once per process)
-    and of the summed PSS (a shared page is split between them: the memory really used)."""
-    t = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
-    )
-    peak = {"rss": 0, "pss": 0, "cpu": 0}
-
-    def sample():
-        # RSS every 0.1 s (cheap); PSS, which reads every mapping's pages (/proc/PID/smaps,
-        # ~8 ms a process here, and it takes the process's memory-map lock), every 0.5 s: at
-        # 0.1 s it cost the measured tree ~30% of a core and slowed its page faults
-        p = psutil.Process(proc.pid)
-        tick = 0
-        while proc.poll() is None:
-            rss = pss = 0
-            with_pss = tick % 5 == 0
-            try:
-                for q in [p, *p.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        if with_pss:
-                            info = q.memory_full_info()
-                            rss, pss = rss + info.rss, pss + info.pss
-                        else:
-                            rss += q.memory_info().rss
-            except psutil.Error:
-                pass
-            peak["rss"] = max(peak["rss"], rss)
-            if with_pss:
-                peak["pss"] = max(peak["pss"], pss)
-            tick += 1
-            time.sleep(0.1)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    th.join()
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd[:4])} failed:\n{err[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU seconds of the whole tree (every waited-for descendant rolls up into its parent)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return time.perf_counter() - t, {**{k: v / 2**20 for k, v in peak.items()}, "cpu": cpu}, out
-
-
 def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -294,7 +244,7 @@ def run_thresher(
     )
     cmd = [sys.executable, "-m", "thresher.flows.cli", "run", "--input", str(inp / "*.jsonl.gz")]
     cmd += ["--out", str(out), "--config", str(cfg), "--run-id", "run"]
-    secs, mem, _ = measure(cmd, env or thresher_env(src), cwd=src or ROOT)
+    secs, mem, _ = measure_tree(cmd, env or thresher_env(src), cwd=src or ROOT)
     run = out / "runs" / "run"
     stats = {p.stem: json.loads(p.read_text()) for p in (run / "stats").glob("*.json")}
     order = ["ingest", "exact_dedup", "near_dedup", "score", "shards"]
@@ -334,7 +284,7 @@ def run_datatrove(python: Path, inp: Path, work: Path, model: Path, tok: Path, t
         shutil.copyfile(model, named)
     model = named
     cmd = [str(python), str(script), str(inp), str(work), str(model), str(tok), str(threshold)]
-    secs, mem, out = measure(cmd)
+    secs, mem, out = measure_tree(cmd, cwd=ROOT)
     steps = json.loads(out.strip().splitlines()[-1])
     size = sum(f.stat().st_size for f in (work / "tokens").rglob("*.ds"))
     minhash = sum(v for k, v in steps.items() if k.startswith("minhash"))
@@ -382,7 +332,7 @@ def raw_rates(inp: Path, model: Path, tok: Path, src) -> dict:
         str(model),
         str(tok),
     ]
-    _, _, out = measure(cmd, thresher_env(src), cwd=src or ROOT)
+    _, _, out = measure_tree(cmd, thresher_env(src), cwd=src or ROOT)
     return json.loads(out.strip().splitlines()[-1])
 
 

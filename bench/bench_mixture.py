@@ -138,12 +138,7 @@ def curve(
     count_args = {}
     for cb in sizes:
         for k, sp in splits.items():
-            keep, b = [], 0
-            for t in sp.count:
-                if b >= cb:
-                    break
-                keep.append(t)
-                b += len(t.encode("utf-8", "surrogatepass"))
+            keep = mx.head_bytes(sp.count, cb)
             count_args[cb, k] = f"{k}={write(keep, tmp / 'count' / str(cb) / f'{k}.jsonl')}"
     rng = np.random.default_rng(0)
     for trial in range(trials):

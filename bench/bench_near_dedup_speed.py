@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import psutil
+from common import measure_tree
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -92,27 +93,8 @@ def make_corpus(n_docs: int, out: Path) -> list[dict]:
 
 def measure(cmd: list[str]) -> tuple[float, float, str]:
     """(seconds, peak RSS of the process tree in MB, stdout) of a command."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-
-    def sample():
-        p = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                rss = sum(q.memory_info().rss for q in [p, *p.children(recursive=True)])
-                peak[0] = max(peak[0], rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    th.join()
-    if proc.returncode:
-        raise RuntimeError(f"{cmd[:3]} failed:\n{err[-3000:]}")
-    return time.perf_counter() - t, peak[0] / 2**20, out
+    secs, peak, out = measure_tree(cmd, pss=False)
+    return secs, peak["rss"], out
 
 
 class TreeSampler:

@@ -231,13 +231,7 @@ def run_experiment(
     for c in cats:  # disjoint train / count parts, the count part written once for Beam
         sp = mx.Split.of(read_texts(list(c.files)), train_fraction, seed)
         if count_bytes:
-            keep, b = [], 0
-            for t in sp.count:
-                if b >= count_bytes:
-                    break
-                keep.append(t)
-                b += len(t.encode("utf-8", "surrogatepass"))
-            sp.count = keep
+            sp.count = mx.head_bytes(sp.count, count_bytes)
         splits[c.name] = sp
         path = out / "count" / f"{c.name}.jsonl"
         io.write_text("".join(json.dumps({"text": t}) + "\n" for t in sp.count), path)

@@ -98,7 +98,7 @@ def start() -> TemporaryAPI | None:
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
+    if _names_api(settings):
         api.stop()
         return None
     api.timeout = settings.server.ephemeral.startup_timeout_seconds
@@ -116,7 +116,11 @@ def _api_named() -> bool:
         return False
     from prefect.settings import get_current_settings
 
-    settings = get_current_settings()
+    return _names_api(get_current_settings())
+
+
+def _names_api(settings) -> bool:
+    """Prefect's settings name an API server, or forbid a temporary one."""
     return bool(settings.api.url) or not settings.server.ephemeral.enabled
 
 

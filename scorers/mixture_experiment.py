@@ -49,6 +49,18 @@ def nbytes(texts: list[str]) -> int:
     return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
 
 
+def head_bytes(texts: list[str], limit: int) -> list[str]:
+    """The first texts, taken while fewer than `limit` bytes are taken (so the last one
+    taken may pass the limit)."""
+    keep, taken = [], 0
+    for t in texts:
+        if taken >= limit:
+            break
+        keep.append(t)
+        taken += len(t.encode("utf-8", "surrogatepass"))
+    return keep
+
+
 def sample_weights(n: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform on the simplex (Dirichlet(1, ..., 1))."""
     return rng.dirichlet(np.ones(n))
