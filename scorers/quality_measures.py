@@ -10,6 +10,7 @@ filters" for the definitions and bench/results/filters.md for the agreement.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,6 +50,12 @@ def _count(texts: pa.Array, pattern: str, regex: bool = False) -> np.ndarray:
     return kernel(texts, pattern).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
+def _count_rare(texts: pa.Array, literal: str) -> np.ndarray:
+    """Occurrences of a literal that is rare in text: RE2 skips to each by memchr, ~10x
+    faster than Arrow's literal count (which wins for a frequent one, such as '\\n')."""
+    return _count(texts, re.escape(literal), regex=True)
+
+
 def gopher_quality(
     texts: pa.Array,
     languages: Sequence[str | None] | None,
@@ -75,11 +82,11 @@ def gopher_quality(
     lines, line_parent, n_lines = tu.split_lines(texts)
     bullets = tu.per_doc(line_parent, n, tu.flags(pc.match_substring_regex(lines, r"^\s*[•\-]")))
     ellipsis_end = tu.flags(pc.match_substring_regex(lines, r"(?:\.\.\.|…)\s*$"))
-    ellipsis = _count(texts, "...") + _count(texts, "…")
+    ellipsis = _count_rare(texts, "...") + _count_rare(texts, "…")
     return {
         "gopher_quality_words": words,
         "gopher_quality_mean_word_length": mean_len,
-        "gopher_quality_hash_ratio": _ratio(_count(texts, "#"), n_tokens),
+        "gopher_quality_hash_ratio": _ratio(_count_rare(texts, "#"), n_tokens),
         "gopher_quality_ellipsis_ratio": _ratio(ellipsis, n_tokens),
         "gopher_quality_bullet_lines_ratio": _ratio(bullets, n_lines),
         "gopher_quality_ellipsis_lines_ratio": _ratio(

@@ -19,6 +19,8 @@ the differences by kind).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,9 +46,16 @@ _SUF = rf"[^{_WORDISH}{_KEEP_SUF}]"
 _ELLIPSIS = r"(\.\.+|…)"  # a prefix, suffix and infix of its own in every language
 _LEAD = rf"(^|\s)({_PRE}+)"  # a chunk's leading punctuation run ...
 _TRAIL = rf"({_SUF}+)(\s|$)"  # ... and its trailing one, cut off the chunk's core
-# a final '.' is a suffix after a lowercase letter, digit, punctuation other than '.' or two
-# capitals (`end.`, `AB.`), not after one capital (`C.`, `U.S.`: initials stay whole)
-_DOT = rf"([\p{{Ll}}\p{{N}}\p{{S}}]|[^\P{{P}}.]|\p{{Lu}}\p{{Lu}})\.({_SUF}*)(\s|$)"
+# a final '.' is a suffix after a lowercase letter, digit, symbol, punctuation other than '.'
+# or two capitals (`end.`, `AB.`), not after one capital (`C.`, `U.S.`: initials stay whole).
+# Two passes, the first with one negated class (every other general category, '.' and
+# whitespace): RE2 runs them in ~80% of the time of the alternation of those classes.
+# (The negated class also takes code points unassigned in RE2's Unicode tables.)
+_FINAL_DOT = rf"(\.{_SUF}*(?:\s|$))"
+_DOTS = (
+    rf"([^\p{{Lu}}\p{{Lt}}\p{{Lm}}\p{{Lo}}\p{{M}}\p{{Z}}\p{{C}}\s.]){_FINAL_DOT}",
+    rf"(\p{{Lu}}\p{{Lu}}){_FINAL_DOT}",
+)
 _PUNCT_ONLY = rf"^(?:{_PRE}|\+)+$"  # such a chunk is a token per character (`!!!`, `>>`, `++`)
 _PUNCT_TOKEN = r"(.)"
 # infixes spaCy splits at inside a chunk, except in a URL or an e-mail address, which it
@@ -73,6 +82,12 @@ _NO_S_SUFFIX = frozenset({"de", "es", "fr", "nl"})
 _ELISION_LANGUAGES = frozenset({"fr", "it", "ca"})
 _NO_PERCENT = frozenset({"es", "nl"})  # 100% stays whole; elsewhere 100 %
 _MARK = "\ufdd0"  # a Unicode noncharacter (reserved for internal use): removed again at once
+# the whitespace Arrow's utf8_split_whitespace (str.isspace's class) cuts at besides ASCII's
+# " \t\n\v\f\r": rare in real text, so `split_whitespace` turns it into spaces and cuts at
+# ASCII whitespace only, which is about twice as fast
+_RARE_SPACE = (
+    r"[\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
 # str.splitlines' line boundaries
 _LINE_BREAKS = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
 
@@ -96,6 +111,12 @@ def flags(values: pa.Array) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def split_whitespace(texts: pa.Array) -> pa.Array:
+    """`pc.utf8_split_whitespace(texts)`: the same pieces, in about half the time."""
+    rare = flags(pc.match_substring_regex(texts, _RARE_SPACE))
+    return pc.ascii_split_whitespace(_sub(texts, _RARE_SPACE, " ", rare))
+
+
 def _sub(texts: pa.Array, pattern: str, repl: str, mask: np.ndarray | None = None) -> pa.Array:
     """`pattern` -> `repl` in the texts where `mask` is true (all texts without a mask)."""
     if mask is None or mask.all():
@@ -109,14 +130,13 @@ def _sub(texts: pa.Array, pattern: str, repl: str, mask: np.ndarray | None = Non
 
 
 def _having(texts: pa.Array, literals: tuple[str, ...], mask: np.ndarray | None = None):
-    """`mask` (None: all texts) and-ed with: the text contains one of `literals` (a literal
-    search is ~10x cheaper than a regex pass, so rare rules skip the texts they cannot
-    change)."""
-    found = np.zeros(len(texts), dtype=bool)
+    """`mask` (None: all texts) and-ed with: the text contains one of `literals` (a search
+    is ~10x cheaper than a rewrite pass, so rare rules skip the texts they cannot change).
+    One RE2 search for all of them: it stops at the first hit and skips ahead by memchr,
+    ~3x faster than Arrow's literal `match_substring` per literal."""
     if mask is not None and not mask.any():
-        return found
-    for literal in literals:
-        found |= flags(pc.match_substring(texts, literal))
+        return np.zeros(len(texts), dtype=bool)
+    found = flags(pc.match_substring_regex(texts, "|".join(map(re.escape, literals))))
     return found if mask is None else found & mask
 
 
@@ -158,7 +178,8 @@ def _chunked(texts: pa.Array, languages=None) -> pa.Array:
 
     texts = _sub(texts, _ELLIPSIS, r" \1 ", _having(texts, ("..", "…")))
     texts = pc.replace_substring_regex(texts, _LEAD, r"\1\2 ")
-    texts = pc.replace_substring_regex(texts, _DOT, r"\1 .\2\3")
+    for dot in _DOTS:
+        texts = pc.replace_substring_regex(texts, dot, r"\1 \2")
     texts = pc.replace_substring_regex(texts, _TRAIL, r" \1\2")
     percent = _having(texts, ("%",), where(lambda x: x not in _NO_PERCENT))
     texts = _sub(texts, r"(\p{N})%", r"\1 %", percent)
@@ -202,12 +223,12 @@ def tokens(texts: pa.Array, languages=None) -> tuple[pa.Array, np.ndarray]:
     English contractions, French elisions; around characters of scripts without spaces in
     those languages) and its trailing punctuation (one token per suffix character).
     Regexes run over whole texts where they can (per-element calls cost ~1 us each)."""
-    chunks, parent = _flat(pc.utf8_split_whitespace(_chunked(texts, languages)))
+    chunks, parent = _flat(split_whitespace(_chunked(texts, languages)))
     punct = pc.match_substring_regex(chunks, _PUNCT_ONLY)
     # a chunk of prefix characters only is a token per character: split just those chunks
     split_up = pc.replace_substring_regex(chunks.filter(punct), _PUNCT_TOKEN, r"\1 ")
     chunks = pc.replace_with_mask(chunks, punct, split_up)
-    flat, chunk_parent = _flat(pc.utf8_split_whitespace(chunks))
+    flat, chunk_parent = _flat(split_whitespace(chunks))
     keep = pc.greater(pc.utf8_length(flat), 0)
     return flat.filter(keep), parent[chunk_parent][flags(keep)]
 
@@ -256,7 +277,7 @@ def token_counts(texts: pa.Array, languages=None) -> np.ndarray:
     characters only, which is one per character (as `tokens` splits it). One split and one
     regex test per chunk, not a regex match per token (RE2 costs about one call per match):
     ~2x faster than `tokens` where only the count is needed."""
-    split = pc.utf8_split_whitespace(_chunked(texts, languages))
+    split = split_whitespace(_chunked(texts, languages))
     chunks, parent = _flat(split)
     length = lengths(chunks)
     punct = flags(pc.match_substring_regex(chunks, _PUNCT_ONLY))

@@ -110,6 +110,14 @@ def test_token_counts_equal_the_tokens_on_random_text():
     assert tu.token_counts(pa.array(texts)).tolist() == counts.tolist()
 
 
+def test_words_split_at_every_whitespace_character_as_str_split_does():
+    # the ASCII split behind `tokens` must still cut at the rarer whitespace characters
+    spaces = "\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
+    text = "".join(f"w{i}{c}" for i, c in enumerate(spaces)) + "end"
+    assert tu.tokens(pa.array([text]))[0].to_pylist() == text.split()
+    assert tu.token_counts(pa.array([text])).tolist() == [len(text.split())]
+
+
 def reference_top(ws, n):
     grams = [" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)]
     if not grams:
