@@ -24,6 +24,17 @@ def configure() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "thresher")
     # ... and outside a flow (`thresher shards`, `thresher score`) they just go to stderr
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # Prefect's log and event workers warn "Still processing items" from their own thread
+    # while they flush at the end of a command (an event of the flow still in flight): that
+    # is the flush itself, not news, and would be a second line after a one-line error
+    for worker in ("APILogWorker", "EventsWorker"):  # their loggers' names
+        progress = logging.getLogger(worker)
+        if _still_processing not in progress.filters:
+            progress.addFilter(_still_processing)
+
+
+def _still_processing(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Still processing items")
 
 
 class _CurrentStderr(logging.StreamHandler):
