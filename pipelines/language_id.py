@@ -62,7 +62,7 @@ class LanguageIdConfig(BaseModel):
 @lru_cache(maxsize=4)
 def _identifier(model: str, prefix: str) -> LanguageIdentifier:
     # once per worker process (lid.176 is 0.9 MB; GlotLID ~1.6 GB); predict runs on every
-    # core the process may use, in helpers forked after the load that share the model
+    # core the process may use (scorers.lid: compiled threads, or fastText in forked helpers)
     return LanguageIdentifier(model, prefix, processes=available_cores())
 
 
