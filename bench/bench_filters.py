@@ -234,7 +234,7 @@ print(time.perf_counter() - t)
 
 DATATROVE_CLASSES = {"gopher_quality": "GopherQualityFilter",
                      "gopher_repetition": "GopherRepetitionFilter", "fineweb": "FineWebQualityFilter",
-                     "language_id": "LanguageFilter"}  # fmt: skip
+                     "c4": "C4QualityFilter", "language_id": "LanguageFilter"}  # fmt: skip
 
 
 def fineweb_rounds(

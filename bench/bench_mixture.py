@@ -3,8 +3,9 @@
 Parts (each prints a table and appends to bench/results/mixture.json):
   accuracy  controlled experiments: n=5 languages, n=7 languages, code (4), mixed
   curve     error against count-sample size: n=5 languages, 0.25-2 MB per category
-            (tokenizers trained on 1.6 MB of disjoint text, once per trial; the same
-            mixtures at every size, so sizes compare on paired trials)
+            (tokenizers trained on 3.2 MB of disjoint text, once per trial, from 57% of each
+            language, leaving 2 MB+ to count; the same mixtures at every size, so sizes
+            compare on paired trials; --train 1600000 0.5 for the earlier 1.6 MB runs)
   speed     counting + replay of 10 categories (~1 MB each) at T=30,000; a solve at n=30
   speed30   only the n=30 experiment (see `thirty_categories` for how the 30 are made)
 
@@ -104,7 +105,7 @@ def curve(
     solve_opts: dict | None = None,
     merges=(30000,),
     counts=("disjoint",),
-    tag: str = "curve3",
+    tag: str = "curve4",
     first_trial: int = 0,
 ) -> None:
     """Paired curve: each trial's tokenizer is trained once (the mixtures and training text of
@@ -124,11 +125,10 @@ def curve(
 
     cats = pair_counts.parse_categories(SETTINGS["languages-5"][0])
     names = [c.name for c in cats]
-    tb, tf = train or (1_600_000, 0.5)
+    tb, tf = train or (3_200_000, 0.57)
     options = SolveOptions(**(solve_opts or {}))
     splits = {c.name: mx.Split.of(read_texts(list(c.files)), tf, 0) for c in cats}
-    if train:  # other tokenizers and count halves: keep them apart in a reused workdir
-        tmp = tmp / f"train{tb}-{tf}"
+    tmp = tmp / f"train{tb}-{tf}"  # other tokenizers and count halves: apart in a reused workdir
 
     def write(texts: list[str], path: Path) -> str:
         if not path.exists():
@@ -346,7 +346,7 @@ def main() -> int:
     )
     ap.add_argument("--workdir", help="curve: keep tokenizers, counts and runs here (reused)")
     ap.add_argument("--first-trial", type=int, default=0, help="curve: resume at this trial")
-    ap.add_argument("--tag", default="curve3", help="curve: key prefix in mixture.json")
+    ap.add_argument("--tag", default="curve4", help="curve: key prefix in mixture.json")
     ap.add_argument("--solve", default="{}", help='SolveOptions as JSON, e.g. {"per_round": 2000}')
     a = ap.parse_args()
     if not CORPORA.is_dir():
