@@ -256,7 +256,8 @@ def fineweb_rounds(
     if name == "language_id":  # the stage's identifier (forked helpers on every core)
         cfg = lid.LanguageIdConfig(min_score=0.65)
         measure, decide = lid.measure, lid.decide
-        lid._identifier(cfg.model, cfg.label_prefix)  # load outside the timing
+        # load (and compile, the first time on a machine) outside the timing
+        lid._identifier(cfg.model, cfg.label_prefix).predict(["warm up."])
     else:
         cfg = qf.QualityFiltersConfig(**{name: {}}, word_tokenizer=words)
         measure, decide = qf.measure, qf.decide
