@@ -201,17 +201,31 @@ class Kernel:
         return label, prob
 
 
+def _compiled(**options):
+    """numba's njit with its on-disk cache (the ~3.5 s compile then happens once per machine
+    and version), or without it where numba finds no writable place for one (a read-only
+    install and home): compiled in each process then, instead of failing to import."""
+
+    def wrap(func):
+        try:
+            return njit(cache=True, **options)(func)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(**options)(func)
+
+    return wrap
+
+
 _BASIS, _PRIME, _LOW32 = 2166136261, 16777619, 0xFFFFFFFF
 
 
-@njit(cache=True, inline="always")
+@_compiled(inline="always")
 def _fnv_byte(h: int, byte: int) -> int:
     """One byte of fastText's FNV-1a (the byte read as a signed char, then widened)."""
     v = byte if byte < 128 else byte | 0xFFFFFF00
     return ((h ^ v) * _PRIME) & _LOW32
 
 
-@njit(cache=True)
+@_compiled()
 def _fnv(buf, a: int, b: int) -> int:
     h = _BASIS
     for i in range(a, b):
@@ -219,12 +233,12 @@ def _fnv(buf, a: int, b: int) -> int:
     return h
 
 
-@njit(cache=True, inline="always")
+@_compiled(inline="always")
 def _is_space(c: int) -> bool:  # fastText's word separators
     return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12 or c == 0
 
 
-@njit(cache=True)
+@_compiled()
 def _find(text, a: int, b: int, word_slot, word_bytes, word_start) -> int:
     """The vocabulary id of text[a:b], -1 if it is not a word of the model."""
     mask = len(word_slot) - 1
@@ -244,7 +258,7 @@ def _find(text, a: int, b: int, word_slot, word_bytes, word_start) -> int:
     return -1
 
 
-@njit(cache=True)
+@_compiled()
 def _ngrams(buf, n: int, minn: int, maxn: int, bucket_row, emit, hidden, rows) -> int:
     """fastText's character n-grams of buf[:n] ("<word>"), minn to maxn characters (UTF-8
     continuation bytes ride along), without the single '<' or '>': each n-gram's row (if its
@@ -292,12 +306,12 @@ def _ngram_rows(word: np.ndarray, minn: int, maxn: int, bucket_row: np.ndarray) 
     return emit[:n].tolist()
 
 
-@njit(cache=True, inline="always")
+@_compiled(inline="always")
 def _std_log(x) -> np.float32:  # fastText's log(x + 1e-5), x a float32, the sum in double
     return np.float32(np.log(np.float64(x) + 1e-5))
 
 
-@njit(nogil=True, cache=True)
+@_compiled(nogil=True)
 def _predict_all(
     text, starts, label, prob, word_slot, word_bytes, word_start, subwords, sub_start, eos,
     bucket_row, rows, out, left, right, osz, minn, maxn,

@@ -5,7 +5,10 @@ fastText."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 
 import fasttext
 import numpy as np
@@ -115,3 +118,15 @@ def test_models_the_kernel_does_not_cover_run_on_fasttext(tmp_path, options):
         assert langs == [model.labels[i][len("__label__") :] for i in want_best]
     finally:
         identifier.close()
+
+
+def test_language_id_works_where_numba_cannot_cache():
+    # no writable cache place (a read-only install and home): compiled per process instead
+    env = os.environ | {"NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    code = (
+        "from thresher.scorers.lid import LanguageIdentifier; "
+        "print(LanguageIdentifier().predict(['Der Hund schläft im Garten.'])[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "['de']"
