@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -28,9 +27,23 @@ from numba import njit
 _MAGIC, _VERSION = 793712314, 12
 _LOSS_HS, _MODEL_SUPERVISED = 1, 3
 _KSUB = 256  # centroids per product-quantizer subspace
+# the header: magic, version, then these int32 arguments (a double, t, follows)
+_ARGS = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model", "bucket",
+         "minn", "maxn", "lr_update_rate")  # fmt: skip
+_HEADER_BYTES = 4 * (2 + len(_ARGS))
 EOS = "</s>"
 _LABEL = b"__label__"  # fastText's default label prefix (not saved in the model file)
 _LABEL_BYTES = np.frombuffer(_LABEL, dtype=np.uint8)
+
+
+def _covered(data: bytes) -> dict | None:
+    """The model's arguments (from its header) if it is one the kernel covers, else None."""
+    magic, version, *values = struct.unpack_from(f"<{_HEADER_BYTES // 4}i", data)
+    args = dict(zip(_ARGS, values, strict=True))
+    covered = (magic, version, args["loss"], args["model"]) == (
+        _MAGIC, _VERSION, _LOSS_HS, _MODEL_SUPERVISED
+    ) and args["word_ngrams"] <= 1  # fmt: skip
+    return args if covered else None
 
 
 class _Reader:
@@ -85,20 +98,26 @@ class Kernel:
 
     @classmethod
     def load(cls, path) -> Kernel | None:
+        """The kernel of the model file at `path`, or None if it is not one this covers (or
+        no model at all: fastText then says so). Only the header is read for a model of
+        another kind, which may be large (GlotLID: 1.6 GB)."""
         try:
-            return cls(Path(path).read_bytes())
+            with open(path, "rb") as f:
+                if _covered(f.read(_HEADER_BYTES)):
+                    f.seek(0)
+                    return cls(f.read())
         except (OSError, ValueError, struct.error, IndexError):
-            return None  # not a model this covers (or no model at all: fastText says so)
+            pass
+        return None
 
     def __init__(self, data: bytes):
+        args = _covered(data)
+        if args is None:
+            raise ValueError("not a hierarchical-softmax fastText classifier without word n-grams")
         r = _Reader(data)
-        if r.take("ii") != (_MAGIC, _VERSION):
-            raise ValueError("not a fastText model of this version")
-        args = r.take("iiiiiiiiiiii")
-        dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn = args[:11]
-        r.take("d")
-        if loss != _LOSS_HS or model != _MODEL_SUPERVISED or word_ngrams > 1:
-            raise ValueError("not a hierarchical-softmax classifier without word n-grams")
+        r.at = _HEADER_BYTES
+        r.take("d")  # the sampling threshold t, last of the arguments
+        dim, bucket, minn, maxn = args["dim"], args["bucket"], args["minn"], args["maxn"]
         size, nwords, nlabels = r.take("iii")
         _ntokens, prune_size = r.take("qq")
         entries = [(r.word(), r.take("q"), r.take("b")) for _ in range(size)]
