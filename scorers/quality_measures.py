@@ -204,14 +204,14 @@ def fineweb(
     sentence-terminal punctuation, share of short lines, repeated-line characters over the
     characters other than '\\n', and line breaks per word."""
     n = len(texts)
-    lines, parent = tu.split(texts, "\n")
+    lines, parent = tu.split_at(texts, "\n")
+    breaks = np.maximum(tu.per_doc(parent, n) - 1, 0)  # pieces: the line breaks + 1
     visible = tu.flags(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines)), 0))
     lines, parent = lines.filter(pa.array(visible)), parent[visible]
     n_lines = tu.per_doc(parent, n)
     terminal = tu.flags(pc.match_substring_regex(lines, f"[{TERMINAL_CLASS}]$"))
     short = tu.lengths(lines) <= short_line_length
     _, dup_chars = tu.repeats(lines, parent, n)
-    breaks = _count(texts, "\n")
     if word_counts is not None:
         n_tokens = word_counts
     elif tokens is not None:

@@ -301,6 +301,12 @@ def split(texts: pa.Array, pattern: str) -> tuple[pa.Array, np.ndarray]:
     return _flat(pc.split_pattern_regex(texts, pattern))
 
 
+def split_at(texts: pa.Array, separator: str) -> tuple[pa.Array, np.ndarray]:
+    """Pieces of every text cut at a literal `separator` (str.split semantics, empty pieces
+    kept): `split` for a literal, ~4x faster."""
+    return _flat(pc.split_pattern(texts, separator))
+
+
 def repeats(elements: pa.Array, parent: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
     """Per document: how many elements equal an earlier element of the same document, and
     their characters (the first occurrence is not a repeat)."""
