@@ -50,7 +50,10 @@ def load_fasttext(path: str | os.PathLike):
     try:
         return fasttext.load_model(str(p))
     except (ValueError, RuntimeError, MemoryError) as exc:
-        raise InputError(f"cannot load {path} as a fastText model: {exc}") from None
+        raise InputError(
+            f"cannot load {path} as a fastText model ({exc}): it is not one, or it is "
+            "truncated or damaged; copy the model file again"
+        ) from None
 
 
 class FastTextScorer:

@@ -130,3 +130,14 @@ def test_language_id_works_where_numba_cannot_cache():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "['de']"
+
+
+def test_a_truncated_lid_model_is_one_line_that_says_so(tmp_path):
+    from thresher.scorers.errors import InputError
+
+    cut = tmp_path / "lid.176.ftz"
+    cut.write_bytes(shipped_model_path().read_bytes()[:300_000])  # header fine, body cut
+    assert Kernel.load(cut) is None
+    with pytest.raises(InputError, match="truncated or damaged") as err:
+        LanguageIdentifier(str(cut))
+    assert "\n" not in str(err.value)
